@@ -1,0 +1,115 @@
+//! Step 1: finding the token in the request headers.
+
+use http::header::{HeaderMap, HeaderName};
+
+use crate::reason::Reason;
+
+/// Where the token is and how it is written.
+#[derive(Clone, Debug)]
+pub(crate) struct Extractor {
+    pub(crate) header: HeaderName,
+    /// Stripped before the token (ASCII case-insensitive, like an HTTP auth
+    /// scheme), e.g. `Bearer `. Empty for none.
+    pub(crate) prefix: Box<str>,
+    pub(crate) max_token_bytes: usize,
+}
+
+/// Whether `value` is an Approov SDK status word (`NO_NETWORK`,
+/// `MITM_DETECTED`, ...) sent instead of a token: upper-case letters and `_`.
+fn is_sdk_status(value: &[u8]) -> bool {
+    !value.is_empty() && value.iter().all(|b| b.is_ascii_uppercase() || *b == b'_')
+}
+
+impl Extractor {
+    /// Returns the token text, or why there is none.
+    ///
+    /// Missing or empty header: `missing`. Repeated header, a comma in the
+    /// value (a proxy joined two headers), bytes outside visible ASCII, a
+    /// missing prefix, an oversize value: `malformed`. A status word:
+    /// `sdk_status`.
+    pub(crate) fn extract<'h>(&self, headers: &'h HeaderMap) -> Result<&'h str, Reason> {
+        let mut all = headers.get_all(&self.header).iter();
+        let Some(value) = all.next() else {
+            return Err(Reason::Missing);
+        };
+        if all.next().is_some() {
+            return Err(Reason::Malformed);
+        }
+        let mut bytes = value.as_bytes();
+        if bytes.is_empty() {
+            return Err(Reason::Missing);
+        }
+        if bytes.len() > self.max_token_bytes + self.prefix.len() {
+            return Err(Reason::Malformed);
+        }
+        if !self.prefix.is_empty() {
+            let p = self.prefix.as_bytes();
+            match bytes.get(..p.len()) {
+                Some(head) if head.eq_ignore_ascii_case(p) => bytes = &bytes[p.len()..],
+                _ => return Err(Reason::Malformed),
+            }
+            bytes = bytes.trim_ascii_start();
+            if bytes.is_empty() {
+                return Err(Reason::Missing);
+            }
+        }
+        if is_sdk_status(bytes) {
+            return Err(Reason::SdkStatus);
+        }
+        // Visible ASCII only; a comma means two values were joined.
+        if !bytes.iter().all(|b| (0x21..0x7f).contains(b) && *b != b',') {
+            return Err(Reason::Malformed);
+        }
+        std::str::from_utf8(bytes).map_err(|_| Reason::Malformed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn ex(prefix: &str) -> Extractor {
+        Extractor {
+            header: HeaderName::from_static("approov-token"),
+            prefix: prefix.into(),
+            max_token_bytes: 64,
+        }
+    }
+
+    fn headers(values: &[&[u8]]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append("approov-token", HeaderValue::from_bytes(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn table() {
+        let cases: &[(&str, &[&[u8]], Result<&str, Reason>)] = &[
+            ("", &[b"a.b.c"], Ok("a.b.c")),
+            ("", &[], Err(Reason::Missing)),
+            ("", &[b""], Err(Reason::Missing)),
+            ("", &[b"a.b.c", b"a.b.c"], Err(Reason::Malformed)),
+            ("", &[b"a.b.c, d.e.f"], Err(Reason::Malformed)),
+            ("", &[b"a.b.c,d.e.f"], Err(Reason::Malformed)),
+            ("", &[b"NO_NETWORK"], Err(Reason::SdkStatus)),
+            ("", &[b"MITM_DETECTED"], Err(Reason::SdkStatus)),
+            ("", &[b"UNKNOWN_URL"], Err(Reason::SdkStatus)),
+            ("", &[b"NO.NETWORK"], Ok("NO.NETWORK")),
+            ("", &[b"a.b \tc"], Err(Reason::Malformed)),
+            ("", &[b"a.b.\xffc"], Err(Reason::Malformed)),
+            ("", &[&[b'a'; 65]], Err(Reason::Malformed)),
+            ("", &[&[b'a'; 64]], Ok(std::str::from_utf8(&[b'a'; 64]).unwrap())),
+            ("Bearer ", &[b"Bearer a.b.c"], Ok("a.b.c")),
+            ("Bearer ", &[b"bearer a.b.c"], Ok("a.b.c")),
+            ("Bearer ", &[b"a.b.c"], Err(Reason::Malformed)),
+            ("Bearer ", &[b"Bearer NO_NETWORK"], Err(Reason::SdkStatus)),
+            ("Bearer ", &[b"Bearer"], Err(Reason::Malformed)),
+        ];
+        for (prefix, values, want) in cases {
+            assert_eq!(ex(prefix).extract(&headers(values)), *want, "{prefix:?} {values:?}");
+        }
+    }
+}
