@@ -43,6 +43,7 @@ pub mod metrics;
 pub mod mint;
 mod reason;
 pub mod secret;
+pub mod substitute;
 mod token;
 mod verify;
 

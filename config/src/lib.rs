@@ -1,1 +1,340 @@
-//! stub
+//! # attestgate-config
+//!
+//! The TOML file format of attestgate (DESIGN §4): one file serves the
+//! `attestgate` command line, the proxy, and (through `[token]`) the tower
+//! layer.
+//!
+//! Loading reads the file into serde structs that mirror it
+//! (`deny_unknown_fields`), then checks every value and collects **every**
+//! problem with its key path, like a compiler:
+//!
+//! ```text
+//! config/prod.toml: token.secret[0].base64: decodes to 16 bytes; an Approov secret is 64 bytes, at least 32 are required
+//! config/prod.toml: route[1].upstream: "ftp://x" must start with http:// or https:// (or be "demo")
+//! ```
+//!
+//! No message ever contains a secret value: secret references are parsed by
+//! hand so that even a secret pasted where a `{ env = ... }` table belongs is
+//! not echoed, and a syntax error is reported by line and column, never with
+//! the offending line's text.
+
+mod raw;
+mod validate;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use attestgate::{Alg, JwksOptions, Mode, SecretSource, Verifier, VerifierBuilder};
+use http::HeaderName;
+
+pub use validate::parse_duration;
+
+/// The whole configuration, checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// `[server]`.
+    pub server: ServerConfig,
+    /// `[admin]`; `None` when the section is absent (no admin listener).
+    pub admin: Option<AdminConfig>,
+    /// `[token]`; `None` when absent (only allowed if every route is `token = "off"`).
+    pub token: Option<TokenConfig>,
+    /// `[[route]]`, in file order.
+    pub routes: Vec<RouteConfig>,
+    /// Things worth a startup warning (inline secret values, ...).
+    pub warnings: Vec<String>,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Plain HTTP listeners.
+    pub listen: Vec<SocketAddr>,
+    /// HTTPS listeners.
+    pub tls: Vec<TlsListener>,
+    /// Worker threads (default: the number of CPUs).
+    pub threads: usize,
+    /// On SIGTERM/SIGINT, how long to keep accepting before draining (Pingora's `grace_period_seconds`).
+    pub grace_period: Duration,
+    /// How long in-flight requests may take to finish once draining starts.
+    pub graceful_shutdown_timeout: Duration,
+    /// Cap on the total size of a request's headers (431 beyond it).
+    pub max_header_bytes: usize,
+    /// Idle upstream connections kept per worker for reuse.
+    pub upstream_keepalive: usize,
+    /// One log line per request (target `attestgate::access`).
+    pub access_log: bool,
+    /// Unix socket the old process hands its listeners over on `--upgrade`.
+    pub upgrade_sock: String,
+    /// PID file (written when daemonized).
+    pub pid_file: String,
+}
+
+/// `[[server.tls]]`.
+#[derive(Debug, Clone)]
+pub struct TlsListener {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Certificate chain, PEM.
+    pub cert: PathBuf,
+    /// Private key, PEM.
+    pub key: PathBuf,
+}
+
+/// `[admin]`.
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    /// Address of `/healthz`, `/readyz`, `/metrics`.
+    pub listen: SocketAddr,
+}
+
+/// One `[[token.secret]]`.
+#[derive(Debug, Clone)]
+pub struct SecretConfig {
+    /// Where the base64 secret is read from.
+    pub base64: SecretSource,
+    /// Optional key id.
+    pub kid: Option<String>,
+}
+
+/// `[token]`.
+#[derive(Debug, Clone)]
+pub struct TokenConfig {
+    /// Token header.
+    pub header: HeaderName,
+    /// Prefix before the token.
+    pub prefix: String,
+    /// Enforce or monitor.
+    pub mode: Mode,
+    /// Allow-list; `None` lets the verifier choose from the key sources.
+    pub algorithms: Option<Vec<Alg>>,
+    /// Clock skew allowed on `exp`/`nbf`.
+    pub leeway: Duration,
+    /// Longest token lifetime.
+    pub max_lifetime: Option<Duration>,
+    /// Required `iss`.
+    pub issuer: Option<String>,
+    /// Required `aud` member.
+    pub audience: Option<String>,
+    /// Binding headers, in order.
+    pub binding_headers: Vec<HeaderName>,
+    /// Accept tokens without `pay`.
+    pub allow_missing_pay: bool,
+    /// Status of a rejection.
+    pub reject_status: u16,
+    /// Verified-token cache size.
+    pub cache_capacity: u64,
+    /// Largest token accepted.
+    pub max_token_bytes: usize,
+    /// HS256 account secrets.
+    pub secrets: Vec<SecretConfig>,
+    /// `[token.jwks]`.
+    pub jwks: Option<JwksOptions>,
+}
+
+/// Whether a route checks tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRequirement {
+    /// Every request needs a valid token.
+    Required,
+    /// No check, and never any secret substitution.
+    Off,
+}
+
+/// Where a route forwards to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upstream {
+    /// The built-in echo service (`upstream = "demo"`).
+    Demo,
+    /// A real upstream.
+    Http {
+        /// `https://`: TLS with certificate verification and SNI.
+        tls: bool,
+        /// Host name or IP literal, as written.
+        host: String,
+        /// Port (default 80 / 443).
+        port: u16,
+    },
+}
+
+impl fmt::Display for Upstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Upstream::Demo => f.write_str("demo"),
+            Upstream::Http { tls, host, port } => {
+                let scheme = if *tls { "https" } else { "http" };
+                if host.contains(':') {
+                    write!(f, "{scheme}://[{host}]:{port}")
+                } else {
+                    write!(f, "{scheme}://{host}:{port}")
+                }
+            }
+        }
+    }
+}
+
+/// Where a placeholder is looked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubstituteTarget {
+    /// A request header.
+    Header(HeaderName),
+    /// A query parameter.
+    Query(String),
+}
+
+/// One `[[route.substitute]]`.
+#[derive(Debug, Clone)]
+pub struct SubstituteConfig {
+    /// Header or query parameter.
+    pub target: SubstituteTarget,
+    /// Text before the placeholder that stays (e.g. `Bearer `), as Approov's
+    /// `addSubstitutionHeader(header, prefix)`.
+    pub prefix: String,
+    /// The value the app ships.
+    pub placeholder: String,
+    /// The real value.
+    pub secret: SecretSource,
+}
+
+/// One `[[route]]`.
+#[derive(Debug, Clone)]
+pub struct RouteConfig {
+    /// Name (metric label, logs).
+    pub name: String,
+    /// Path prefix; longest match wins.
+    pub path_prefix: String,
+    /// Optional `Host` match (lower-case, no port).
+    pub host: Option<String>,
+    /// Where requests go.
+    pub upstream: Upstream,
+    /// Token required or off.
+    pub token: TokenRequirement,
+    /// Enforce or monitor (default: `[token] mode`).
+    pub mode: Mode,
+    /// Keep the token header when forwarding.
+    pub forward_token: bool,
+    /// Upstream connect timeout.
+    pub connect_timeout: Duration,
+    /// Upstream read timeout.
+    pub read_timeout: Duration,
+    /// Placeholders to replace.
+    pub substitute: Vec<SubstituteConfig>,
+}
+
+/// One problem, with the key path it concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Key path, e.g. `token.secret[0].base64`, or `line 4, column 9`.
+    pub path: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Every problem found in one file.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct ConfigError {
+    /// The file.
+    pub file: PathBuf,
+    /// The problems, in file order.
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{}: {p}", self.file.display())?;
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Reads, parses and checks a file. Secret references are resolved to
+    /// check they are readable (and, for HS256 secrets, decodable).
+    pub fn load(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_owned(),
+            problems: vec![Problem {
+                path: "(file)".into(),
+                message: format!("cannot read the file: {e}"),
+            }],
+        })?;
+        Config::from_toml(&text, path)
+    }
+
+    /// Parses and checks TOML text; `path` names it in errors and anchors
+    /// relative file paths (they are relative to the file's directory).
+    pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let fail = |problems| ConfigError {
+            file: path.to_owned(),
+            problems,
+        };
+        let raw = validate::parse(text).map_err(|p| fail(vec![p]))?;
+        validate::check(raw, path).map_err(fail)
+    }
+
+    /// The route named `name`.
+    pub fn route(&self, name: &str) -> Option<&RouteConfig> {
+        self.routes.iter().find(|r| r.name == name)
+    }
+}
+
+impl TokenConfig {
+    /// A verifier builder with every `[token]` setting applied.
+    pub fn verifier_builder(&self) -> VerifierBuilder {
+        let mut b = Verifier::builder()
+            .header(self.header.as_str())
+            .prefix(self.prefix.clone())
+            .mode(self.mode)
+            .leeway(self.leeway)
+            .binding_headers(self.binding_headers.iter().map(HeaderName::as_str))
+            .allow_missing_pay(self.allow_missing_pay)
+            .reject_status(self.reject_status)
+            .cache_capacity(self.cache_capacity)
+            .max_token_bytes(self.max_token_bytes);
+        if let Some(algs) = &self.algorithms {
+            b = b.algorithms(algs.iter().copied());
+        }
+        if let Some(max) = self.max_lifetime {
+            b = b.max_lifetime(max);
+        }
+        if let Some(iss) = &self.issuer {
+            b = b.issuer(iss.clone());
+        }
+        if let Some(aud) = &self.audience {
+            b = b.audience(aud.clone());
+        }
+        for s in &self.secrets {
+            b = b.secret_source(s.base64.clone(), s.kid.as_deref());
+        }
+        if let Some(jwks) = &self.jwks {
+            b = b.jwks_options(jwks.clone());
+        }
+        b
+    }
+
+    /// Builds the verifier (loading keys now); problems carry `token.` paths.
+    pub fn build_verifier(&self) -> Result<Verifier, Vec<Problem>> {
+        self.verifier_builder().build().map_err(|e| {
+            e.0.into_iter()
+                .map(|p| Problem {
+                    path: format!("token.{}", p.path),
+                    message: p.message,
+                })
+                .collect()
+        })
+    }
+}

@@ -1,0 +1,219 @@
+//! The file as written: serde structs that mirror DESIGN §4 one to one.
+//! Nothing here is checked beyond shape; `validate` turns it into the typed
+//! configuration and collects every problem with its key path.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, MapAccess, Visitor};
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    #[serde(default)]
+    pub(crate) server: RawServer,
+    pub(crate) admin: Option<RawAdmin>,
+    pub(crate) token: Option<RawToken>,
+    #[serde(default, rename = "route")]
+    pub(crate) routes: Vec<RawRoute>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawServer {
+    pub(crate) listen: Option<Vec<String>>,
+    pub(crate) threads: Option<i64>,
+    #[serde(default)]
+    pub(crate) tls: Vec<RawTls>,
+    pub(crate) grace_period: Option<String>,
+    pub(crate) graceful_shutdown_timeout: Option<String>,
+    pub(crate) max_header_bytes: Option<i64>,
+    pub(crate) upstream_keepalive: Option<i64>,
+    pub(crate) access_log: Option<bool>,
+    pub(crate) upgrade_sock: Option<String>,
+    pub(crate) pid_file: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTls {
+    pub(crate) listen: String,
+    pub(crate) cert: String,
+    pub(crate) key: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAdmin {
+    pub(crate) listen: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawToken {
+    pub(crate) header: Option<String>,
+    pub(crate) prefix: Option<String>,
+    pub(crate) mode: Option<String>,
+    pub(crate) algorithms: Option<Vec<String>>,
+    pub(crate) leeway: Option<String>,
+    pub(crate) max_lifetime: Option<String>,
+    pub(crate) issuer: Option<String>,
+    pub(crate) audience: Option<String>,
+    pub(crate) binding_headers: Option<Vec<String>>,
+    pub(crate) allow_missing_pay: Option<bool>,
+    pub(crate) reject_status: Option<i64>,
+    pub(crate) cache_capacity: Option<i64>,
+    pub(crate) max_token_bytes: Option<i64>,
+    #[serde(default, rename = "secret")]
+    pub(crate) secrets: Vec<RawSecret>,
+    pub(crate) jwks: Option<RawJwks>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSecret {
+    pub(crate) base64: RawSecretRef,
+    pub(crate) kid: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawJwks {
+    pub(crate) file: Option<String>,
+    pub(crate) url: Option<String>,
+    pub(crate) refresh: Option<String>,
+    pub(crate) min_refetch: Option<String>,
+    pub(crate) timeout: Option<String>,
+    pub(crate) cache_file: Option<String>,
+    pub(crate) watch_interval: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRoute {
+    pub(crate) name: Option<String>,
+    pub(crate) path_prefix: Option<String>,
+    pub(crate) host: Option<String>,
+    pub(crate) upstream: Option<String>,
+    pub(crate) token: Option<String>,
+    pub(crate) mode: Option<String>,
+    pub(crate) forward_token: Option<bool>,
+    pub(crate) connect_timeout: Option<String>,
+    pub(crate) read_timeout: Option<String>,
+    #[serde(default)]
+    pub(crate) substitute: Vec<RawSubstitute>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSubstitute {
+    pub(crate) header: Option<String>,
+    pub(crate) query: Option<String>,
+    pub(crate) prefix: Option<String>,
+    pub(crate) placeholder: Option<String>,
+    pub(crate) secret: RawSecretRef,
+}
+
+/// `{ env = "NAME" }`, `{ file = "path" }` or `{ value = "..." }`.
+///
+/// Deserialized by hand so that no error message ever quotes what was
+/// written: a secret pasted as a bare string must not come back in an error.
+pub(crate) enum RawSecretRef {
+    Env(String),
+    File(String),
+    Value(zeroize::Zeroizing<String>),
+}
+
+const SECRET_SHAPE: &str = "a secret reference: { env = \"NAME\" }, { file = \"path\" } or { value = \"...\" } (demos only)";
+
+impl<'de> Deserialize<'de> for RawSecretRef {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawSecretRef;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(SECRET_SHAPE)
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Err(E::custom(format!(
+                    "a bare string is not accepted here (and is not repeated in this message); write {SECRET_SHAPE}"
+                )))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut found: Option<RawSecretRef> = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    let value = map
+                        .next_value::<Opaque>()
+                        .map_err(|_| de::Error::custom(format!("`{key}` must be a string")))?
+                        .0;
+                    let next = match key.as_str() {
+                        "env" => RawSecretRef::Env(value.to_string()),
+                        "file" => RawSecretRef::File(value.to_string()),
+                        "value" => RawSecretRef::Value(value),
+                        other => {
+                            return Err(de::Error::custom(format!(
+                                "unknown key `{other}`; expected {SECRET_SHAPE}"
+                            )));
+                        }
+                    };
+                    if found.replace(next).is_some() {
+                        return Err(de::Error::custom(format!(
+                            "give exactly one of env, file, value: {SECRET_SHAPE}"
+                        )));
+                    }
+                }
+                found.ok_or_else(|| {
+                    de::Error::custom(format!("empty table; expected {SECRET_SHAPE}"))
+                })
+            }
+            // Any other kind of value: say what is expected, never what was found.
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Err(E::custom(format!("expected {SECRET_SHAPE}")))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Err(E::custom(format!("expected {SECRET_SHAPE}")))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Err(E::custom(format!("expected {SECRET_SHAPE}")))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Err(E::custom(format!("expected {SECRET_SHAPE}")))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
+                Err(de::Error::custom(format!("expected {SECRET_SHAPE}")))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A string whose deserialization error never includes the value.
+struct Opaque(zeroize::Zeroizing<String>);
+
+impl<'de> Deserialize<'de> for Opaque {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Opaque;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Opaque(zeroize::Zeroizing::new(v.to_owned())))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Err(E::custom("expected a string"))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Err(E::custom("expected a string"))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Err(E::custom("expected a string"))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Err(E::custom("expected a string"))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}

@@ -1,0 +1,429 @@
+//! The Pingora phases. Each is short and delegates: the token rules live in
+//! the core crate (`attestgate::Verifier`), so the proxy and the tower layer
+//! decide alike.
+//!
+//! - `request_filter`: limits, route, token check; answers rejections itself.
+//! - `upstream_peer`: the route's prebuilt peer, nothing from the request.
+//! - `upstream_request_filter`: origin-form target, `Host`, token header
+//!   removal, secret substitution (passing requests only).
+//! - `upstream_response_filter`: drops response headers that echo a secret.
+//! - `fail_to_connect` / `fail_to_proxy`: no retries; 502/504 with a small body.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use attestgate::substitute::Target;
+use attestgate::{Outcome, Reason, Secret, UpstreamErrorKind, Verifier};
+use attestgate_config::TokenRequirement;
+use http::{HeaderValue, StatusCode, header};
+use pingora_core::upstreams::peer::HttpPeer;
+use pingora_error::{Error, ErrorSource, ErrorType, Result};
+use pingora_http::{RequestHeader, ResponseHeader};
+use pingora_proxy::{FailToProxy, ProxyHttp, Session};
+
+use crate::respond;
+use crate::routes::{RouteTable, has_dot_segments};
+
+/// The proxy's logic; one per server, shared by all worker threads.
+pub(crate) struct Gateway {
+    /// Routes, ordered for matching.
+    pub(crate) routes: RouteTable,
+    /// The token checker (`None` when no route needs one).
+    pub(crate) verifier: Option<Verifier>,
+    /// Cap on the request headers' total size.
+    pub(crate) max_header_bytes: usize,
+    /// One log line per request.
+    pub(crate) access_log: bool,
+}
+
+/// Per-request state.
+pub(crate) struct Ctx {
+    route: Option<usize>,
+    /// The token passed: only then may secrets be substituted.
+    passed: bool,
+    outcome: Option<Outcome>,
+    reason: Option<Reason>,
+    /// Secrets substituted into this request, to scrub from the response.
+    secrets: Vec<Arc<Secret>>,
+    /// The query after substitution, if a query parameter was replaced.
+    query: Option<zeroize::Zeroizing<String>>,
+    start: Instant,
+}
+
+/// Total size of the request line's target and headers, as sent.
+fn header_bytes(req: &RequestHeader) -> usize {
+    req.headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum::<usize>()
+        + req.raw_path().len()
+}
+
+/// First 8 hex digits of SHA-256 over the token header: enough to correlate
+/// log lines, useless to an attacker.
+fn fingerprint(value: Option<&HeaderValue>) -> String {
+    let Some(v) = value else {
+        return "-".to_owned();
+    };
+    let d = ring::digest::digest(&ring::digest::SHA256, v.as_bytes());
+    d.as_ref()[..4].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn request_host(req: &RequestHeader) -> Option<&str> {
+    req.headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri.host())
+}
+
+impl Gateway {
+    fn log_rejection(&self, session: &Session, route: &str, reason: Reason, monitored: bool) {
+        if !tracing::enabled!(target: "attestgate::reject", tracing::Level::DEBUG) {
+            return;
+        }
+        let header = self.verifier.as_ref().map(Verifier::header_name);
+        let value = header.and_then(|h| session.req_header().headers.get(h));
+        let client = session
+            .client_addr()
+            .map_or_else(|| "-".to_owned(), ToString::to_string);
+        tracing::debug!(
+            target: "attestgate::reject",
+            route,
+            reason = reason.as_str(),
+            client = %client,
+            token = %fingerprint(value),
+            monitored,
+            "token check failed"
+        );
+    }
+
+    /// Refuses with a small JSON body and counts nothing (not a token outcome).
+    async fn refuse(
+        &self,
+        session: &mut Session,
+        status: StatusCode,
+        body: &'static [u8],
+    ) -> Result<bool> {
+        respond::json(session, status, body).await?;
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = Ctx;
+
+    fn new_ctx(&self) -> Ctx {
+        Ctx {
+            route: None,
+            passed: false,
+            outcome: None,
+            reason: None,
+            secrets: Vec::new(),
+            query: None,
+            start: Instant::now(),
+        }
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        let req = session.req_header();
+        if header_bytes(req) > self.max_header_bytes {
+            return self
+                .refuse(session, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, b"{}")
+                .await;
+        }
+        if has_dot_segments(req.uri.path()) {
+            return self.refuse(session, StatusCode::BAD_REQUEST, b"{}").await;
+        }
+        let Some(index) = self.routes.find(request_host(req), req.uri.path()) else {
+            return self.refuse(session, StatusCode::NOT_FOUND, b"{}").await;
+        };
+        ctx.route = Some(index);
+        let Some(route) = self.routes.get(index) else {
+            return self.refuse(session, StatusCode::NOT_FOUND, b"{}").await;
+        };
+        let verifier = match (route.token, &self.verifier) {
+            (TokenRequirement::Off, _) => {
+                ctx.outcome = Some(Outcome::Allowed);
+                route.metrics.outcome(Outcome::Allowed);
+                return Ok(false);
+            }
+            (TokenRequirement::Required, Some(v)) => v,
+            // Config validation makes this impossible; fail closed anyway.
+            (TokenRequirement::Required, None) => {
+                return self
+                    .refuse(session, StatusCode::SERVICE_UNAVAILABLE, b"{}")
+                    .await;
+            }
+        };
+        match verifier.check(&req.headers) {
+            Ok(_) => {
+                // A substituted header must be unambiguous.
+                for s in &route.substitutions {
+                    if let Target::Header(h) = s.target() {
+                        if req.headers.get_all(h).iter().nth(1).is_some() {
+                            return self.refuse(session, StatusCode::BAD_REQUEST, b"{}").await;
+                        }
+                    }
+                }
+                ctx.passed = true;
+                ctx.outcome = Some(Outcome::Allowed);
+                route.metrics.outcome(Outcome::Allowed);
+                Ok(false)
+            }
+            Err(reason) => {
+                ctx.reason = Some(reason);
+                let monitored = route.mode == attestgate::Mode::Monitor;
+                self.log_rejection(session, &route.name, reason, monitored);
+                if monitored {
+                    ctx.outcome = Some(Outcome::Monitored);
+                    route.metrics.outcome(Outcome::Monitored);
+                    return Ok(false);
+                }
+                ctx.outcome = Some(Outcome::Rejected);
+                route.metrics.outcome(Outcome::Rejected);
+                respond::rejection(session, verifier.reject_status(reason)).await?;
+                Ok(true)
+            }
+        }
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        match ctx.route.and_then(|i| self.routes.get(i)) {
+            Some(route) => Ok(Box::new(route.peer.clone())),
+            None => Error::e_explain(ErrorType::InternalError, "no route selected"),
+        }
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream: &mut RequestHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        let Some(route) = ctx.route.and_then(|i| self.routes.get(i)) else {
+            return Error::e_explain(ErrorType::InternalError, "no route selected");
+        };
+        if !route.forward_token {
+            if let Some(v) = &self.verifier {
+                upstream.remove_header(v.header_name());
+            }
+        }
+        // Tell the upstream who asked, without trusting what the client said.
+        if let Some(host) = session.req_header().headers.get(header::HOST).cloned() {
+            upstream.insert_header("x-forwarded-host", host)?;
+        } else {
+            upstream.remove_header("x-forwarded-host");
+        }
+        upstream.insert_header(header::HOST, route.upstream_host.clone())?;
+        let proto = if session
+            .digest()
+            .and_then(|d| d.ssl_digest.as_ref())
+            .is_some()
+        {
+            "https"
+        } else {
+            "http"
+        };
+        upstream.insert_header("x-forwarded-proto", proto)?;
+        if let Some(ip) = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip().to_string())
+        {
+            let xff = match upstream
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+            {
+                Some(prev) => format!("{prev}, {ip}"),
+                None => ip,
+            };
+            upstream.insert_header("x-forwarded-for", xff)?;
+        }
+
+        let mut substituted = 0u64;
+        if ctx.passed {
+            for s in &route.substitutions {
+                match s.target() {
+                    Target::Header(name) => {
+                        let Some(value) = upstream.headers.get(name) else {
+                            continue;
+                        };
+                        let Some((new, secret)) = s.replace_header_value(value.as_bytes()) else {
+                            continue;
+                        };
+                        let mut value = HeaderValue::from_bytes(&new).map_err(|_| {
+                            Error::explain(
+                                ErrorType::InternalError,
+                                "substituted value is not a header value",
+                            )
+                        })?;
+                        value.set_sensitive(true);
+                        upstream.insert_header(name.clone(), value)?;
+                        ctx.secrets.push(secret);
+                        substituted += 1;
+                    }
+                    Target::Query(_) => {
+                        let current = ctx
+                            .query
+                            .as_deref()
+                            .map(String::as_str)
+                            .or(upstream.uri.query());
+                        let Some(query) = current else { continue };
+                        match s.replace_in_query(query) {
+                            Ok(Some((new, secret))) => {
+                                ctx.query = Some(new);
+                                ctx.secrets.push(secret);
+                                substituted += 1;
+                            }
+                            Ok(None) => {}
+                            Err(_) => {
+                                return Error::e_explain(
+                                    ErrorType::HTTPStatus(400),
+                                    "substituted query parameter repeated",
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // Origin-form target (never an absolute URI), with the new query.
+        let path = upstream.uri.path();
+        let target = match (&ctx.query, upstream.uri.query()) {
+            (Some(q), _) => format!("{path}?{}", q.as_str()),
+            (None, Some(q)) => format!("{path}?{q}"),
+            (None, None) => path.to_owned(),
+        };
+        let target = zeroize::Zeroizing::new(target);
+        if upstream.uri.scheme().is_some() || ctx.query.is_some() {
+            let uri = http::Uri::try_from(target.as_str())
+                .map_err(|_| Error::explain(ErrorType::HTTPStatus(400), "request target"))?;
+            upstream.set_uri(uri);
+        }
+        if substituted > 0 {
+            route.metrics.substituted(substituted);
+        }
+        Ok(())
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        response: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        if ctx.secrets.is_empty() {
+            return Ok(());
+        }
+        let leaking: Vec<http::HeaderName> = response
+            .headers
+            .iter()
+            .filter(|(_, v)| {
+                ctx.secrets
+                    .iter()
+                    .any(|s| attestgate::substitute::contains_secret(v.as_bytes(), s))
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for name in leaking {
+            tracing::warn!(header = %name, "dropping a response header that echoes a substituted secret");
+            response.remove_header(&name);
+        }
+        Ok(())
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        _ctx: &mut Ctx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        // One upstream per route: retrying the same address only multiplies
+        // the wait (and a non-idempotent request must never be sent twice).
+        e.set_retry(false);
+        e
+    }
+
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
+        let (code, kind) = match e.etype() {
+            ErrorType::HTTPStatus(code) => (*code, None),
+            ErrorType::ConnectTimedout | ErrorType::TLSHandshakeTimedout => {
+                (504, Some(UpstreamErrorKind::Timeout))
+            }
+            ErrorType::ReadTimedout | ErrorType::WriteTimedout
+                if e.esource() == &ErrorSource::Upstream =>
+            {
+                (504, Some(UpstreamErrorKind::Timeout))
+            }
+            ErrorType::ConnectRefused | ErrorType::ConnectNoRoute | ErrorType::ConnectError => {
+                (502, Some(UpstreamErrorKind::Connect))
+            }
+            _ => match e.esource() {
+                ErrorSource::Upstream => (502, Some(UpstreamErrorKind::Other)),
+                ErrorSource::Downstream => match e.etype() {
+                    ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => {
+                        (0, None)
+                    }
+                    _ => (400, None),
+                },
+                ErrorSource::Internal | ErrorSource::Unset => (500, None),
+            },
+        };
+        if let (Some(kind), Some(route)) = (kind, ctx.route.and_then(|i| self.routes.get(i))) {
+            route.metrics.upstream_error(kind);
+        }
+        if code > 0 {
+            let body: &'static [u8] = match code {
+                502 => b"{\"error\":\"bad gateway\"}",
+                504 => b"{\"error\":\"gateway timeout\"}",
+                _ => b"{}",
+            };
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY);
+            if respond::json(session, status, body).await.is_err() {
+                tracing::debug!("could not send the error response; the client is gone");
+            }
+        }
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    fn suppress_error_log(&self, _session: &Session, _ctx: &Ctx, error: &Error) -> bool {
+        // Upstream failures are counted and answered; keep the log for the
+        // unexpected.
+        matches!(error.etype(), ErrorType::HTTPStatus(_))
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
+        if !self.access_log {
+            return;
+        }
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let req = session.req_header();
+        let route = ctx
+            .route
+            .and_then(|i| self.routes.get(i))
+            .map_or("-", |r| &*r.name);
+        tracing::info!(
+            target: "attestgate::access",
+            route,
+            method = %req.method,
+            path = req.uri.path(),
+            status,
+            outcome = ctx.outcome.map_or("-", |o| match o {
+                Outcome::Allowed => "allowed",
+                Outcome::Rejected => "rejected",
+                Outcome::Monitored => "monitored",
+            }),
+            reason = ctx.reason.map_or("-", Reason::as_str),
+            error = e.map(|e| e.etype().as_str()).unwrap_or("-"),
+            micros = ctx.start.elapsed().as_micros() as u64,
+            "request"
+        );
+    }
+}

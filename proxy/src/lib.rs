@@ -1,0 +1,21 @@
+//! # attestgate-proxy
+//!
+//! The attestgate reverse proxy on [Pingora](https://github.com/cloudflare/pingora)
+//! and the `attestgate` command line. Placed in front of an existing API, it
+//! lets through only requests with a valid Approov token, swaps placeholder
+//! API keys for real ones on those requests, and answers everything else
+//! before the upstream sees a byte.
+//!
+//! [`build_server`] turns a checked [`attestgate_config::Config`] into a
+//! Pingora server; [`run`] runs it until its shutdown signal.
+
+mod admin;
+pub mod cli;
+mod demo;
+mod gateway;
+mod respond;
+mod routes;
+mod server;
+
+pub use routes::RouteError;
+pub use server::{Built, StartError, build_server, run, serve_problems};

@@ -1,0 +1,252 @@
+//! Assembling the Pingora server from our TOML: listeners, the proxy, the
+//! admin endpoints, the demo echo service and the background tasks.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use attestgate::{Metrics, Verifier};
+use attestgate_config::{Config, Upstream};
+use pingora_core::apps::HttpServerOptions;
+use pingora_core::apps::http_app::HttpServer;
+use pingora_core::listeners::tls::TlsSettings;
+use pingora_core::server::configuration::{Opt, ServerConf};
+use pingora_core::server::{RunArgs, Server, ShutdownSignalWatch, ShutdownWatch};
+use pingora_core::services::background::{BackgroundService, background_service};
+use pingora_core::services::listening::Service;
+use prometheus::Registry;
+
+use crate::admin::Admin;
+use crate::demo::Echo;
+use crate::gateway::Gateway;
+use crate::routes::{Route, RouteTable};
+
+/// Why the server could not be built. Names the setting, never a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration is not usable as a server.
+    #[error("{0}")]
+    Config(String),
+    /// A route could not be prepared.
+    #[error(transparent)]
+    Route(#[from] crate::routes::RouteError),
+    /// Metrics could not be registered.
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    /// A listener could not be set up.
+    #[error("{0}")]
+    Listener(String),
+}
+
+/// A built server and what tests want to know about it.
+pub struct Built {
+    /// The Pingora server, ready to run.
+    pub server: Server,
+    /// The verifier (`None` if no route checks tokens).
+    pub verifier: Option<Verifier>,
+    /// The registry behind `/metrics`.
+    pub registry: Registry,
+}
+
+/// Problems that make a loaded config unusable for `serve`.
+pub fn serve_problems(config: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    if config.routes.is_empty() {
+        out.push("route: no [[route]]; add at least one (name, path_prefix, upstream)".to_owned());
+    }
+    if config.server.listen.is_empty() && config.server.tls.is_empty() {
+        out.push("server.listen: no listener".to_owned());
+    }
+    out
+}
+
+fn demo_socket_path() -> String {
+    let dir = std::env::temp_dir();
+    dir.join(format!("attestgate-demo-{}.sock", std::process::id()))
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Builds the whole server from a checked config. `opt` carries Pingora's
+/// process options (`--upgrade`).
+pub fn build_server(config: &Config, opt: Option<Opt>) -> Result<Built, StartError> {
+    let problems = serve_problems(config);
+    if !problems.is_empty() {
+        return Err(StartError::Config(problems.join("\n")));
+    }
+    for w in &config.warnings {
+        tracing::warn!("{}: {w}", config.path.display());
+    }
+    let registry = Registry::new();
+    let metrics = Metrics::register(&registry)?;
+    let verifier = match &config.token {
+        Some(t) => {
+            let v = t.build_verifier().map_err(|problems| {
+                StartError::Config(
+                    problems
+                        .iter()
+                        .map(|p| format!("{}: {p}", config.path.display()))
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                )
+            })?;
+            v.attach_metrics(&metrics);
+            Some(v)
+        }
+        None => None,
+    };
+
+    let s = &config.server;
+    let demo_socket = demo_socket_path();
+    let uses_demo = config.routes.iter().any(|r| r.upstream == Upstream::Demo);
+    let keepalive_idle = Duration::from_secs(60);
+    let routes = config
+        .routes
+        .iter()
+        .enumerate()
+        .map(|(i, r)| Route::build(i, r, &demo_socket, keepalive_idle, metrics.route(&r.name)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let substitutions: Vec<_> = routes
+        .iter()
+        .flat_map(|r| r.substitutions.iter().cloned())
+        .collect();
+
+    let conf = ServerConf {
+        threads: s.threads,
+        grace_period_seconds: Some(s.grace_period.as_secs()),
+        graceful_shutdown_timeout_seconds: Some(s.graceful_shutdown_timeout.as_secs().max(1)),
+        upstream_keepalive_pool_size: s.upstream_keepalive,
+        upgrade_sock: s.upgrade_sock.clone(),
+        pid_file: s.pid_file.clone(),
+        // Never retry beyond what fail_to_connect allows.
+        max_retries: 1,
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(opt, conf);
+    server.bootstrap();
+
+    let gateway = Gateway {
+        routes: RouteTable::new(routes),
+        verifier: verifier.clone(),
+        max_header_bytes: s.max_header_bytes,
+        access_log: s.access_log,
+    };
+    let mut proxy = pingora_proxy::http_proxy_service_with_name(
+        &server.configuration,
+        gateway,
+        "attestgate proxy",
+    );
+    if let Some(app) = proxy.app_logic_mut() {
+        // h2c for plaintext gRPC clients (prior knowledge); TLS listeners
+        // negotiate h2 with ALPN.
+        let mut options = HttpServerOptions::default();
+        options.h2c = true;
+        app.server_options = Some(options);
+    }
+    for addr in &s.listen {
+        proxy.add_tcp(&addr.to_string());
+    }
+    for t in &s.tls {
+        let cert = t.cert.to_string_lossy();
+        let key = t.key.to_string_lossy();
+        let mut tls = TlsSettings::intermediate(&cert, &key)
+            .map_err(|e| StartError::Listener(format!("server.tls {}: {e}", t.listen)))?;
+        tls.enable_h2();
+        proxy.add_tls_with_settings(&t.listen.to_string(), None, tls);
+    }
+    server.add_service(proxy);
+
+    if let Some(admin) = &config.admin {
+        let mut svc = Service::new(
+            "attestgate admin".to_owned(),
+            HttpServer::new_app(Admin {
+                registry: registry.clone(),
+                verifier: verifier.clone(),
+            }),
+        );
+        svc.add_tcp(&admin.listen.to_string());
+        svc.threads = Some(1);
+        server.add_service(svc);
+    }
+    if uses_demo {
+        let _ = std::fs::remove_file(&demo_socket);
+        let mut svc = Service::new("attestgate demo echo".to_owned(), HttpServer::new_app(Echo));
+        svc.add_uds(
+            &demo_socket,
+            Some(std::os::unix::fs::PermissionsExt::from_mode(0o600)),
+        );
+        svc.threads = Some(1);
+        server.add_service(svc);
+    }
+    if let Some(v) = &verifier {
+        server.add_service(background_service(
+            "attestgate key refresh",
+            KeyRefresh(v.clone()),
+        ));
+    }
+    if !substitutions.is_empty() {
+        server.add_service(background_service(
+            "attestgate secret watch",
+            SecretWatch {
+                substitutions,
+                interval: config
+                    .token
+                    .as_ref()
+                    .and_then(|t| t.jwks.as_ref())
+                    .map_or(Duration::from_secs(1), |j| j.watch_interval),
+            },
+        ));
+    }
+    Ok(Built {
+        server,
+        verifier,
+        registry,
+    })
+}
+
+async fn shutdown_of(mut watch: ShutdownWatch) {
+    while !*watch.borrow() {
+        if watch.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+struct KeyRefresh(Verifier);
+
+#[async_trait]
+impl BackgroundService for KeyRefresh {
+    async fn start(&self, shutdown: ShutdownWatch) {
+        // TODO(refresher): self.0.run_refresher(shutdown_of(shutdown)).await;
+        let _ = &self.0;
+        shutdown_of(shutdown).await;
+    }
+}
+
+struct SecretWatch {
+    substitutions: Vec<Arc<attestgate::substitute::Substitution>>,
+    interval: Duration,
+}
+
+#[async_trait]
+impl BackgroundService for SecretWatch {
+    async fn start(&self, shutdown: ShutdownWatch) {
+        attestgate::substitute::watch_files(
+            self.substitutions.clone(),
+            self.interval,
+            shutdown_of(shutdown),
+        )
+        .await;
+    }
+}
+
+/// Runs until the signal says stop. The binary passes Pingora's Unix signal
+/// watcher (SIGTERM: drain then exit; SIGINT: fast; SIGQUIT: upgrade); tests
+/// pass their own.
+pub fn run(built: Built, signal: Option<Box<dyn ShutdownSignalWatch>>) {
+    let args = match signal {
+        Some(shutdown_signal) => RunArgs { shutdown_signal },
+        None => RunArgs::default(),
+    };
+    built.server.run(args);
+}
