@@ -57,9 +57,10 @@ pub struct ServerConfig {
     pub tls: Vec<TlsListener>,
     /// Worker threads (default: the number of CPUs).
     pub threads: usize,
-    /// On SIGTERM/SIGINT, how long to keep accepting before draining (Pingora's `grace_period_seconds`).
+    /// On SIGTERM: stop accepting, and give requests in flight at most this
+    /// long to finish; the process exits as soon as none is left.
     pub grace_period: Duration,
-    /// How long in-flight requests may take to finish once draining starts.
+    /// Then, how long background work may take to stop.
     pub graceful_shutdown_timeout: Duration,
     /// Cap on the total size of a request's headers (431 beyond it).
     pub max_header_bytes: usize,

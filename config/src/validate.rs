@@ -262,12 +262,12 @@ fn check_server(c: &mut Checker<'_>, s: raw::RawServer) -> ServerConfig {
         grace_period: c.duration(
             "server.grace_period",
             s.grace_period.as_ref(),
-            Duration::ZERO,
+            Duration::from_secs(20),
         ),
         graceful_shutdown_timeout: c.duration(
             "server.graceful_shutdown_timeout",
             s.graceful_shutdown_timeout.as_ref(),
-            Duration::from_secs(10),
+            Duration::from_secs(5),
         ),
         max_header_bytes: c.int_in(
             "server.max_header_bytes",

@@ -10,6 +10,7 @@
 //! - `fail_to_connect` / `fail_to_proxy`: no retries; 502/504 with a small body.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -37,6 +38,10 @@ pub(crate) struct Gateway {
     pub(crate) access_log: bool,
 }
 
+/// Requests being processed now, for draining on shutdown. One counter per
+/// process: the binary runs one server.
+pub(crate) static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+
 /// Per-request state.
 pub(crate) struct Ctx {
     route: Option<usize>,
@@ -49,6 +54,12 @@ pub(crate) struct Ctx {
     /// The query after substitution, if a query parameter was replaced.
     query: Option<zeroize::Zeroizing<String>>,
     start: Instant,
+}
+
+impl Drop for Ctx {
+    fn drop(&mut self) {
+        IN_FLIGHT.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Total size of the request line's target and headers, as sent.
@@ -115,6 +126,7 @@ impl ProxyHttp for Gateway {
     type CTX = Ctx;
 
     fn new_ctx(&self) -> Ctx {
+        IN_FLIGHT.fetch_add(1, Ordering::Relaxed);
         Ctx {
             route: None,
             passed: false,
@@ -383,6 +395,9 @@ impl ProxyHttp for Gateway {
                 _ => b"{}",
             };
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY);
+            // The connection closes after this answer: say so, so the
+            // client does not send its next request into a closing socket.
+            session.set_keepalive(None);
             if respond::json(session, status, body).await.is_err() {
                 tracing::debug!("could not send the error response; the client is gone");
             }

@@ -18,4 +18,4 @@ mod routes;
 mod server;
 
 pub use routes::RouteError;
-pub use server::{Built, StartError, build_server, run, serve_problems};
+pub use server::{Built, ServeOptions, StartError, build_server, run, serve_problems};

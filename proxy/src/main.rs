@@ -5,19 +5,38 @@ use std::process::ExitCode;
 use attestgate_config::Config;
 use attestgate_proxy::cli::{self, Cli, Command, LogFormat};
 use clap::Parser;
-use pingora_core::server::configuration::Opt;
 
+/// Logs go to stderr; the level comes from RUST_LOG (default `info`).
+///
+/// Pingora, h2 and hyper are held at `info` whatever RUST_LOG says: at debug
+/// they print request and response headers and bodies, which carry tokens
+/// and substituted secrets. No log line may hold either.
 fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let env = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-    }
+    let clamp = tracing_subscriber::filter::filter_fn(|meta| {
+        let t = meta.target();
+        let noisy = t.starts_with("pingora") || t.starts_with("h2") || t.starts_with("hyper");
+        !(noisy && *meta.level() > tracing::Level::INFO)
+    });
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let layer = match format {
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_ansi(ansi)
+            .with_writer(std::io::stderr)
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_writer(std::io::stderr)
+            .boxed(),
+    };
+    tracing_subscriber::registry()
+        .with(layer.with_filter(env).with_filter(clamp))
+        .init();
 }
 
 fn main() -> ExitCode {
@@ -32,11 +51,11 @@ fn main() -> ExitCode {
                     return ExitCode::from(cli::EXIT_CONFIG);
                 }
             };
-            let opt = Opt {
+            let options = attestgate_proxy::ServeOptions {
                 upgrade,
-                ..Opt::default()
+                exit_when_drained: true,
             };
-            match attestgate_proxy::build_server(&config, Some(opt)) {
+            match attestgate_proxy::build_server(&config, options) {
                 Ok(built) => {
                     attestgate_proxy::run(built, None);
                     ExitCode::SUCCESS

@@ -215,18 +215,14 @@ fn strip_port(host: &str) -> &str {
 /// route it does not belong to (`/public/../admin`), so such requests are
 /// refused rather than matched.
 pub(crate) fn has_dot_segments(path: &str) -> bool {
-    if path.contains('\\') || path.to_ascii_lowercase().contains("%5c") {
+    let lower = path.to_ascii_lowercase();
+    if lower.contains('\\') || lower.contains("%5c") {
         return true;
     }
-    path.split('/').any(|seg| {
-        let lower = seg.to_ascii_lowercase();
-        let decoded = lower.replace("%2e", ".");
-        decoded == "." || decoded == ".."
-    }) || path.to_ascii_lowercase().contains("%2f")
-        && path
-            .to_ascii_lowercase()
-            .split("%2f")
-            .any(|seg| matches!(seg.replace("%2e", ".").as_str(), "." | ".."))
+    // An upstream may decode %2F and %2E before it normalises: look at the
+    // path as it would.
+    let decoded = lower.replace("%2f", "/").replace("%2e", ".");
+    decoded.split('/').any(|seg| seg == "." || seg == "..")
 }
 
 #[cfg(test)]

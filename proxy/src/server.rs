@@ -67,9 +67,24 @@ fn demo_socket_path() -> String {
         .into_owned()
 }
 
-/// Builds the whole server from a checked config. `opt` carries Pingora's
-/// process options (`--upgrade`).
-pub fn build_server(config: &Config, opt: Option<Opt>) -> Result<Built, StartError> {
+/// How the server runs as a process.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ServeOptions {
+    /// Take over the listeners of a running attestgate (`serve --upgrade`).
+    pub upgrade: bool,
+    /// On SIGTERM (or after an upgrade hand-over), exit as soon as the
+    /// requests in flight have finished instead of sleeping out the whole
+    /// grace period. Exits the process: for the binary, not for tests that
+    /// run a server in-process.
+    pub exit_when_drained: bool,
+}
+
+/// Builds the whole server from a checked config.
+pub fn build_server(config: &Config, options: ServeOptions) -> Result<Built, StartError> {
+    let opt = Opt {
+        upgrade: options.upgrade,
+        ..Opt::default()
+    };
     let problems = serve_problems(config);
     if !problems.is_empty() {
         return Err(StartError::Config(problems.join("\n")));
@@ -122,7 +137,7 @@ pub fn build_server(config: &Config, opt: Option<Opt>) -> Result<Built, StartErr
         max_retries: 1,
         ..ServerConf::default()
     };
-    let mut server = Server::new_with_opt_and_conf(opt, conf);
+    let mut server = Server::new_with_opt_and_conf(Some(opt), conf);
     server.bootstrap();
 
     let gateway = Gateway {
@@ -197,6 +212,15 @@ pub fn build_server(config: &Config, opt: Option<Opt>) -> Result<Built, StartErr
             },
         ));
     }
+    if options.exit_when_drained {
+        server.add_service(background_service(
+            "attestgate drain",
+            Drain {
+                grace: s.grace_period,
+                demo_socket: uses_demo.then_some(demo_socket),
+            },
+        ));
+    }
     Ok(Built {
         server,
         verifier,
@@ -237,6 +261,38 @@ impl BackgroundService for SecretWatch {
             shutdown_of(shutdown),
         )
         .await;
+    }
+}
+
+/// Exits the process once shutdown has begun and no request is in flight
+/// (or the grace period is over: then Pingora's own shutdown goes on).
+struct Drain {
+    grace: Duration,
+    demo_socket: Option<String>,
+}
+
+#[async_trait]
+impl BackgroundService for Drain {
+    async fn start(&self, shutdown: ShutdownWatch) {
+        shutdown_of(shutdown).await;
+        let started = std::time::Instant::now();
+        // Let the listeners stop and requests already accepted register.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        loop {
+            let in_flight = crate::gateway::IN_FLIGHT.load(std::sync::atomic::Ordering::Relaxed);
+            if in_flight == 0 {
+                tracing::info!(after = ?started.elapsed(), "drained: no request in flight, exiting");
+                if let Some(p) = &self.demo_socket {
+                    let _ = std::fs::remove_file(p);
+                }
+                std::process::exit(0);
+            }
+            if started.elapsed() >= self.grace {
+                tracing::warn!(in_flight, "grace period over with requests still in flight");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
     }
 }
 

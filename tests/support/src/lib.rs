@@ -11,11 +11,20 @@
 //! - [`tokens::TestKeys`]: signing keys of every family and minting at run
 //!   time (tokens are never checked in: they would expire).
 //! - [`client`]: a small HTTP/1 client for tests.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, unreachable_pub)]
+//! - [`parity`]: one table of token cases that the core, the tower layer and
+//!   the proxy must decide alike.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_docs,
+    unreachable_pub
+)]
 
 pub mod client;
 pub mod http;
 pub mod jwks;
+pub mod parity;
+pub mod proxy;
 pub mod tokens;
 pub mod upstream;
 
