@@ -67,7 +67,11 @@ impl Client {
 
     /// Like [`Client::send`], but returns the error instead of panicking.
     pub async fn try_send(&self, req: ::http::Request<Full<Bytes>>) -> Result<Reply, String> {
-        let resp = self.inner.request(req).await.map_err(|e| format!("{e:?}"))?;
+        let resp = self
+            .inner
+            .request(req)
+            .await
+            .map_err(|e| format!("{e:?}"))?;
         let (parts, body) = resp.into_parts();
         let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
         Ok(Reply {
@@ -84,7 +88,12 @@ impl Client {
 }
 
 /// Builds a request.
-pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: impl Into<Bytes>) -> ::http::Request<Full<Bytes>> {
+pub fn request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> ::http::Request<Full<Bytes>> {
     let mut r = ::http::Request::builder().method(method).uri(url);
     for (k, v) in headers {
         r = r.header(*k, *v);

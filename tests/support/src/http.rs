@@ -58,7 +58,11 @@ impl TestServer {
                         let handler = handler.clone();
                         async move {
                             let (parts, body) = req.into_parts();
-                            let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                            let body = body
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
                             let seen = SeenRequest {
                                 method: parts.method,
                                 uri: parts.uri,
@@ -69,7 +73,8 @@ impl TestServer {
                             Ok::<_, Infallible>(handler(seen).await)
                         }
                     });
-                    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    let builder =
+                        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
                     let conn = builder.serve_connection(TokioIo::new(stream), svc);
                     tokio::select! {
                         _ = conn => {}

@@ -40,7 +40,13 @@ pub struct JwksServer {
 
 fn etag_of(body: &str) -> String {
     let d = ring::digest::digest(&ring::digest::SHA256, body.as_bytes());
-    format!("\"{}\"", d.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect::<String>())
+    format!(
+        "\"{}\"",
+        d.as_ref()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    )
 }
 
 impl JwksServer {
@@ -49,7 +55,12 @@ impl JwksServer {
         let fetches = Arc::new(AtomicUsize::new(0));
         let not_modified = Arc::new(AtomicUsize::new(0));
         let requests = Arc::new(Mutex::new(Vec::new()));
-        let (a, f, nm, rq) = (answer.clone(), fetches.clone(), not_modified.clone(), requests.clone());
+        let (a, f, nm, rq) = (
+            answer.clone(),
+            fetches.clone(),
+            not_modified.clone(),
+            requests.clone(),
+        );
         let handler: Handler = Arc::new(move |req: SeenRequest| {
             f.fetch_add(1, Ordering::SeqCst);
             rq.lock().unwrap().push(req.clone());
@@ -59,9 +70,15 @@ impl JwksServer {
                 match answer {
                     Answer::Jwks { body, max_age } => {
                         let etag = etag_of(&body);
-                        let inm = req.headers.get("if-none-match").and_then(|v| v.to_str().ok());
+                        let inm = req
+                            .headers
+                            .get("if-none-match")
+                            .and_then(|v| v.to_str().ok());
                         let cc = max_age.map(|s| format!("max-age={s}"));
-                        let mut headers = vec![("etag", etag.as_str()), ("content-type", "application/json")];
+                        let mut headers = vec![
+                            ("etag", etag.as_str()),
+                            ("content-type", "application/json"),
+                        ];
                         if let Some(cc) = &cc {
                             headers.push(("cache-control", cc.as_str()));
                         }
@@ -72,10 +89,24 @@ impl JwksServer {
                         response(200, &headers, body)
                     }
                     Answer::Status(s) => response(s, &[("content-type", "text/plain")], "error"),
-                    Answer::Html => response(200, &[("content-type", "text/html")], "<html><body>Login</body></html>"),
-                    Answer::EmptyObject => response(200, &[("content-type", "application/json")], "{}"),
-                    Answer::EmptySet => response(200, &[("content-type", "application/json")], "{\"keys\":[]}"),
-                    Answer::Truncated => response(200, &[("content-type", "application/json")], "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-2"),
+                    Answer::Html => response(
+                        200,
+                        &[("content-type", "text/html")],
+                        "<html><body>Login</body></html>",
+                    ),
+                    Answer::EmptyObject => {
+                        response(200, &[("content-type", "application/json")], "{}")
+                    }
+                    Answer::EmptySet => response(
+                        200,
+                        &[("content-type", "application/json")],
+                        "{\"keys\":[]}",
+                    ),
+                    Answer::Truncated => response(
+                        200,
+                        &[("content-type", "application/json")],
+                        "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-2",
+                    ),
                     Answer::Oversize => {
                         let mut body = String::from("{\"keys\":[],\"pad\":\"");
                         body.push_str(&"x".repeat(2 * 1024 * 1024));
@@ -101,7 +132,10 @@ impl JwksServer {
 
     /// Answers with this JWKS from now on.
     pub fn serve_keys(&self, jwks: &serde_json::Value) {
-        self.set(Answer::Jwks { body: jwks.to_string(), max_age: None });
+        self.set(Answer::Jwks {
+            body: jwks.to_string(),
+            max_age: None,
+        });
     }
 
     pub fn set(&self, answer: Answer) {

@@ -23,7 +23,8 @@ impl Default for TestKeys {
 impl TestKeys {
     pub fn new() -> TestKeys {
         let secret_b64 = mint::new_secret_base64().unwrap();
-        let rsa_pem = std::fs::read_to_string(crate::repo_root().join("tests/fixtures/rsa2048.pem")).unwrap();
+        let rsa_pem =
+            std::fs::read_to_string(crate::repo_root().join("tests/fixtures/rsa2048.pem")).unwrap();
         TestKeys {
             hs: SigningKey::hs256_base64(&secret_b64).unwrap(),
             secret_b64,
@@ -74,7 +75,10 @@ pub fn claims(ttl: i64, extra: Value) -> Value {
 
 /// An Approov-like claims set: `exp`, `ip`, `did`, and `pay` when binding.
 pub fn approov_claims(ttl: i64, bind: Option<&[&str]>) -> Value {
-    let mut c = claims(ttl, json!({"ip": "203.0.113.7", "did": "ZmFrZS1kZXZpY2UtaWQtZm9yLXRlc3Rz"}));
+    let mut c = claims(
+        ttl,
+        json!({"ip": "203.0.113.7", "did": "ZmFrZS1kZXZpY2UtaWQtZm9yLXRlc3Rz"}),
+    );
     if let Some(values) = bind {
         c["pay"] = attestgate::pay_claim(values).into();
     }

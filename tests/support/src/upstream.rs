@@ -35,7 +35,10 @@ pub fn echo_json(req: &SeenRequest) -> serde_json::Value {
         match headers.get_mut(k.as_str()) {
             Some(serde_json::Value::Array(a)) => a.push(v.into()),
             _ => {
-                headers.insert(k.as_str().to_owned(), serde_json::Value::Array(vec![v.into()]));
+                headers.insert(
+                    k.as_str().to_owned(),
+                    serde_json::Value::Array(vec![v.into()]),
+                );
             }
         }
     }
