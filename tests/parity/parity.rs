@@ -1,0 +1,154 @@
+//! Parity: one table of cases (attestgate_testkit::parity) through the core
+//! (`Verifier::check`), the tower layer (a real axum server) and the proxy
+//! (the real binary in front of a recording upstream). All three must give
+//! the table's outcome for every case, so they agree with each other.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+use attestgate::{Metrics, Reason};
+use attestgate_testkit::client::{Client, Reply, request};
+use attestgate_testkit::parity::{Case, Expect, Fixture};
+use attestgate_testkit::proxy::{Proxy, Start};
+use attestgate_testkit::upstream::{Behaviour, RecordingUpstream};
+use attestgate_tower::AttestLayer;
+use axum::Router;
+use axum::routing::get;
+use prometheus::Registry;
+
+fn reason_counts_from_text(text: &str) -> [f64; 11] {
+    Reason::ALL.map(|r| {
+        let series = format!("attestgate_rejections_total{{reason=\"{}\"}}", r.as_str());
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(&series)
+                    .map(|v| v.trim().parse().unwrap_or(0.0))
+            })
+            .unwrap_or(0.0)
+    })
+}
+
+fn registry_text(registry: &Registry) -> String {
+    let mut out = Vec::new();
+    prometheus::Encoder::encode(
+        &prometheus::TextEncoder::new(),
+        &registry.gather(),
+        &mut out,
+    )
+    .unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+/// A decision seen from outside: 200 means passed; 401 means refused, and
+/// the reason is the one `attestgate_rejections_total` series that moved.
+fn decide(name: &str, reply: &Reply, before: [f64; 11], after: [f64; 11]) -> Expect {
+    let moved: Vec<Reason> = Reason::ALL
+        .into_iter()
+        .filter(|r| after[r.index()] != before[r.index()])
+        .collect();
+    match reply.status {
+        200 => {
+            assert!(moved.is_empty(), "{name}: passed but counted {moved:?}");
+            Expect::Allowed
+        }
+        401 => {
+            assert_eq!(&reply.body[..], b"{}", "{name}");
+            assert_eq!(moved.len(), 1, "{name}: counted {moved:?}");
+            Expect::Rejected(moved[0])
+        }
+        other => panic!("{name}: unexpected status {other}: {}", reply.text()),
+    }
+}
+
+fn core_decision(verifier: &attestgate::Verifier, case: &Case) -> Expect {
+    match verifier.check(&case.header_map()) {
+        Ok(_) => Expect::Allowed,
+        Err(reason) => Expect::Rejected(reason),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn proxy_layer_and_core_decide_every_case_alike() {
+    let fx = Fixture::new();
+    let cases = fx.cases();
+
+    // core
+    let core = fx.verifier_builder().build().unwrap();
+
+    // tower layer on axum
+    let registry = Registry::new();
+    let metrics = Metrics::register(&registry).unwrap();
+    let layer = AttestLayer::new(fx.verifier_builder().build().unwrap())
+        .route_name("parity")
+        .with_metrics(&metrics);
+    let app = Router::new()
+        .route("/p", get(|| async { "ok" }))
+        .layer(layer);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let layer_addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    // proxy
+    let up = RecordingUpstream::start(Behaviour::Echo).await;
+    let config = format!(
+        "{}\n[[route]]\nname = \"parity\"\nupstream = \"{}\"\n",
+        fx.token_toml(),
+        up.url()
+    );
+    let proxy = Proxy::start(
+        Path::new(env!("CARGO_BIN_EXE_attestgate")),
+        Start {
+            config: &config,
+            ..Start::default()
+        },
+    )
+    .await;
+
+    let client = Client::new();
+    let layer_url = format!("http://{layer_addr}/p");
+    let proxy_url = proxy.url("/p");
+    // Twice: the second round runs on warm verified-token caches.
+    for round in 0..2 {
+        for case in &cases {
+            let core = core_decision(&core, case);
+
+            let before = reason_counts_from_text(&registry_text(&registry));
+            let reply = client
+                .send(request("GET", &layer_url, &case.header_pairs(), ""))
+                .await;
+            let layer = decide(
+                case.name,
+                &reply,
+                before,
+                reason_counts_from_text(&registry_text(&registry)),
+            );
+
+            let upstream_before = up.count();
+            let before = reason_counts_from_text(&proxy.metrics().await);
+            let reply = client
+                .send(request("GET", &proxy_url, &case.header_pairs(), ""))
+                .await;
+            let proxy_says = decide(
+                case.name,
+                &reply,
+                before,
+                reason_counts_from_text(&proxy.metrics().await),
+            );
+            let reached = up.count() - upstream_before;
+            assert_eq!(
+                reached,
+                usize::from(proxy_says == Expect::Allowed),
+                "{}",
+                case.name
+            );
+
+            assert_eq!(core, case.expect, "round {round}, core, {}", case.name);
+            assert_eq!(layer, case.expect, "round {round}, layer, {}", case.name);
+            assert_eq!(
+                proxy_says, case.expect,
+                "round {round}, proxy, {}",
+                case.name
+            );
+        }
+    }
+}
