@@ -62,6 +62,19 @@ pub enum Command {
 pub enum TokenCommand {
     /// Print a token.
     Mint(MintArgs),
+    /// Print the JWKS that holds the public key of a PEM private key (for
+    /// trials: serve or write it where [token.jwks] points).
+    Jwks {
+        /// PEM private key (PKCS#8, or PKCS#1 for RSA).
+        #[arg(long)]
+        key: PathBuf,
+        /// Algorithm of the key.
+        #[arg(long)]
+        alg: String,
+        /// Key id.
+        #[arg(long)]
+        kid: Option<String>,
+    },
     /// Verify a token against a config's [token] section: print the claims
     /// as JSON and exit 0, or the reason and exit 1.
     Verify {
@@ -103,6 +116,10 @@ pub struct MintArgs {
     /// Extra claim, NAME=JSON (a bare word is taken as a string).
     #[arg(long = "claim", value_name = "NAME=JSON")]
     pub claim: Vec<String>,
+    /// Print this many distinct tokens, one per line (each gets a `jti`
+    /// claim), e.g. for a load test's token list.
+    #[arg(long, default_value_t = 1)]
+    pub count: u32,
 }
 
 /// `attestgate secret ...`
@@ -120,9 +137,18 @@ pub fn run_command(command: Command) -> ExitCode {
     match command {
         Command::Serve { .. } => ExitCode::FAILURE,
         Command::CheckConfig { config } => check_config(&config),
-        Command::Token(TokenCommand::Mint(args)) => match mint_token(&args) {
-            Ok(token) => {
-                println!("{token}");
+        Command::Token(TokenCommand::Mint(args)) => match mint_tokens(&args) {
+            Ok(tokens) => {
+                use std::io::Write;
+                let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                for t in tokens {
+                    if writeln!(out, "{t}").is_err() {
+                        return ExitCode::FAILURE;
+                    }
+                }
+                if out.flush().is_err() {
+                    return ExitCode::FAILURE;
+                }
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -135,6 +161,18 @@ pub fn run_command(command: Command) -> ExitCode {
             bind,
             token,
         }) => verify_token(&config, &bind, &token),
+        Command::Token(TokenCommand::Jwks { key, alg, kid }) => {
+            match public_jwks(&key, &alg, kid.as_deref()) {
+                Ok(jwks) => {
+                    println!("{jwks}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("attestgate token jwks: {e}");
+                    ExitCode::from(EXIT_CONFIG)
+                }
+            }
+        }
         Command::Secret(SecretCommand::New) => match mint::new_secret_base64() {
             Ok(s) => {
                 println!("{s}");
@@ -205,8 +243,23 @@ fn parse_claim(text: &str) -> Result<(String, serde_json::Value), String> {
     Ok((name.to_owned(), value))
 }
 
-/// Mints the token `args` describe.
-pub fn mint_token(args: &MintArgs) -> Result<String, String> {
+fn pem_key(pem: &PathBuf, alg_name: &str) -> Result<SigningKey, String> {
+    let alg =
+        Alg::from_name(alg_name).ok_or_else(|| format!("--alg {alg_name:?} is not supported"))?;
+    let text = std::fs::read_to_string(pem).map_err(|e| format!("--key {}: {e}", pem.display()))?;
+    SigningKey::from_pem(&text, alg).map_err(|e| format!("--key {}: {e}", pem.display()))
+}
+
+fn public_jwks(pem: &PathBuf, alg: &str, kid: Option<&str>) -> Result<String, String> {
+    let key = pem_key(pem, alg)?;
+    let jwk = key
+        .public_jwk(kid)
+        .ok_or_else(|| "an HS256 secret has no public key; it is never published".to_owned())?;
+    serde_json::to_string_pretty(&serde_json::json!({ "keys": [jwk] })).map_err(|e| e.to_string())
+}
+
+/// Mints the token `args` describe (`--count` of them).
+pub fn mint_tokens(args: &MintArgs) -> Result<Vec<String>, String> {
     let key = match (&args.secret_base64, &args.secret_file, &args.key) {
         (Some(b64), None, None) => SigningKey::hs256_base64(b64).map_err(|e| e.to_string())?,
         (None, Some(file), None) => {
@@ -241,12 +294,22 @@ pub fn mint_token(args: &MintArgs) -> Result<String, String> {
         let (name, value) = parse_claim(c)?;
         claims.insert(name, value);
     }
-    mint::mint(
-        &key,
-        args.kid.as_deref(),
-        &serde_json::Value::Object(claims),
-    )
-    .map_err(|e| e.to_string())
+    if args.count <= 1 {
+        let token = mint::mint(
+            &key,
+            args.kid.as_deref(),
+            &serde_json::Value::Object(claims),
+        );
+        return token.map(|t| vec![t]).map_err(|e| e.to_string());
+    }
+    let run = now.to_string();
+    (0..args.count)
+        .map(|i| {
+            claims.insert("jti".into(), format!("{run}-{i}").into());
+            let claims = serde_json::Value::Object(claims.clone());
+            mint::mint(&key, args.kid.as_deref(), &claims).map_err(|e| e.to_string())
+        })
+        .collect()
 }
 
 fn verify_token(path: &PathBuf, bind: &[String], token: &str) -> ExitCode {

@@ -135,6 +135,7 @@ pub fn build_server(config: &Config, options: ServeOptions) -> Result<Built, Sta
         pid_file: s.pid_file.clone(),
         // Never retry beyond what fail_to_connect allows.
         max_retries: 1,
+        work_stealing: false,
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(Some(opt), conf);

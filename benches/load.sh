@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# One-command load benchmark of attestgate against its baselines, in one run.
+#
+#   benches/load.sh                      # 3 rounds x 10 s per point, medians
+#   ROUNDS=1 DURATION=3 benches/load.sh  # a quick look
+#
+# Starts on loopback: a minimal hyper upstream (fast-upstream), the attestgate
+# proxy (routes: token "off", HS256, ES256), nginx as a plain reverse proxy
+# and with a Lua HS256 check, and an axum service plain / with the tower
+# layer (HS256, ES256). Loads each with wrk (-t1 -c$CONNS, $DURATION s),
+# rounds interleaved, and prints one table: req/s, p50, p99, and each row's
+# ratio to its baseline from the same run. Then the proxy's RSS at idle and
+# after 100k distinct valid tokens were cached.
+#
+# The machine has 2 cores: wrk (one thread), the server under test and the
+# upstream share them, as they would on a small VM. Compare ratios within a
+# run, not absolute figures across runs. See docs/PERFORMANCE.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10}
+CONNS=${CONNS:-64}
+THREADS=${THREADS:-2}            # proxy worker threads; nginx workers
+TOKENS_UNCACHED=${TOKENS_UNCACHED:-400000}
+
+# ---------------------------------------------------------------- tools
+scripts/ensure-tools
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+command -v nginx >/dev/null || need+=(nginx-light)
+[ -e /usr/lib/nginx/modules/ngx_http_lua_module.so ] || need+=(libnginx-mod-http-lua)
+[ -e /usr/share/lua/5.1/resty/core.lua ] || need+=(lua-resty-core)
+[ -e /usr/lib/x86_64-linux-gnu/lua/5.1/cjson.so ] || need+=(lua-cjson)
+command -v openssl >/dev/null || need+=(openssl)
+command -v bc >/dev/null || need+=(bc)
+if ((${#need[@]})); then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+  # the package starts a system nginx on port 80; we run our own
+  $sudo service nginx stop >/dev/null 2>&1 || true
+fi
+
+echo "building release binaries..." >&2
+cargo build --release -q -p attestgate-proxy --bin attestgate
+cargo build --release -q -p attestgate-testkit --bin fast-upstream
+cargo build --release -q -p attestgate-tower --example load_server
+BIN=$ROOT/target/release
+AG=$BIN/attestgate
+
+WORK=$(mktemp -d /tmp/attestgate-load.XXXXXX)
+PIDS=()
+PROXY_PID=""
+cleanup() {
+  for p in "${PIDS[@]}" $PROXY_PID; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 did not open" >&2; return 1; }
+
+UP=$(port); PROXY=$(port); ADMIN=$(port); NGINX=$(port); AXUM_PLAIN=$(port); AXUM_HS=$(port); AXUM_ES=$(port)
+
+# ---------------------------------------------------------------- keys and tokens
+SECRET=$($AG secret new)
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$WORK/es256.pem" 2>/dev/null
+$AG token jwks --key "$WORK/es256.pem" --alg ES256 --kid es-1 > "$WORK/jwks.json"
+TOKEN_HS=$($AG token mint --secret-base64 "$SECRET" --ttl 7200 --claim did=ZGV2aWNlLWlkLWZvci1sb2FkLXRlc3Q= --claim ip=203.0.113.7)
+TOKEN_ES=$($AG token mint --key "$WORK/es256.pem" --alg ES256 --kid es-1 --ttl 7200 --claim did=ZGV2aWNlLWlkLWZvci1sb2FkLXRlc3Q=)
+echo "minting $TOKENS_UNCACHED distinct HS256 tokens..." >&2
+$AG token mint --secret-base64 "$SECRET" --ttl 7200 --claim did=ZGV2aWNlLWlkLWZvci1sb2FkLXRlc3Q= --count "$TOKENS_UNCACHED" > "$WORK/tokens.txt"
+$AG token mint --secret-base64 "$SECRET" --ttl 7200 --claim did=ZGV2aWNlLWlkLWZvci1sb2FkLXRlc3Q= --count 100000 > "$WORK/tokens100k.txt"
+
+# ---------------------------------------------------------------- servers
+$BIN/fast-upstream "127.0.0.1:$UP" 2>/dev/null & PIDS+=($!)
+wait_port "$UP"
+
+cat > "$WORK/proxy.toml" <<EOF
+[server]
+listen = ["127.0.0.1:$PROXY"]
+threads = $THREADS
+upgrade_sock = "$WORK/upgrade.sock"
+[admin]
+listen = "127.0.0.1:$ADMIN"
+[token]
+algorithms = ["HS256", "ES256"]
+[[token.secret]]
+base64 = { value = "$SECRET" }
+[token.jwks]
+file = "$WORK/jwks.json"
+[[route]]
+name = "off"
+path_prefix = "/off/"
+upstream = "http://127.0.0.1:$UP"
+token = "off"
+[[route]]
+name = "checked"
+path_prefix = "/"
+upstream = "http://127.0.0.1:$UP"
+EOF
+start_proxy() {
+  RUST_LOG=warn $AG serve --config "$WORK/proxy.toml" 2>>"$WORK/proxy.log" & PROXY_PID=$!
+  wait_port "$PROXY"; wait_port "$ADMIN"
+}
+stop_proxy() { kill "$PROXY_PID" 2>/dev/null || true; wait "$PROXY_PID" 2>/dev/null || true; }
+start_proxy
+
+mkdir -p "$WORK/nginx-body" "$WORK/nginx-proxy"
+sed -e "s|@WORK@|$WORK|g" -e "s|@UPSTREAM@|127.0.0.1:$UP|g" -e "s|@PORT@|$NGINX|g" -e "s|@SECRET@|$SECRET|g" -e "s|@LUADIR@|$ROOT/benches/load|g" \
+  benches/load/nginx.conf.in > "$WORK/nginx.conf"
+nginx -c "$WORK/nginx.conf" -p "$WORK" 2>>"$WORK/nginx-error.log" & PIDS+=($!)
+wait_port "$NGINX"
+
+$BIN/examples/load_server "127.0.0.1:$AXUM_PLAIN" plain 2>/dev/null & PIDS+=($!)
+$BIN/examples/load_server "127.0.0.1:$AXUM_HS" hs256 "$SECRET" 2>/dev/null & PIDS+=($!)
+$BIN/examples/load_server "127.0.0.1:$AXUM_ES" es256 "$WORK/jwks.json" 2>/dev/null & PIDS+=($!)
+wait_port "$AXUM_PLAIN"; wait_port "$AXUM_HS"; wait_port "$AXUM_ES"
+
+# sanity: every point answers as it should before we measure it
+check() { # url expected-status [header]
+  local got
+  if [ -n "${3:-}" ]; then got=$(curl -s -o /dev/null -w '%{http_code}' -H "$3" "$1"); else got=$(curl -s -o /dev/null -w '%{http_code}' "$1"); fi
+  [ "$got" = "$2" ] || { echo "sanity check failed: $1 gave $got, not $2" >&2; cat "$WORK"/*.log >&2; exit 1; }
+}
+check "http://127.0.0.1:$PROXY/off/" 200
+check "http://127.0.0.1:$PROXY/x" 200 "Approov-Token: $TOKEN_HS"
+check "http://127.0.0.1:$PROXY/x" 200 "Approov-Token: $TOKEN_ES"
+check "http://127.0.0.1:$PROXY/x" 401 "Approov-Token: garbage.garbage.garbage"
+check "http://127.0.0.1:$PROXY/x" 401
+check "http://127.0.0.1:$NGINX/plain/" 200
+check "http://127.0.0.1:$NGINX/lua/" 200 "Approov-Token: $TOKEN_HS"
+check "http://127.0.0.1:$NGINX/lua/" 401 "Approov-Token: garbage.garbage.garbage"
+check "http://127.0.0.1:$AXUM_PLAIN/" 200
+check "http://127.0.0.1:$AXUM_HS/" 200 "Approov-Token: $TOKEN_HS"
+check "http://127.0.0.1:$AXUM_HS/" 401
+check "http://127.0.0.1:$AXUM_ES/" 200 "Approov-Token: $TOKEN_ES"
+
+# ---------------------------------------------------------------- points
+# name | url | header or @tokens | baseline name
+POINTS=(
+  "upstream direct|http://127.0.0.1:$UP/||"
+  "proxy route off|http://127.0.0.1:$PROXY/off/||"
+  "proxy HS256 repeated|http://127.0.0.1:$PROXY/x|Approov-Token: $TOKEN_HS|proxy route off"
+  "proxy HS256 fresh per request|http://127.0.0.1:$PROXY/x|@tokens|proxy route off"
+  "proxy ES256 repeated|http://127.0.0.1:$PROXY/x|Approov-Token: $TOKEN_ES|proxy route off"
+  "proxy garbage tokens|http://127.0.0.1:$PROXY/x|Approov-Token: garbage.garbage.garbage|proxy HS256 repeated"
+  "nginx plain|http://127.0.0.1:$NGINX/plain/||"
+  "nginx + Lua HS256|http://127.0.0.1:$NGINX/lua/|Approov-Token: $TOKEN_HS|nginx plain"
+  "axum plain|http://127.0.0.1:$AXUM_PLAIN/||"
+  "axum + layer HS256|http://127.0.0.1:$AXUM_HS/|Approov-Token: $TOKEN_HS|axum plain"
+  "axum + layer ES256|http://127.0.0.1:$AXUM_ES/|Approov-Token: $TOKEN_ES|axum plain"
+)
+
+to_us() { # wrk latency like 812.00us / 1.21ms / 2.00s -> microseconds
+  awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n*1000; else if (v ~ /s$/) print n*1000000; else print n }'
+}
+
+declare -A RPS P50 P99
+run_point() { # name url header
+  local name=$1 url=$2 hdr=$3 out
+  if [ "$hdr" = "@tokens" ]; then
+    # a fresh proxy (empty cache) so every token is new to it
+    stop_proxy; start_proxy
+    out=$(TOKENS="$WORK/tokens.txt" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -s benches/load/tokens.lua "$url" 2>&1)
+  elif [ -n "$hdr" ]; then
+    out=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -H "$hdr" "$url" 2>&1)
+  else
+    out=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$url" 2>&1)
+  fi
+  if echo "$out" | grep -q "tokens.lua: all"; then echo "note: $name used its token list more than once" >&2; fi
+  RPS[$name]+="$(echo "$out" | awk '/Requests\/sec/ {print $2}') "
+  P50[$name]+="$(to_us "$(echo "$out" | awk '$1=="50%" {print $2}')") "
+  P99[$name]+="$(to_us "$(echo "$out" | awk '$1=="99%" {print $2}')") "
+}
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END { if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
+
+for round in $(seq "$ROUNDS"); do
+  for p in "${POINTS[@]}"; do
+    IFS='|' read -r name url hdr base <<<"$p"
+    echo "round $round/$ROUNDS: $name" >&2
+    run_point "$name" "$url" "$hdr"
+  done
+done
+
+# ---------------------------------------------------------------- memory
+stop_proxy; start_proxy
+rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+sleep 0.5
+RSS_IDLE=$(rss "$PROXY_PID")
+TOKENS="$WORK/tokens100k.txt" STOP_AFTER=100000 wrk -t1 -c"$CONNS" -d60s -s benches/load/tokens.lua "http://127.0.0.1:$PROXY/x" >/dev/null 2>&1
+MISSES=$(curl -s "http://127.0.0.1:$ADMIN/metrics" | awk '/^attestgate_token_cache_total\{result="miss"\}/ {print $2}')
+sleep 0.5
+RSS_100K=$(rss "$PROXY_PID")
+
+# ---------------------------------------------------------------- table
+printf '\n%-32s %12s %10s %10s   %s\n' "point" "req/s" "p50 µs" "p99 µs" "ratio to baseline (req/s; p99 added)"
+for p in "${POINTS[@]}"; do
+  IFS='|' read -r name url hdr base <<<"$p"
+  r=$(echo "${RPS[$name]}" | median); a=$(echo "${P50[$name]}" | median); b=$(echo "${P99[$name]}" | median)
+  ratio=""
+  if [ -n "$base" ]; then
+    rb=$(echo "${RPS[$base]}" | median); pb=$(echo "${P99[$base]}" | median)
+    ratio=$(awk -v r="$r" -v rb="$rb" -v p="$b" -v pb="$pb" -v base="$base" 'BEGIN { printf "%.3f x %s; %+.0f µs", r/rb, base, p-pb }')
+  fi
+  printf '%-32s %12.0f %10.0f %10.0f   %s\n' "$name" "$r" "$a" "$b" "$ratio"
+done
+hs=$(echo "${RPS[proxy HS256 repeated]}" | median); lua=$(echo "${RPS[nginx + Lua HS256]}" | median)
+off=$(echo "${RPS[proxy route off]}" | median); ng=$(echo "${RPS[nginx plain]}" | median)
+awk -v a="$hs" -v b="$lua" 'BEGIN { printf "%-32s %12s %10s %10s   %.3f x nginx + Lua HS256\n", "proxy HS256 repeated", "", "", "", a/b }'
+awk -v a="$off" -v b="$ng" 'BEGIN { printf "%-32s %12s %10s %10s   %.3f x nginx plain\n", "proxy route off", "", "", "", a/b }'
+printf '\nproxy RSS: idle %d KiB; after %s distinct tokens verified and cached %d KiB (+%d KiB)\n' \
+  "$RSS_IDLE" "${MISSES:-?}" "$RSS_100K" "$((RSS_100K - RSS_IDLE))"
+printf 'rounds %s x %s s per point, wrk -t1 -c%s, proxy threads %s, %s CPUs\n' "$ROUNDS" "$DURATION" "$CONNS" "$THREADS" "$(nproc)"
