@@ -179,7 +179,9 @@ mod tests {
         for a in Alg::ALL {
             assert_eq!(Alg::from_name(a.as_str()), Some(a));
         }
-        for bad in ["none", "None", "NONE", "hs256", "HS512", "", "ES256K", "RS1"] {
+        for bad in [
+            "none", "None", "NONE", "hs256", "HS512", "", "ES256K", "RS1",
+        ] {
             assert_eq!(Alg::from_name(bad), None, "{bad}");
         }
     }

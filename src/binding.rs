@@ -38,6 +38,18 @@ fn pay_hash<'a>(values: impl Iterator<Item = &'a [u8]>) -> [u8; 32] {
 /// Decodes a `pay` claim into its hash (either base64 alphabet, padding
 /// optional); `None` when it is not 32 bytes of base64.
 pub(crate) fn decode_pay(pay: &str) -> Option<[u8; 32]> {
+    // Approov writes standard base64 with padding: decode that on the
+    // stack, without the lenient path's allocation and alphabet scans.
+    if pay.len() == 44 {
+        use base64::Engine;
+        // decode_slice wants room for the estimate (33 bytes for 44 chars).
+        let mut buf = [0u8; 33];
+        if let Ok(32) = b64::STANDARD.decode_slice(pay, &mut buf) {
+            let mut out = [0u8; 32];
+            out.copy_from_slice(&buf[..32]);
+            return Some(out);
+        }
+    }
     let bytes = b64::decode_lenient(pay).ok()?;
     bytes.as_slice().try_into().ok()
 }
@@ -106,12 +118,42 @@ mod tests {
     #[test]
     fn pay_claim_matches_a_known_vector() {
         // echo -n "Bearer abc" | openssl dgst -sha256 -binary | base64
-        assert_eq!(pay_claim(&["Bearer abc"]), "w1Xc6WwWEogNEZQP/dkBTThsJT4MNlKmzQanIm970rY=");
+        assert_eq!(
+            pay_claim(&["Bearer abc"]),
+            "w1Xc6WwWEogNEZQP/dkBTThsJT4MNlKmzQanIm970rY="
+        );
         // trimming, and concatenation in order
         assert_eq!(pay_claim(&["  Bearer abc \t"]), pay_claim(&["Bearer abc"]));
         assert_eq!(pay_claim(&["Bearer", " abc"]), pay_claim(&["Bearerabc"]));
         assert_ne!(pay_claim(&["a", "b"]), pay_claim(&["b", "a"]));
-        assert_eq!(decode_pay(&pay_claim(&["x"])), Some(pay_hash([&b"x"[..]].into_iter())));
+        assert_eq!(
+            decode_pay(&pay_claim(&["x"])),
+            Some(pay_hash([&b"x"[..]].into_iter()))
+        );
         assert_eq!(decode_pay("AAAA"), None);
+    }
+
+    #[test]
+    fn decode_pay_takes_every_spelling_of_32_bytes_only() {
+        use base64::Engine;
+        use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+        let hash = pay_hash([&b"Bearer abc"[..]].into_iter());
+        for text in [
+            b64::STANDARD.encode(hash),
+            STANDARD_NO_PAD.encode(hash),
+            URL_SAFE.encode(hash),
+            URL_SAFE_NO_PAD.encode(hash),
+            format!(" {} ", b64::STANDARD.encode(hash)),
+        ] {
+            assert_eq!(decode_pay(&text), Some(hash), "{text}");
+        }
+        for n in [0usize, 31, 33, 48] {
+            let bytes = vec![0xabu8; n];
+            assert_eq!(decode_pay(&b64::STANDARD.encode(&bytes)), None, "{n} bytes");
+        }
+        // 44 characters that are not 32 bytes of base64.
+        assert_eq!(decode_pay(&"A".repeat(44)), None);
+        assert_eq!(decode_pay(&format!("{}==", "A".repeat(42))), None);
+        assert_eq!(decode_pay(&format!("{}!", &b64::STANDARD.encode(hash)[..43])), None);
     }
 }

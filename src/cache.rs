@@ -29,7 +29,12 @@ struct UntilExp {
 }
 
 impl Expiry<Box<str>, Entry> for UntilExp {
-    fn expire_after_create(&self, _key: &Box<str>, value: &Entry, _created_at: Instant) -> Option<Duration> {
+    fn expire_after_create(
+        &self,
+        _key: &Box<str>,
+        value: &Entry,
+        _created_at: Instant,
+    ) -> Option<Duration> {
         let left = value.token.claims.exp + self.leeway - clock::now();
         Some(Duration::try_from_secs_f64(left.max(0.0)).unwrap_or(Duration::ZERO))
     }

@@ -6,13 +6,14 @@
 //!
 //! The parse borrows from the decoded bytes and allocates nothing for
 //! members without escapes. Members we do not know are skipped, but still
-//! take part in the duplicate check.
+//! take part in the duplicate check, must be UTF-8 and obey the nesting
+//! limit.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 
-use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::reason::Reason;
 
@@ -41,6 +42,52 @@ impl<'de> Deserialize<'de> for Str<'de> {
     }
 }
 
+/// Any JSON value, skipped. Unlike serde's `IgnoredAny` (which serde_json
+/// skips iteratively, at any depth) this goes through `deserialize_any`, so
+/// serde_json's nesting limit (128) applies to members we do not read as it
+/// does to the rest: a token is never accepted whose claims
+/// [`crate::VerifiedToken::claims`] could not parse.
+struct Skip;
+
+impl<'de> Deserialize<'de> for Skip {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Skip;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Skip, A::Error> {
+                while seq.next_element::<Skip>()?.is_some() {}
+                Ok(Skip)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Skip, A::Error> {
+                while map.next_entry::<Skip, Skip>()?.is_some() {}
+                Ok(Skip)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// A JSON value of which we only want one kind; any other kind is recorded as
 /// `Wrong` (a claims problem), not a syntax error (a malformed token).
 enum Want<T> {
@@ -66,7 +113,7 @@ macro_rules! wrong_for_other_kinds {
             Ok($wrong)
         }
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<$value, A::Error> {
-            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            while map.next_entry::<Skip, Skip>()?.is_some() {}
             Ok($wrong)
         }
     };
@@ -87,13 +134,17 @@ impl<'de> Deserialize<'de> for Num {
                 Ok(Num(Want::Ok(v as f64)))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Num, E> {
-                Ok(Num(if v.is_finite() { Want::Ok(v) } else { Want::Wrong }))
+                Ok(Num(if v.is_finite() {
+                    Want::Ok(v)
+                } else {
+                    Want::Wrong
+                }))
             }
             fn visit_str<E: de::Error>(self, _: &str) -> Result<Num, E> {
                 Ok(Num(Want::Wrong))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Num, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                while seq.next_element::<Skip>()?.is_some() {}
                 Ok(Num(Want::Wrong))
             }
             wrong_for_other_kinds!(Num, Num(Want::Wrong));
@@ -129,7 +180,7 @@ impl<'de> Deserialize<'de> for Text<'de> {
                 Ok(Text(Want::Wrong))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                while seq.next_element::<Skip>()?.is_some() {}
                 Ok(Text(Want::Wrong))
             }
             wrong_for_other_kinds!(Text<'de>, Text(Want::Wrong));
@@ -179,6 +230,8 @@ impl<'de> Deserialize<'de> for Audience {
 /// stay on the stack and compare linearly; a hostile object with many
 /// members spills into a hash set so the check stays linear overall.
 struct Seen<'de> {
+    /// The names the caller knows, one bit each (no string compare).
+    known: u32,
     inline: [Option<Cow<'de, str>>; 12],
     len: usize,
     spill: Option<HashSet<Cow<'de, str>>>,
@@ -187,29 +240,47 @@ struct Seen<'de> {
 impl<'de> Seen<'de> {
     fn new() -> Self {
         Seen {
+            known: 0,
             inline: Default::default(),
             len: 0,
             spill: None,
         }
     }
 
+    /// Records the known name number `bit`; an error when seen before.
+    /// Known names never reach [`Seen::other`], so the two never overlap.
+    fn known<E: de::Error>(&mut self, bit: u32) -> Result<(), E> {
+        let mask = 1 << bit;
+        if self.known & mask != 0 {
+            return Err(duplicate());
+        }
+        self.known |= mask;
+        Ok(())
+    }
+
+    /// Records a name the caller does not know; an error when seen before.
+    fn other<E: de::Error>(&mut self, name: Cow<'de, str>) -> Result<(), E> {
+        if self.insert(name) { Ok(()) } else { Err(duplicate()) }
+    }
+
     /// Records `name`; false when it was seen before.
-    fn insert(&mut self, name: &Cow<'de, str>) -> bool {
+    fn insert(&mut self, name: Cow<'de, str>) -> bool {
         if let Some(set) = &mut self.spill {
-            return set.insert(name.clone());
+            return set.insert(name);
         }
         if self.inline[..self.len]
             .iter()
-            .any(|n| n.as_deref() == Some(&**name))
+            .any(|n| n.as_deref() == Some(&*name))
         {
             return false;
         }
         if self.len < self.inline.len() {
-            self.inline[self.len] = Some(name.clone());
+            self.inline[self.len] = Some(name);
             self.len += 1;
         } else {
-            let mut set: HashSet<Cow<'de, str>> = self.inline.iter_mut().flat_map(Option::take).collect();
-            set.insert(name.clone());
+            let mut set: HashSet<Cow<'de, str>> =
+                self.inline.iter_mut().flat_map(Option::take).collect();
+            set.insert(name);
             self.spill = Some(set);
         }
         true
@@ -252,19 +323,27 @@ impl<'de> Deserialize<'de> for RawHeader<'de> {
                     crit: false,
                 };
                 while let Some(Str(name)) = map.next_key::<Str<'de>>()? {
-                    if !seen.insert(&name) {
-                        return Err(duplicate());
-                    }
                     match &*name {
-                        "alg" => h.alg = Some(map.next_value::<Text<'de>>()?.0),
-                        "kid" => h.kid = Some(map.next_value::<Text<'de>>()?.0),
-                        "typ" => h.typ = Some(map.next_value::<Text<'de>>()?.0),
+                        "alg" => {
+                            seen.known(0)?;
+                            h.alg = Some(map.next_value::<Text<'de>>()?.0);
+                        }
+                        "kid" => {
+                            seen.known(1)?;
+                            h.kid = Some(map.next_value::<Text<'de>>()?.0);
+                        }
+                        "typ" => {
+                            seen.known(2)?;
+                            h.typ = Some(map.next_value::<Text<'de>>()?.0);
+                        }
                         "crit" => {
+                            seen.known(3)?;
                             h.crit = true;
-                            map.next_value::<IgnoredAny>()?;
+                            map.next_value::<Skip>()?;
                         }
                         _ => {
-                            map.next_value::<IgnoredAny>()?;
+                            seen.other(name)?;
+                            map.next_value::<Skip>()?;
                         }
                     }
                 }
@@ -275,13 +354,30 @@ impl<'de> Deserialize<'de> for RawHeader<'de> {
     }
 }
 
+/// Headers recognised by their exact bytes, and their `alg`.
+const COMMON_HEADERS: [(&[u8], &str); 2] = [
+    (br#"{"alg":"HS256","typ":"JWT"}"#, "HS256"),
+    (br#"{"typ":"JWT","alg":"HS256"}"#, "HS256"),
+];
+
 /// Parses and checks a decoded protected header.
 ///
 /// Malformed: not a JSON object, duplicate members, `crit` present (we
 /// understand no extension, so RFC 7515 §4.1.11 says reject), `typ` other
 /// than `JWT`, `kid` not a string, `alg` missing or not a string.
 pub(crate) fn parse_header(bytes: &[u8]) -> Result<Header<'_>, Reason> {
-    let raw: RawHeader<'_> = serde_json::from_slice(bytes).map_err(|_| Reason::Malformed)?;
+    // Fast path: the header nearly every Approov token carries, by its exact
+    // bytes (the full parse gives the same result; a test checks).
+    if let Some((_, alg)) = COMMON_HEADERS.iter().find(|(h, _)| *h == bytes) {
+        return Ok(Header {
+            alg: Cow::Borrowed(alg),
+            kid: None,
+        });
+    }
+    // serde_json checks UTF-8 only in strings it reads, not in those it
+    // skips: check the whole text first (JSON text is UTF-8, RFC 8259 §8.1).
+    let text = std::str::from_utf8(bytes).map_err(|_| Reason::Malformed)?;
+    let raw: RawHeader<'_> = serde_json::from_str(text).map_err(|_| Reason::Malformed)?;
     if raw.crit {
         return Err(Reason::Malformed);
     }
@@ -316,7 +412,8 @@ pub(crate) struct Claims {
 }
 
 /// Names of the claims [`Claims`] holds.
-pub(crate) const KNOWN_CLAIMS: [&str; 9] = ["exp", "nbf", "iat", "iss", "sub", "aud", "ip", "did", "pay"];
+pub(crate) const KNOWN_CLAIMS: [&str; 9] =
+    ["exp", "nbf", "iat", "iss", "sub", "aud", "ip", "did", "pay"];
 
 struct RawClaims {
     claims: Claims,
@@ -358,27 +455,50 @@ impl<'de> Deserialize<'de> for RawClaims {
                 let mut exp_seen = false;
                 let mut wrong = false;
                 while let Some(Str(name)) = map.next_key::<Str<'de>>()? {
-                    if !seen.insert(&name) {
-                        return Err(duplicate());
-                    }
                     match &*name {
                         "exp" => {
+                            seen.known(0)?;
                             exp_seen = true;
                             c.exp = num(map.next_value::<Num>()?.0, &mut wrong).unwrap_or(0.0);
                         }
-                        "nbf" => c.nbf = num(map.next_value::<Num>()?.0, &mut wrong),
-                        "iat" => c.iat = num(map.next_value::<Num>()?.0, &mut wrong),
-                        "iss" => c.iss = text(map.next_value::<Text<'de>>()?.0, &mut wrong),
-                        "sub" => c.sub = text(map.next_value::<Text<'de>>()?.0, &mut wrong),
-                        "ip" => c.ip = text(map.next_value::<Text<'de>>()?.0, &mut wrong),
-                        "did" => c.did = text(map.next_value::<Text<'de>>()?.0, &mut wrong),
-                        "pay" => c.pay = text(map.next_value::<Text<'de>>()?.0, &mut wrong),
-                        "aud" => match map.next_value::<Audience>()?.0 {
-                            Want::Ok(a) => c.aud = a,
-                            Want::Wrong => wrong = true,
-                        },
+                        "nbf" => {
+                            seen.known(1)?;
+                            c.nbf = num(map.next_value::<Num>()?.0, &mut wrong);
+                        }
+                        "iat" => {
+                            seen.known(2)?;
+                            c.iat = num(map.next_value::<Num>()?.0, &mut wrong);
+                        }
+                        "iss" => {
+                            seen.known(3)?;
+                            c.iss = text(map.next_value::<Text<'de>>()?.0, &mut wrong);
+                        }
+                        "sub" => {
+                            seen.known(4)?;
+                            c.sub = text(map.next_value::<Text<'de>>()?.0, &mut wrong);
+                        }
+                        "ip" => {
+                            seen.known(5)?;
+                            c.ip = text(map.next_value::<Text<'de>>()?.0, &mut wrong);
+                        }
+                        "did" => {
+                            seen.known(6)?;
+                            c.did = text(map.next_value::<Text<'de>>()?.0, &mut wrong);
+                        }
+                        "pay" => {
+                            seen.known(7)?;
+                            c.pay = text(map.next_value::<Text<'de>>()?.0, &mut wrong);
+                        }
+                        "aud" => {
+                            seen.known(8)?;
+                            match map.next_value::<Audience>()?.0 {
+                                Want::Ok(a) => c.aud = a,
+                                Want::Wrong => wrong = true,
+                            }
+                        }
                         _ => {
-                            map.next_value::<IgnoredAny>()?;
+                            seen.other(name)?;
+                            map.next_value::<Skip>()?;
                         }
                     }
                 }
@@ -397,7 +517,9 @@ impl<'de> Deserialize<'de> for RawClaims {
 /// unique member names; `Claims` for a known claim of the wrong type or a
 /// missing `exp`.
 pub(crate) fn parse_claims(bytes: &[u8]) -> Result<Claims, Reason> {
-    let raw: RawClaims = serde_json::from_slice(bytes).map_err(|_| Reason::Malformed)?;
+    // As in `parse_header`: UTF-8 everywhere, skipped members included.
+    let text = std::str::from_utf8(bytes).map_err(|_| Reason::Malformed)?;
+    let raw: RawClaims = serde_json::from_str(text).map_err(|_| Reason::Malformed)?;
     if raw.wrong || !raw.exp_seen {
         return Err(Reason::Claims);
     }
@@ -410,9 +532,17 @@ mod tests {
 
     #[test]
     fn header_rules() {
-        let ok = |s: &str| parse_header(s.as_bytes()).map(|h| (h.alg.into_owned(), h.kid.map(Cow::into_owned)));
-        assert_eq!(ok(r#"{"alg":"HS256","typ":"JWT"}"#), Ok(("HS256".into(), None)));
-        assert_eq!(ok(r#"{"alg":"ES256","kid":"k1","typ":"jwt"}"#), Ok(("ES256".into(), Some("k1".into()))));
+        let ok = |s: &str| {
+            parse_header(s.as_bytes()).map(|h| (h.alg.into_owned(), h.kid.map(Cow::into_owned)))
+        };
+        assert_eq!(
+            ok(r#"{"alg":"HS256","typ":"JWT"}"#),
+            Ok(("HS256".into(), None))
+        );
+        assert_eq!(
+            ok(r#"{"alg":"ES256","kid":"k1","typ":"jwt"}"#),
+            Ok(("ES256".into(), Some("k1".into())))
+        );
         assert_eq!(ok(r#"{"alg":"H\u0053256"}"#), Ok(("HS256".into(), None)));
         for bad in [
             r#"{"alg":"HS256","alg":"none"}"#,
@@ -429,17 +559,43 @@ mod tests {
         ] {
             assert_eq!(ok(bad).err(), Some(Reason::Malformed), "{bad}");
         }
-        assert_eq!(parse_header(b"{\"alg\":\"HS\xff256\"}").err(), Some(Reason::Malformed));
+        assert_eq!(
+            parse_header(b"{\"alg\":\"HS\xff256\"}").err(),
+            Some(Reason::Malformed)
+        );
+    }
+
+    #[test]
+    fn common_headers_parse_alike_on_both_paths() {
+        for (bytes, alg) in COMMON_HEADERS {
+            let raw: RawHeader<'_> = serde_json::from_slice(bytes).unwrap();
+            assert!(!raw.crit);
+            assert!(matches!(raw.typ, Some(Want::Ok(t)) if t == "JWT"));
+            assert!(raw.kid.is_none());
+            assert!(matches!(raw.alg, Some(Want::Ok(a)) if a == alg));
+            let fast = parse_header(bytes).unwrap();
+            assert_eq!((&*fast.alg, fast.kid.is_none()), (alg, true));
+            // One byte more or less takes the full parse, with its result.
+            let spaced = [bytes, b" "].concat();
+            let slow = parse_header(&spaced).unwrap();
+            assert_eq!((&*slow.alg, slow.kid.is_none()), (alg, true));
+        }
     }
 
     #[test]
     fn claims_rules() {
-        let c = parse_claims(br#"{"exp":1700000000,"nbf":1.5,"ip":"1.2.3.4","aud":["a","b"],"x":{"y":[1,2]}}"#).unwrap();
+        let c = parse_claims(
+            br#"{"exp":1700000000,"nbf":1.5,"ip":"1.2.3.4","aud":["a","b"],"x":{"y":[1,2]}}"#,
+        )
+        .unwrap();
         assert_eq!(c.exp, 1_700_000_000.0);
         assert_eq!(c.nbf, Some(1.5));
         assert_eq!(c.ip.as_deref(), Some("1.2.3.4"));
         assert_eq!(c.aud, vec!["a".to_owned(), "b".to_owned()]);
-        assert_eq!(parse_claims(br#"{"exp":2.5e9,"aud":"x"}"#).unwrap().aud, vec!["x".to_owned()]);
+        assert_eq!(
+            parse_claims(br#"{"exp":2.5e9,"aud":"x"}"#).unwrap().aud,
+            vec!["x".to_owned()]
+        );
         for (bad, why) in [
             (r#"{}"#, Reason::Claims),
             (r#"{"exp":"1700000000"}"#, Reason::Claims),
@@ -459,7 +615,52 @@ mod tests {
         ] {
             assert_eq!(parse_claims(bad.as_bytes()).err(), Some(why), "{bad}");
         }
-        assert_eq!(parse_claims(b"{\"exp\":1,\"did\":\"\xc3\x28\"}").err(), Some(Reason::Malformed));
+        assert_eq!(
+            parse_claims(b"{\"exp\":1,\"did\":\"\xc3\x28\"}").err(),
+            Some(Reason::Malformed)
+        );
+    }
+
+    #[test]
+    fn skipped_members_are_utf8_and_depth_limited() {
+        // Invalid UTF-8 in a member nobody reads: serde_json alone skips it.
+        assert_eq!(
+            parse_header(b"{\"alg\":\"HS256\",\"x\":\"\xff\"}").err(),
+            Some(Reason::Malformed)
+        );
+        assert_eq!(
+            parse_claims(b"{\"exp\":1,\"x\":\"\xff\xfe\"}").err(),
+            Some(Reason::Malformed)
+        );
+        assert_eq!(
+            parse_claims(b"{\"exp\":1,\"x\":{\"\xff\":1}}").err(),
+            Some(Reason::Malformed)
+        );
+        // Nesting: what serde_json::Value (and so VerifiedToken::claims) can
+        // read passes, deeper is malformed, in every position.
+        let nested = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        let mut verdicts = HashSet::new();
+        for depth in (120..=130).chain([1, 100, 5000]) {
+            for json in [
+                format!(r#"{{"exp":1,"x":{}}}"#, nested(depth)),
+                format!(r#"{{"exp":1,"x":{{"y":{}}}}}"#, nested(depth - 1)),
+                format!(r#"{{"exp":{},"x":1}}"#, nested(depth)),
+                format!(r#"{{"alg":"HS256","x":{}}}"#, nested(depth)),
+            ] {
+                let ok = serde_json::from_str::<serde_json::Value>(&json).is_ok();
+                verdicts.insert(ok);
+                let claims = parse_claims(json.as_bytes()).err();
+                assert_eq!(
+                    claims != Some(Reason::Malformed),
+                    ok,
+                    "claims {depth}: {claims:?}"
+                );
+                if json.starts_with(r#"{"alg""#) {
+                    assert_eq!(parse_header(json.as_bytes()).is_ok(), ok, "header {depth}");
+                }
+            }
+        }
+        assert_eq!(verdicts.len(), 2, "both sides of the limit were tried");
     }
 
     #[test]

@@ -37,11 +37,13 @@ mod binding;
 mod cache;
 mod clock;
 mod extract;
+mod fetch;
 mod jose;
 pub mod keys;
 pub mod metrics;
 pub mod mint;
 mod reason;
+pub mod refresh;
 pub mod secret;
 pub mod substitute;
 mod token;
@@ -52,9 +54,10 @@ pub use binding::pay_claim;
 pub use keys::{Key, KeySet};
 pub use metrics::{Metrics, Outcome, RouteMetrics, UpstreamErrorKind};
 pub use reason::Reason;
+pub use refresh::{RefreshError, RefresherHandle};
 pub use secret::{Secret, SecretSource};
 pub use token::VerifiedToken;
 pub use verify::{
-    BuildError, BuildProblem, DEFAULT_CACHE_CAPACITY, DEFAULT_HEADER, DEFAULT_MAX_TOKEN_BYTES, JwksOptions,
-    MAX_KEYS_TRIED, Mode, Verifier, VerifierBuilder,
+    BuildError, BuildProblem, DEFAULT_CACHE_CAPACITY, DEFAULT_HEADER, DEFAULT_MAX_TOKEN_BYTES,
+    JwksOptions, MAX_KEYS_TRIED, Mode, Verifier, VerifierBuilder,
 };

@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
-use prometheus::{Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{
+    Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+};
 
 use crate::reason::Reason;
 
@@ -58,7 +60,8 @@ impl Collector for KeysetAge {
     fn collect(&self) -> Vec<MetricFamily> {
         let loaded = self.loaded_at_ms.load(Ordering::Relaxed);
         let now_ms = (crate::clock::now() * 1000.0) as u64;
-        self.gauge.set(now_ms.saturating_sub(loaded) as f64 / 1000.0);
+        self.gauge
+            .set(now_ms.saturating_sub(loaded) as f64 / 1000.0);
         self.gauge.collect()
     }
 }
@@ -67,36 +70,58 @@ impl Metrics {
     /// Creates every series and registers it into `registry`.
     pub fn register(registry: &Registry) -> prometheus::Result<Metrics> {
         let requests = IntCounterVec::new(
-            Opts::new("attestgate_requests_total", "Requests checked, by route and outcome"),
+            Opts::new(
+                "attestgate_requests_total",
+                "Requests checked, by route and outcome",
+            ),
             &["route", "outcome"],
         )?;
         let rejections = IntCounterVec::new(
-            Opts::new("attestgate_rejections_total", "Failed token checks, by reason"),
+            Opts::new(
+                "attestgate_rejections_total",
+                "Failed token checks, by reason",
+            ),
             &["reason"],
         )?;
         let verify_seconds = Histogram::with_opts(
-            HistogramOpts::new("attestgate_verify_seconds", "Time of the token check, cached or not")
-                .buckets(VERIFY_BUCKETS.to_vec()),
+            HistogramOpts::new(
+                "attestgate_verify_seconds",
+                "Time of the token check, cached or not",
+            )
+            .buckets(VERIFY_BUCKETS.to_vec()),
         )?;
         let token_cache = IntCounterVec::new(
-            Opts::new("attestgate_token_cache_total", "Verified-token cache lookups"),
+            Opts::new(
+                "attestgate_token_cache_total",
+                "Verified-token cache lookups",
+            ),
             &["result"],
         )?;
         let keyset_refresh = IntCounterVec::new(
-            Opts::new("attestgate_keyset_refresh_total", "Key source loads, by source and result"),
+            Opts::new(
+                "attestgate_keyset_refresh_total",
+                "Key source loads, by source and result",
+            ),
             &["source", "result"],
         )?;
-        let keyset_keys = IntGauge::new("attestgate_keyset_keys", "Keys in the key set in service")?;
+        let keyset_keys =
+            IntGauge::new("attestgate_keyset_keys", "Keys in the key set in service")?;
         let keyset_age = Gauge::new(
             "attestgate_keyset_age_seconds",
             "Seconds since the last successful key load (since start, before the first)",
         )?;
         let substitutions = IntCounterVec::new(
-            Opts::new("attestgate_substitutions_total", "Placeholders replaced by real secrets"),
+            Opts::new(
+                "attestgate_substitutions_total",
+                "Placeholders replaced by real secrets",
+            ),
             &["route"],
         )?;
         let upstream_errors = IntCounterVec::new(
-            Opts::new("attestgate_upstream_errors_total", "Upstream failures, by route and kind"),
+            Opts::new(
+                "attestgate_upstream_errors_total",
+                "Upstream failures, by route and kind",
+            ),
             &["route", "kind"],
         )?;
         // Every label value of the closed lists exists from the start, so a
@@ -242,7 +267,8 @@ pub(crate) struct VerifierMetrics {
 
 impl VerifierMetrics {
     pub(crate) fn keys_loaded(&self, count: usize, at_unix: f64) {
-        self.keyset_keys.set(i64::try_from(count).unwrap_or(i64::MAX));
+        self.keyset_keys
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
         self.keyset_loaded_at_ms
             .store((at_unix * 1000.0) as u64, Ordering::Relaxed);
     }

@@ -76,7 +76,9 @@ fn pem_block(pem: &str) -> Result<(String, Vec<u8>), MintError> {
 impl SigningKey {
     /// An HS256 key from a base64 account secret.
     pub fn hs256_base64(base64: &str) -> Result<SigningKey, MintError> {
-        Ok(SigningKey::Hs256(keys::decode_secret_base64(base64.as_bytes())?))
+        Ok(SigningKey::Hs256(keys::decode_secret_base64(
+            base64.as_bytes(),
+        )?))
     }
 
     /// A key pair from PEM: PKCS#8 (`BEGIN PRIVATE KEY`, what `openssl
@@ -101,12 +103,22 @@ impl SigningKey {
     pub fn from_pkcs8(der: &[u8], alg: Alg) -> Result<SigningKey, MintError> {
         let bad = |e: ring::error::KeyRejected| MintError::KeyAlg(alg, e.to_string());
         match alg.family() {
-            Family::Hmac => Err(MintError::KeyAlg(alg, "HS256 takes --secret-base64, not a PEM key".into())),
-            Family::EcP256 => Ok(SigningKey::Es256(
-                EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der, &SystemRandom::new())
-                    .map_err(bad)?,
+            Family::Hmac => Err(MintError::KeyAlg(
+                alg,
+                "HS256 takes --secret-base64, not a PEM key".into(),
             )),
-            Family::Rsa => Ok(SigningKey::Rsa(RsaKeyPair::from_pkcs8(der).map_err(bad)?, alg)),
+            Family::EcP256 => Ok(SigningKey::Es256(
+                EcdsaKeyPair::from_pkcs8(
+                    &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                    der,
+                    &SystemRandom::new(),
+                )
+                .map_err(bad)?,
+            )),
+            Family::Rsa => Ok(SigningKey::Rsa(
+                RsaKeyPair::from_pkcs8(der).map_err(bad)?,
+                alg,
+            )),
             Family::Ed25519 => Ok(SigningKey::EdDsa(
                 Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).map_err(bad)?,
             )),
@@ -181,7 +193,11 @@ impl SigningKey {
 }
 
 /// Mints a compact JWS with header `{"alg":..,"typ":"JWT"[,"kid":..]}`.
-pub fn mint(key: &SigningKey, kid: Option<&str>, claims: &serde_json::Value) -> Result<String, MintError> {
+pub fn mint(
+    key: &SigningKey,
+    kid: Option<&str>,
+    claims: &serde_json::Value,
+) -> Result<String, MintError> {
     let mut header = serde_json::json!({"alg": key.alg().as_str(), "typ": "JWT"});
     if let Some(kid) = kid {
         header["kid"] = kid.into();
@@ -202,7 +218,11 @@ pub fn mint_with_header(
     if !claims.is_object() {
         return Err(MintError::NotObject("the claims"));
     }
-    Ok(sign_parts(key, header.to_string().as_bytes(), claims.to_string().as_bytes())?)
+    Ok(sign_parts(
+        key,
+        header.to_string().as_bytes(),
+        claims.to_string().as_bytes(),
+    )?)
 }
 
 /// Signs raw header and payload bytes (which need not be JSON at all).
@@ -232,9 +252,16 @@ pub fn new_secret_base64() -> Result<String, MintError> {
 pub fn generate_pem(alg: Alg) -> Result<String, MintError> {
     let rng = SystemRandom::new();
     let der = match alg {
-        Alg::ES256 => EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng),
+        Alg::ES256 => {
+            EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+        }
         Alg::EdDSA => Ed25519KeyPair::generate_pkcs8(&rng),
-        other => return Err(MintError::KeyAlg(other, "only ES256 and EdDSA keys can be generated here".into())),
+        other => {
+            return Err(MintError::KeyAlg(
+                other,
+                "only ES256 and EdDSA keys can be generated here".into(),
+            ));
+        }
     }
     .map_err(|_| MintError::Sign)?;
     use base64::Engine;

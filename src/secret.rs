@@ -165,7 +165,9 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("k");
         std::fs::write(&path, "  abc\n").unwrap();
-        let got = SecretSource::File(path.clone()).read().map(|s| s.expose().to_vec());
+        let got = SecretSource::File(path.clone())
+            .read()
+            .map(|s| s.expose().to_vec());
         assert_eq!(got.ok(), Some(b"abc".to_vec()));
         std::fs::write(&path, "\n").unwrap();
         assert!(matches!(

@@ -30,7 +30,9 @@ pub struct LiveSecret {
 
 impl fmt::Debug for LiveSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LiveSecret").field("source", &self.source).finish_non_exhaustive()
+        f.debug_struct("LiveSecret")
+            .field("source", &self.source)
+            .finish_non_exhaustive()
     }
 }
 
@@ -53,7 +55,10 @@ pub enum LiveSecretError {
 impl LiveSecret {
     /// Reads the secret now; `check` validates every value read (now and on
     /// every reload).
-    pub fn load(source: SecretSource, check: fn(&Secret) -> Result<(), String>) -> Result<LiveSecret, LiveSecretError> {
+    pub fn load(
+        source: SecretSource,
+        check: fn(&Secret) -> Result<(), String>,
+    ) -> Result<LiveSecret, LiveSecretError> {
         let stamp = file_stamp(&source);
         let secret = source.read()?;
         check(&secret).map_err(LiveSecretError::Invalid)?;
@@ -102,10 +107,17 @@ impl LiveSecret {
 
 /// Checks a secret can be put into an HTTP header value.
 pub fn check_header_value(secret: &Secret) -> Result<(), String> {
-    if secret.expose().iter().all(|b| (0x20..0x7f).contains(b) || *b == b'\t') {
+    if secret
+        .expose()
+        .iter()
+        .all(|b| (0x20..0x7f).contains(b) || *b == b'\t')
+    {
         Ok(())
     } else {
-        Err("contains bytes not allowed in an HTTP header value (control characters or non-ASCII)".into())
+        Err(
+            "contains bytes not allowed in an HTTP header value (control characters or non-ASCII)"
+                .into(),
+        )
     }
 }
 
@@ -142,7 +154,12 @@ pub enum SubstituteError {
 
 impl Substitution {
     /// A substitution of `placeholder` (after `prefix`) in `target`.
-    pub fn new(target: Target, prefix: &str, placeholder: &str, secret: LiveSecret) -> Substitution {
+    pub fn new(
+        target: Target,
+        prefix: &str,
+        placeholder: &str,
+        secret: LiveSecret,
+    ) -> Substitution {
         Substitution {
             target,
             prefix: prefix.into(),
@@ -179,7 +196,10 @@ impl Substitution {
     /// parameter is present exactly once with exactly the placeholder as its
     /// value; `Ok(None)` when there is nothing to replace; an error when the
     /// parameter appears more than once.
-    pub fn replace_in_query(&self, query: &str) -> Result<Option<(Zeroizing<String>, Arc<Secret>)>, SubstituteError> {
+    pub fn replace_in_query(
+        &self,
+        query: &str,
+    ) -> Result<Option<(Zeroizing<String>, Arc<Secret>)>, SubstituteError> {
         let Target::Query(name) = &self.target else {
             return Ok(None);
         };
@@ -268,14 +288,23 @@ pub fn contains_secret(haystack: &[u8], secret: &Secret) -> bool {
     percent_encode_into(s, &mut encoded);
     encoded.len() != s.len()
         && haystack.len() >= encoded.len()
-        && haystack.windows(encoded.len()).any(|w| w == encoded.as_bytes())
+        && haystack
+            .windows(encoded.len())
+            .any(|w| w == encoded.as_bytes())
 }
 
 /// Polls the file-backed secrets every `interval` and reloads changed ones,
 /// until `shutdown` resolves. Failures keep the old value and are logged
 /// (by source, never by value).
-pub async fn watch_files(secrets: Vec<Arc<Substitution>>, interval: Duration, shutdown: impl Future<Output = ()>) {
-    let watched: Vec<_> = secrets.into_iter().filter(|s| s.secret.source().file().is_some()).collect();
+pub async fn watch_files(
+    secrets: Vec<Arc<Substitution>>,
+    interval: Duration,
+    shutdown: impl Future<Output = ()>,
+) {
+    let watched: Vec<_> = secrets
+        .into_iter()
+        .filter(|s| s.secret.source().file().is_some())
+        .collect();
     if watched.is_empty() {
         return;
     }
@@ -287,7 +316,9 @@ pub async fn watch_files(secrets: Vec<Arc<Substitution>>, interval: Duration, sh
         }
         for s in &watched {
             match s.secret.reload_if_changed() {
-                Ok(true) => tracing::info!(source = %s.secret.source().describe(), "substitution secret reloaded"),
+                Ok(true) => {
+                    tracing::info!(source = %s.secret.source().describe(), "substitution secret reloaded")
+                }
                 Ok(false) => {}
                 Err(e) => tracing::warn!(
                     source = %s.secret.source().describe(),
@@ -303,17 +334,35 @@ mod tests {
     use super::*;
 
     fn sub(target: Target, prefix: &str) -> Substitution {
-        let secret = LiveSecret::load(SecretSource::Value(Secret::new(b"real key/1".to_vec())), check_any).unwrap();
+        let secret = LiveSecret::load(
+            SecretSource::Value(Secret::new(b"real key/1".to_vec())),
+            check_any,
+        )
+        .unwrap();
         Substitution::new(target, prefix, "ph", secret)
     }
 
     #[test]
     fn header_needs_an_exact_match_after_the_prefix() {
-        let s = sub(Target::Header(HeaderName::from_static("api-key")), "Bearer ");
+        let s = sub(
+            Target::Header(HeaderName::from_static("api-key")),
+            "Bearer ",
+        );
         let (v, _) = s.replace_header_value(b"Bearer ph").unwrap();
         assert_eq!(&v[..], b"Bearer real key/1");
-        for no in [&b"ph"[..], b"Bearer ph2", b"Bearer  ph", b"bearer ph", b"Bearer xph", b""] {
-            assert!(s.replace_header_value(no).is_none(), "{:?}", String::from_utf8_lossy(no));
+        for no in [
+            &b"ph"[..],
+            b"Bearer ph2",
+            b"Bearer  ph",
+            b"bearer ph",
+            b"Bearer xph",
+            b"",
+        ] {
+            assert!(
+                s.replace_header_value(no).is_none(),
+                "{:?}",
+                String::from_utf8_lossy(no)
+            );
         }
     }
 
@@ -321,9 +370,18 @@ mod tests {
     fn query_replaces_one_exact_parameter() {
         let s = sub(Target::Query("api_key".into()), "");
         let got = |q: &str| s.replace_in_query(q).map(|o| o.map(|(q, _)| q.to_string()));
-        assert_eq!(got("a=1&api_key=ph&b=2"), Ok(Some("a=1&api_key=real%20key%2F1&b=2".into())));
-        assert_eq!(got("api%5Fkey=ph"), Ok(Some("api%5Fkey=real%20key%2F1".into())));
-        assert_eq!(got("api_key=%70h"), Ok(Some("api_key=real%20key%2F1".into())));
+        assert_eq!(
+            got("a=1&api_key=ph&b=2"),
+            Ok(Some("a=1&api_key=real%20key%2F1&b=2".into()))
+        );
+        assert_eq!(
+            got("api%5Fkey=ph"),
+            Ok(Some("api%5Fkey=real%20key%2F1".into()))
+        );
+        assert_eq!(
+            got("api_key=%70h"),
+            Ok(Some("api_key=real%20key%2F1".into()))
+        );
         assert_eq!(got("api_key=ph2"), Ok(None));
         assert_eq!(got("xapi_key=ph"), Ok(None));
         assert_eq!(got("api_key"), Ok(None));

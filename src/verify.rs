@@ -2,13 +2,13 @@
 //! the proxy and the tower layer so both decide alike.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use http::header::{HeaderMap, HeaderName};
 use http::StatusCode;
+use http::header::{HeaderMap, HeaderName};
 
 use crate::alg::{Alg, AlgSet};
 use crate::b64;
@@ -20,6 +20,7 @@ use crate::jose;
 use crate::keys::{self, Key, KeySet, Lookup, SecretError};
 use crate::metrics::{Metrics, VerifierMetrics};
 use crate::reason::Reason;
+use crate::refresh::{Signal, Sources};
 use crate::secret::{Secret, SecretSource};
 use crate::token::{Inner, VerifiedToken};
 
@@ -62,6 +63,9 @@ pub struct JwksOptions {
     pub cache_file: Option<PathBuf>,
     /// How often watched files are checked for changes.
     pub watch_interval: Duration,
+    /// Largest JWKS document read, from the URL or a file (default 1 MiB);
+    /// reading stops beyond it.
+    pub max_body_bytes: usize,
 }
 
 impl Default for JwksOptions {
@@ -74,6 +78,7 @@ impl Default for JwksOptions {
             timeout: Duration::from_secs(5),
             cache_file: None,
             watch_interval: Duration::from_secs(1),
+            max_body_bytes: crate::refresh::DEFAULT_MAX_BODY_BYTES,
         }
     }
 }
@@ -104,11 +109,13 @@ pub(crate) struct Shared {
     pub(crate) keys: ArcSwap<KeySet>,
     pub(crate) cache: Option<TokenCache>,
     pub(crate) metrics: OnceLock<VerifierMetrics>,
-    pub(crate) secrets: Vec<SecretSpec>,
     pub(crate) jwks: JwksOptions,
-    /// Set when a token named an unknown `kid`; the refresher clears it.
-    pub(crate) refetch_wanted: AtomicBool,
-    pub(crate) refetch: tokio::sync::Notify,
+    /// Every key source with its last good keys; taken by the refresher
+    /// (the one writer of `keys`) for each pass.
+    pub(crate) sources: tokio::sync::Mutex<Sources>,
+    /// Raised when a token named an unknown `kid` (or none is loaded); held
+    /// apart so the refresher needs no strong reference to wait on it.
+    pub(crate) refetch: Arc<Signal>,
     pub(crate) next_generation: AtomicU64,
 }
 
@@ -168,7 +175,9 @@ impl Verifier {
     ) -> Result<VerifiedToken, Reason> {
         let token = self.shared.extractor.extract(headers)?;
         let verified = self.verify_at_inner(token, now, m)?;
-        self.shared.binding.check_headers(headers, verified.inner())?;
+        self.shared
+            .binding
+            .check_headers(headers, verified.inner())?;
         Ok(verified)
     }
 
@@ -185,7 +194,11 @@ impl Verifier {
 
     /// Checks a verified token's binding against values given directly, in
     /// the configured order (the `token verify --bind` command).
-    pub fn check_binding_values(&self, token: &VerifiedToken, values: &[&[u8]]) -> Result<(), Reason> {
+    pub fn check_binding_values(
+        &self,
+        token: &VerifiedToken,
+        values: &[&[u8]],
+    ) -> Result<(), Reason> {
         self.shared.binding.check_values(values, token.inner())
     }
 
@@ -197,6 +210,9 @@ impl Verifier {
     ) -> Result<VerifiedToken, Reason> {
         let keys = self.shared.keys.load();
         if keys.is_empty() {
+            // Nothing loaded yet (a URL that has not answered): ask for an
+            // early fetch, as for an unknown `kid`.
+            self.want_refetch();
             return Err(Reason::NoKeys);
         }
         if let Some(cache) = &self.shared.cache {
@@ -241,7 +257,9 @@ impl Verifier {
             return Err(Reason::Malformed);
         }
         let mut parts = token.split('.');
-        let (Some(h64), Some(p64), Some(s64), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        let (Some(h64), Some(p64), Some(s64), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             return Err(Reason::Malformed);
         };
         if h64.is_empty() || p64.is_empty() {
@@ -354,8 +372,8 @@ impl Verifier {
     }
 
     fn want_refetch(&self) {
-        if self.shared.jwks.url.is_some() && !self.shared.refetch_wanted.swap(true, Ordering::AcqRel) {
-            self.shared.refetch.notify_one();
+        if self.shared.jwks.url.is_some() {
+            self.shared.refetch.want_refetch();
         }
     }
 
@@ -401,7 +419,10 @@ impl Verifier {
     /// Entries in the verified-token cache (runs the cache's pending upkeep
     /// first, so the count is exact; not for the request path).
     pub fn cached_tokens(&self) -> u64 {
-        self.shared.cache.as_ref().map_or(0, TokenCache::entry_count)
+        self.shared
+            .cache
+            .as_ref()
+            .map_or(0, TokenCache::entry_count)
     }
 
     /// Attaches the series of DESIGN §5 this verifier updates (rejections,
@@ -424,7 +445,9 @@ impl Verifier {
         }
         let generation = self.shared.next_generation.fetch_add(1, Ordering::AcqRel);
         let count = keys.len();
-        self.shared.keys.store(Arc::new(KeySet::new(generation, keys)));
+        self.shared
+            .keys
+            .store(Arc::new(KeySet::new(generation, keys)));
         // Entries of older generations are already ignored; clearing frees
         // their memory.
         if let Some(cache) = &self.shared.cache {
@@ -504,7 +527,11 @@ impl VerifierBuilder {
     }
 
     /// Adds an HS256 account secret with a key id.
-    pub fn secret_base64_with_kid(mut self, base64: &str, kid: Option<&str>) -> Result<Self, SecretError> {
+    pub fn secret_base64_with_kid(
+        mut self,
+        base64: &str,
+        kid: Option<&str>,
+    ) -> Result<Self, SecretError> {
         keys::decode_secret_base64(base64.as_bytes())?;
         self.secrets.push(SecretSpec {
             source: SecretSource::Value(Secret::new(base64.as_bytes().to_vec())),
@@ -640,17 +667,24 @@ impl VerifierBuilder {
     /// problem found.
     pub fn build(self) -> Result<Verifier, BuildError> {
         let mut problems = Vec::new();
-        let mut problem = |path: String, message: String| problems.push(BuildProblem { path, message });
+        let mut problem =
+            |path: String, message: String| problems.push(BuildProblem { path, message });
 
         let header = self.header.unwrap_or_else(|bad| {
-            problem("header".into(), format!("{bad:?} is not a valid header name"));
+            problem(
+                "header".into(),
+                format!("{bad:?} is not a valid header name"),
+            );
             HeaderName::from_static(DEFAULT_HEADER)
         });
         let mut binding_headers = Vec::new();
         for (i, h) in self.binding_headers.into_iter().enumerate() {
             match h {
                 Ok(h) => binding_headers.push(h),
-                Err(bad) => problem(format!("binding_headers[{i}]"), format!("{bad:?} is not a valid header name")),
+                Err(bad) => problem(
+                    format!("binding_headers[{i}]"),
+                    format!("{bad:?} is not a valid header name"),
+                ),
             }
         }
         let reject_status = match StatusCode::from_u16(self.reject_status) {
@@ -658,12 +692,16 @@ impl VerifierBuilder {
             _ => {
                 problem(
                     "reject_status".into(),
-                    format!("{} is not an HTTP error status; use 4xx or 5xx (default 401)", self.reject_status),
+                    format!(
+                        "{} is not an HTTP error status; use 4xx or 5xx (default 401)",
+                        self.reject_status
+                    ),
                 );
                 StatusCode::UNAUTHORIZED
             }
         };
-        let has_jwks = self.jwks.file.is_some() || self.jwks.url.is_some() || self.jwks_inline.is_some();
+        let has_jwks =
+            self.jwks.file.is_some() || self.jwks.url.is_some() || self.jwks_inline.is_some();
         let algorithms: AlgSet = match &self.algorithms {
             Some(list) => list.iter().copied().collect(),
             None => {
@@ -672,13 +710,20 @@ impl VerifierBuilder {
                     set = set.with(Alg::HS256);
                 }
                 if has_jwks {
-                    set = set.with(Alg::ES256).with(Alg::RS256).with(Alg::PS256).with(Alg::EdDSA);
+                    set = set
+                        .with(Alg::ES256)
+                        .with(Alg::RS256)
+                        .with(Alg::PS256)
+                        .with(Alg::EdDSA);
                 }
                 set
             }
         };
         if algorithms.is_empty() {
-            problem("algorithms".into(), "no algorithm is allowed; list at least one, e.g. [\"HS256\"]".into());
+            problem(
+                "algorithms".into(),
+                "no algorithm is allowed; list at least one, e.g. [\"HS256\"]".into(),
+            );
         }
         if algorithms.contains(Alg::HS256) && self.secrets.is_empty() && self.algorithms.is_some() {
             // Allowed but unusable: say so rather than reject every token.
@@ -693,54 +738,28 @@ impl VerifierBuilder {
         if self.secrets.is_empty() && !has_jwks {
             problem(
                 "secret".into(),
-                "no key source: add a [[token.secret]] (HS256) or a [token.jwks] file or url".into(),
+                "no key source: add a [[token.secret]] (HS256) or a [token.jwks] file or url"
+                    .into(),
             );
         }
         if self.max_token_bytes < 16 {
             problem("max_token_bytes".into(), "must be at least 16".into());
         }
 
-        // Load what can be loaded now.
-        let mut keys = Vec::new();
-        for (i, spec) in self.secrets.iter().enumerate() {
-            match load_secret(spec, i) {
-                Ok(key) => keys.push(key),
-                Err(message) => problem(format!("secret[{i}].base64"), message),
-            }
-        }
-        if let Some(json) = &self.jwks_inline {
-            match keys::parse_jwks(json) {
-                Ok((found, skipped)) => {
-                    log_skipped("inline JWKS", &skipped);
-                    keys.extend(found);
-                }
-                Err(e) => problem("jwks".into(), e.to_string()),
-            }
-        }
-        if let Some(path) = &self.jwks.file {
-            match load_jwks_file(path) {
-                Ok(found) => keys.extend(found),
-                Err(message) => problem("jwks.file".into(), message),
-            }
-        }
-        if let (Some(_), Some(path)) = (&self.jwks.url, &self.jwks.cache_file) {
-            // A cold start while the endpoint is down: the last good set.
-            if path.exists() {
-                match load_jwks_file(path) {
-                    Ok(found) => keys.extend(found),
-                    Err(message) => tracing::warn!(
-                        file = %path.display(),
-                        "ignoring the JWKS cache file: {message}"
-                    ),
-                }
-            }
-        }
+        // Load what can be loaded now; the refresher keeps it current.
+        let sources = Sources::load(
+            &self.secrets,
+            self.jwks_inline.as_deref(),
+            &self.jwks,
+            &mut problem,
+        );
         if !problems.is_empty() {
             return Err(BuildError(problems));
         }
 
         let leeway = self.leeway.as_secs_f64();
         let cache = (self.cache_capacity > 0).then(|| TokenCache::new(self.cache_capacity, leeway));
+        let keys = sources.keys();
         let (initial, next) = if keys.is_empty() {
             (KeySet::empty(), 1)
         } else {
@@ -769,10 +788,9 @@ impl VerifierBuilder {
                 keys: ArcSwap::from_pointee(initial),
                 cache,
                 metrics: OnceLock::new(),
-                secrets: self.secrets,
                 jwks: self.jwks,
-                refetch_wanted: AtomicBool::new(false),
-                refetch: tokio::sync::Notify::new(),
+                sources: tokio::sync::Mutex::new(sources),
+                refetch: Signal::new(),
                 next_generation: AtomicU64::new(next),
             }),
         })
@@ -784,14 +802,6 @@ pub(crate) fn load_secret(spec: &SecretSpec, index: usize) -> Result<Key, String
     let text = spec.source.read().map_err(|e| e.to_string())?;
     let secret = keys::decode_secret_base64(text.expose()).map_err(|e| e.to_string())?;
     Key::hmac(&secret, spec.kid.as_deref(), index).map_err(|e| e.to_string())
-}
-
-/// Reads and parses a JWKS file, logging skipped keys.
-pub(crate) fn load_jwks_file(path: &std::path::Path) -> Result<Vec<Key>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let (found, skipped) = keys::parse_jwks(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-    log_skipped(&path.display().to_string(), &skipped);
-    Ok(found)
 }
 
 pub(crate) fn log_skipped(source: &str, skipped: &[keys::Skipped]) {

@@ -72,6 +72,9 @@ pub struct ServerConfig {
     pub upgrade_sock: String,
     /// PID file (written when daemonized).
     pub pid_file: String,
+    /// CA certificates (PEM) that `https://` upstreams are verified against,
+    /// instead of the system's roots (a private CA).
+    pub upstream_ca_file: Option<PathBuf>,
 }
 
 /// `[[server.tls]]`.

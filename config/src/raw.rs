@@ -32,6 +32,7 @@ pub(crate) struct RawServer {
     pub(crate) access_log: Option<bool>,
     pub(crate) upgrade_sock: Option<String>,
     pub(crate) pid_file: Option<String>,
+    pub(crate) upstream_ca_file: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -86,6 +87,7 @@ pub(crate) struct RawJwks {
     pub(crate) timeout: Option<String>,
     pub(crate) cache_file: Option<String>,
     pub(crate) watch_interval: Option<String>,
+    pub(crate) max_body_bytes: Option<i64>,
 }
 
 #[derive(Deserialize)]

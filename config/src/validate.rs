@@ -254,6 +254,12 @@ fn check_server(c: &mut Checker<'_>, s: raw::RawServer) -> ServerConfig {
     if listen_text.is_empty() && tls.is_empty() {
         c.problem("server.listen", "no listener; give at least one address, e.g. [\"127.0.0.1:8080\"], or a [[server.tls]]");
     }
+    let upstream_ca_file = s.upstream_ca_file.as_deref().map(|f| c.file(f));
+    if let Some(f) = &upstream_ca_file {
+        if !f.is_file() {
+            c.problem("server.upstream_ca_file", format!("{} does not exist or is not a file", f.display()));
+        }
+    }
     let cpus = std::thread::available_parallelism().map_or(1, usize::from) as i64;
     ServerConfig {
         listen,
@@ -292,6 +298,7 @@ fn check_server(c: &mut Checker<'_>, s: raw::RawServer) -> ServerConfig {
             || "/tmp/attestgate.pid".to_owned(),
             |p| c.file(&p).to_string_lossy().into_owned(),
         ),
+        upstream_ca_file,
     }
 }
 
@@ -479,6 +486,13 @@ fn check_jwks(c: &mut Checker<'_>, j: raw::RawJwks) -> JwksOptions {
         min_refetch,
         timeout,
         cache_file: j.cache_file.as_deref().map(|f| c.file(f)),
+        max_body_bytes: c.int_in(
+            "token.jwks.max_body_bytes",
+            j.max_body_bytes,
+            1024,
+            64 * 1024 * 1024,
+            attestgate::refresh::DEFAULT_MAX_BODY_BYTES as i64,
+        ) as usize,
         watch_interval,
         ..d
     }

@@ -346,7 +346,10 @@ fn verify_token(path: &PathBuf, bind: &[String], token: &str) -> ExitCode {
     } else {
         token.trim().to_owned()
     };
-    // TODO(refresher): fetch a JWKS URL once before verifying.
+    // A JWKS URL is fetched in the background when serving; here, once, now.
+    if let Err(e) = block_on_refresh(&verifier) {
+        eprintln!("{}: token.{e}", path.display());
+    }
     let result = verifier.verify_token(&token).and_then(|v| {
         let values: Vec<&[u8]> = bind.iter().map(|b| b.as_bytes()).collect();
         verifier.check_binding_values(&v, &values).map(|()| v)
@@ -366,6 +369,14 @@ fn verify_token(path: &PathBuf, bind: &[String], token: &str) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn block_on_refresh(verifier: &attestgate::Verifier) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(verifier.refresh_once()).map_err(|e| e.to_string())
 }
 
 /// A sentence for each reason, for people at a terminal.

@@ -133,6 +133,7 @@ pub fn build_server(config: &Config, options: ServeOptions) -> Result<Built, Sta
         upstream_keepalive_pool_size: s.upstream_keepalive,
         upgrade_sock: s.upgrade_sock.clone(),
         pid_file: s.pid_file.clone(),
+        ca_file: s.upstream_ca_file.as_ref().map(|p| p.to_string_lossy().into_owned()),
         // Never retry beyond what fail_to_connect allows.
         max_retries: 1,
         work_stealing: false,
@@ -242,9 +243,7 @@ struct KeyRefresh(Verifier);
 #[async_trait]
 impl BackgroundService for KeyRefresh {
     async fn start(&self, shutdown: ShutdownWatch) {
-        // TODO(refresher): self.0.run_refresher(shutdown_of(shutdown)).await;
-        let _ = &self.0;
-        shutdown_of(shutdown).await;
+        self.0.run_refresher(shutdown_of(shutdown)).await;
     }
 }
 

@@ -861,3 +861,79 @@ async fn logs_never_hold_a_secret_an_account_key_or_a_whole_token() {
         assert!(!logs.contains(sig), "a token signature in the logs");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cold_start_without_keys_recovers_when_the_jwks_endpoint_comes_back() {
+    use attestgate_testkit::jwks::{Answer, JwksServer};
+    let keys = TestKeys::new();
+    let jwks = JwksServer::start(Answer::Status(503)).await;
+    let up = RecordingUpstream::start(Behaviour::Echo).await;
+    let proxy = start(&format!(
+        "[token]\nalgorithms = [\"ES256\"]\n[token.jwks]\nurl = \"{}\"\nrefresh = \"1m\"\nmin_refetch = \"200ms\"\ntimeout = \"1s\"\n\n[[route]]\nname = \"api\"\nupstream = \"{}\"\n",
+        jwks.url(),
+        up.url()
+    ))
+    .await;
+    let c = Client::new();
+    let token = keys.es256(300, json!({}));
+    assert_eq!(c.get(&proxy.url("/x"), &[("approov-token", &token)]).await.status, 503);
+    assert_eq!(c.get(&proxy.admin_url("/readyz"), &[]).await.status, 503);
+    jwks.serve_keys(&keys.jwks());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = c.get(&proxy.url("/x"), &[("approov-token", &token)]).await;
+        if r.status == 200 {
+            break;
+        }
+        assert_eq!(r.status, 503);
+        assert!(Instant::now() < deadline, "no recovery without a restart");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(c.get(&proxy.admin_url("/readyz"), &[]).await.status, 200);
+    assert!(proxy.metric("attestgate_keyset_refresh_total{result=\"error\",source=\"url\"}").await >= Some(1.0));
+    assert!(proxy.metric("attestgate_keyset_refresh_total{result=\"ok\",source=\"url\"}").await >= Some(1.0));
+    assert_eq!(proxy.metric("attestgate_keyset_keys").await, Some(3.0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn https_upstreams_are_verified_and_https_listeners_serve() {
+    use attestgate_testkit::tls::{fixture, https_get, start_https};
+    let keys = TestKeys::new();
+    let echo: attestgate_testkit::http::Handler = std::sync::Arc::new(|req| {
+        Box::pin(async move {
+            attestgate_testkit::http::response(200, &[("content-type", "application/json")], attestgate_testkit::upstream::echo_json(&req).to_string())
+        })
+    });
+    let good = start_https("localhost", echo.clone()).await;
+    let wrong_name = start_https("other", echo).await;
+    let tls_port = attestgate_testkit::http::free_port();
+    let server_extra = format!(
+        "upstream_ca_file = \"{}\"\n[[server.tls]]\nlisten = \"127.0.0.1:{tls_port}\"\ncert = \"{}\"\nkey = \"{}\"\n",
+        fixture("ca.pem").display(),
+        fixture("localhost.pem").display(),
+        fixture("localhost.key").display()
+    );
+    let config = format!(
+        "[token]\n{}\n[[route]]\nname = \"good\"\npath_prefix = \"/good/\"\nupstream = \"https://localhost:{}\"\n\n[[route]]\nname = \"wrong-name\"\npath_prefix = \"/bad/\"\nupstream = \"https://localhost:{}\"\n",
+        secret_line(&keys),
+        good.port(),
+        wrong_name.port()
+    );
+    let proxy = Proxy::start(bin(), Start { config: &config, server_extra: &server_extra, ..Start::default() }).await;
+    let token = keys.hs256(300, json!({}));
+    let c = Client::new();
+    let r = c.get(&proxy.url("/good/x"), &[("approov-token", &token)]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let echo = r.json();
+    assert_eq!(echo["headers"]["host"][0], format!("localhost:{}", good.port()));
+    // a certificate for another name is refused: the request goes nowhere
+    let r = c.get(&proxy.url("/bad/x"), &[("approov-token", &token)]).await;
+    assert_eq!(r.status, 502);
+    assert_eq!(proxy.metric("attestgate_upstream_errors_total{kind=\"other\",route=\"wrong-name\"}").await, Some(1.0));
+    // the HTTPS listener
+    let r = https_get(&format!("https://localhost:{tls_port}/good/y"), &[("approov-token", &token)]).await.unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["headers"]["x-forwarded-proto"][0], "https");
+    let r = https_get(&format!("https://localhost:{tls_port}/good/y"), &[]).await.unwrap();
+    assert_eq!(r.status, 401);
+}

@@ -51,6 +51,13 @@ fn etag_of(body: &str) -> String {
 
 impl JwksServer {
     pub async fn start(first: Answer) -> JwksServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        JwksServer::start_on(listener, first)
+    }
+
+    /// Starts on a listener the caller bound (e.g. on the port of an
+    /// endpoint that was down, to show recovery without a restart).
+    pub fn start_on(listener: tokio::net::TcpListener, first: Answer) -> JwksServer {
         let answer = Arc::new(Mutex::new(first));
         let fetches = Arc::new(AtomicUsize::new(0));
         let not_modified = Arc::new(AtomicUsize::new(0));
@@ -122,7 +129,7 @@ impl JwksServer {
             })
         });
         JwksServer {
-            server: TestServer::start(handler).await,
+            server: TestServer::start_on(listener, handler),
             answer,
             fetches,
             not_modified,

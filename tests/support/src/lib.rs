@@ -11,6 +11,8 @@
 //! - [`tokens::TestKeys`]: signing keys of every family and minting at run
 //!   time (tokens are never checked in: they would expire).
 //! - [`client`]: a small HTTP/1 client for tests.
+//! - [`forge`]: tokens built byte by byte (padded, re-keyed, HS512, public
+//!   keys as HMAC secrets) for the rejection tests.
 //! - [`parity`]: one table of token cases that the core, the tower layer and
 //!   the proxy must decide alike.
 #![allow(
@@ -21,10 +23,12 @@
 )]
 
 pub mod client;
+pub mod forge;
 pub mod http;
 pub mod jwks;
 pub mod parity;
 pub mod proxy;
+pub mod tls;
 pub mod tokens;
 pub mod upstream;
 

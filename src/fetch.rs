@@ -1,0 +1,292 @@
+//! Fetching a JWKS over HTTP or HTTPS: one `GET`, bounded in time and size.
+//!
+//! hyper 1 with hyper-util's client and hyper-rustls (ring, Mozilla's webpki
+//! roots; no OpenSSL, no native roots). Redirects are not followed (a 3xx is
+//! an error), the body is read up to a cap and no further, `ETag` and
+//! `Cache-Control: max-age` are reported to the caller, which owns the
+//! schedule and the last good keys ([`crate::refresh`]).
+//!
+//! Errors are short reasons for a log line: a status code, `timeout`, `body
+//! over 1 MiB`, a connection error. They never hold the body.
+
+use std::future::Future;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_LENGTH, ETAG, IF_NONE_MATCH, USER_AGENT};
+use http::{HeaderValue, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+/// What one fetch brought.
+#[derive(Debug)]
+pub(crate) enum Fetched {
+    /// A 2xx answer with its body (not yet parsed).
+    Body {
+        /// The body, at most the cap.
+        bytes: Bytes,
+        /// The `ETag`, if the server sent a usable one.
+        etag: Option<String>,
+        /// `Cache-Control: max-age` (0 for `no-cache`/`no-store`).
+        max_age: Option<Duration>,
+    },
+    /// 304 Not Modified: the document we hold is still current.
+    NotModified {
+        /// `Cache-Control: max-age` of the 304.
+        max_age: Option<Duration>,
+    },
+}
+
+/// Something that fetches the JWKS document. The refresher's schedule is
+/// generic over it so its timing can be tested without sockets.
+pub(crate) trait Fetcher: Send {
+    /// One attempt, sending `If-None-Match: etag` when given. The error is a
+    /// short reason for a log line, never the body.
+    fn fetch(&mut self, etag: Option<&str>)
+    -> impl Future<Output = Result<Fetched, String>> + Send;
+}
+
+type HttpsClient = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
+
+/// The real fetcher: HTTP/1.1 over TCP or TLS.
+pub(crate) struct HttpFetcher {
+    client: HttpsClient,
+    uri: Uri,
+    timeout: Duration,
+    max_bytes: usize,
+}
+
+/// Checks a JWKS URL: `http://` or `https://` with a host.
+pub(crate) fn parse_url(url: &str) -> Result<Uri, String> {
+    match url.parse::<Uri>() {
+        Ok(u) if matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some() => Ok(u),
+        _ => Err(format!("{url:?} is not an http:// or https:// URL")),
+    }
+}
+
+impl HttpFetcher {
+    /// A client for `url` (TLS verified against Mozilla's roots for
+    /// `https://`).
+    pub(crate) fn new(
+        url: &str,
+        timeout: Duration,
+        max_bytes: usize,
+    ) -> Result<HttpFetcher, String> {
+        let uri = parse_url(url)?;
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+            .map_err(|e| format!("TLS setup failed: {e}"))?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(1)
+            .build(connector);
+        Ok(HttpFetcher {
+            client,
+            uri,
+            timeout,
+            max_bytes,
+        })
+    }
+
+    async fn fetch_inner(&self, etag: Option<&str>) -> Result<Fetched, String> {
+        let mut req = Request::get(self.uri.clone())
+            .header(ACCEPT, "application/jwk-set+json, application/json")
+            .header(
+                USER_AGENT,
+                concat!("attestgate/", env!("CARGO_PKG_VERSION")),
+            );
+        if let Some(etag) = etag.and_then(|e| HeaderValue::from_str(e).ok()) {
+            req = req.header(IF_NONE_MATCH, etag);
+        }
+        let req = req
+            .body(Empty::new())
+            .map_err(|e| format!("cannot build the request: {e}"))?;
+        let resp = self
+            .client
+            .request(req)
+            .await
+            .map_err(|e| error_chain(&e))?;
+        let status = resp.status();
+        let max_age = max_age(resp.headers());
+        if status == StatusCode::NOT_MODIFIED {
+            if etag.is_none() {
+                return Err("status 304 without If-None-Match".into());
+            }
+            return Ok(Fetched::NotModified { max_age });
+        }
+        if status.is_redirection() {
+            return Err(format!(
+                "status {} (redirects are not followed)",
+                status.as_u16()
+            ));
+        }
+        if !status.is_success() {
+            return Err(format!("status {}", status.as_u16()));
+        }
+        let declared = resp
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > self.max_bytes as u64) {
+            return Err(over_cap(self.max_bytes));
+        }
+        let etag = resp
+            .headers()
+            .get(ETAG)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty() && v.len() <= 256)
+            .map(str::to_owned);
+        let body = Limited::new(resp.into_body(), self.max_bytes);
+        let bytes = match body.collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                return Err(over_cap(self.max_bytes));
+            }
+            Err(e) => return Err(format!("reading the body failed: {}", error_chain(&*e))),
+        };
+        Ok(Fetched::Body {
+            bytes,
+            etag,
+            max_age,
+        })
+    }
+}
+
+impl Fetcher for HttpFetcher {
+    async fn fetch(&mut self, etag: Option<&str>) -> Result<Fetched, String> {
+        match tokio::time::timeout(self.timeout, self.fetch_inner(etag)).await {
+            Ok(r) => r,
+            Err(_) => Err(format!("timeout after {:?}", self.timeout)),
+        }
+    }
+}
+
+/// "body over 1 MiB" (or over N bytes for other caps).
+pub(crate) fn over_cap(max: usize) -> String {
+    if max >= 1024 * 1024 && max.is_multiple_of(1024 * 1024) {
+        format!("body over {} MiB", max / (1024 * 1024))
+    } else {
+        format!("body over {max} bytes")
+    }
+}
+
+/// An error and its sources, joined: "client error (Connect): tcp connect
+/// error: Connection refused (os error 111)".
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(s) = next {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        next = s.source();
+    }
+    out
+}
+
+/// `max-age` from `Cache-Control`; `no-cache` and `no-store` count as 0.
+pub(crate) fn max_age(headers: &http::HeaderMap) -> Option<Duration> {
+    let mut found = None;
+    for value in headers.get_all(CACHE_CONTROL) {
+        let Ok(value) = value.to_str() else { continue };
+        for directive in value.split(',') {
+            let directive = directive.trim();
+            let (name, arg) = match directive.split_once('=') {
+                Some((n, a)) => (n.trim(), Some(a.trim().trim_matches('"'))),
+                None => (directive, None),
+            };
+            if name.eq_ignore_ascii_case("no-cache") || name.eq_ignore_ascii_case("no-store") {
+                return Some(Duration::ZERO);
+            }
+            if name.eq_ignore_ascii_case("max-age")
+                && let Some(secs) = arg.and_then(|a| a.parse::<u64>().ok())
+            {
+                found = Some(Duration::from_secs(secs));
+            }
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cc(values: &[&str]) -> Option<Duration> {
+        let mut h = http::HeaderMap::new();
+        for v in values {
+            h.append(CACHE_CONTROL, HeaderValue::from_str(v).unwrap());
+        }
+        max_age(&h)
+    }
+
+    #[test]
+    fn cache_control_max_age() {
+        assert_eq!(cc(&[]), None);
+        assert_eq!(cc(&["public, max-age=600"]), Some(Duration::from_secs(600)));
+        assert_eq!(cc(&["Max-Age = \"30\""]), Some(Duration::from_secs(30)));
+        assert_eq!(cc(&["public", "max-age=7"]), Some(Duration::from_secs(7)));
+        assert_eq!(cc(&["max-age=600, no-cache"]), Some(Duration::ZERO));
+        assert_eq!(cc(&["no-store"]), Some(Duration::ZERO));
+        assert_eq!(cc(&["max-age=-1"]), None);
+        assert_eq!(cc(&["max-age=lots"]), None);
+    }
+
+    /// A real loopback server streaming a chunked body without end: the
+    /// fetch stops at the cap (not at the timeout) and says why.
+    #[tokio::test]
+    async fn an_endless_chunked_body_stops_at_the_cap() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = sock.read(&mut buf).await.unwrap();
+            sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n")
+                .await
+                .unwrap();
+            let chunk = format!("10000\r\n{}\r\n", "x".repeat(0x10000));
+            let mut sent = 0usize;
+            while sock.write_all(chunk.as_bytes()).await.is_ok() {
+                sent += 0x10000;
+                if sent > 512 * 1024 * 1024 {
+                    break;
+                }
+            }
+            sent
+        });
+        let mut f = HttpFetcher::new(
+            &format!("http://{addr}/jwks"),
+            Duration::from_secs(30),
+            1024 * 1024,
+        )
+        .unwrap();
+        let err = f.fetch(None).await.unwrap_err();
+        assert_eq!(err, "body over 1 MiB");
+        drop(f);
+        // The client hung up: the server's writes failed long before 512 MiB.
+        let sent = server.await.unwrap();
+        assert!(sent < 512 * 1024 * 1024, "{sent}");
+    }
+
+    #[test]
+    fn urls_and_caps() {
+        assert!(parse_url("https://issuer.example/.well-known/jwks.json").is_ok());
+        assert!(parse_url("http://127.0.0.1:8080/jwks").is_ok());
+        for bad in ["ftp://x/y", "issuer.example/jwks", "", "https://"] {
+            assert!(parse_url(bad).is_err(), "{bad}");
+        }
+        assert_eq!(over_cap(1024 * 1024), "body over 1 MiB");
+        assert_eq!(over_cap(1000), "body over 1000 bytes");
+    }
+}
