@@ -37,9 +37,10 @@ async fn main() -> Result<(), Box<dyn Error>> {
         Err(_) => mint::new_secret_base64()?,
     };
     let verifier = Verifier::builder().secret_base64(&secret)?.build()?;
-    // Keys given as secrets are loaded now. With `.jwks_url(..)` or files,
-    // start the refresher and keep its handle:
-    //     let _refresher = verifier.spawn_refresher();
+    // Keys given as secrets are loaded now; with `.jwks_url(..)` or key
+    // files the refresher keeps them current (here it has nothing to do and
+    // returns at once). It stops when this handle is dropped.
+    let _refresher = verifier.spawn_refresher();
 
     let registry = Registry::new();
     let app = Router::new()

@@ -1,10 +1,30 @@
-//! The verifier from the `[token]` section of attestgate's TOML file
-//! (feature `config`).
-//!
-//! TODO(config): once `attestgate-config` exposes
-//! `TokenConfig::verifier_builder()`, add here
-//! `AttestLayer::from_token_config(&TokenConfig) -> Result<AttestLayer, ...>`
-//! (build the verifier, take its mode) and a README section. Until then,
-//! build the verifier with `attestgate::Verifier::builder()`.
+//! The layer from the `[token]` section of attestgate's TOML file (feature
+//! `config`), so the proxy and a service can share one file.
 
-pub use attestgate_config;
+use attestgate_config::{Problem, TokenConfig};
+
+use crate::AttestLayer;
+
+impl AttestLayer {
+    /// Builds the verifier from a `[token]` section (keys loaded now, mode
+    /// taken from `mode`) and a layer around it.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let secret = attestgate::mint::new_secret_base64()?;
+    /// # let dir = std::env::temp_dir().join(format!("attestgate-doc-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # let path = dir.join("attestgate.toml");
+    /// # std::fs::write(&path, format!("[token]\nmode = \"monitor\"\n[[token.secret]]\nbase64 = {{ value = \"{secret}\" }}\n"))?;
+    /// let config = attestgate_config::Config::load(&path)?;
+    /// let token = config.token.as_ref().ok_or("no [token] section")?;
+    /// let layer = attestgate_tower::AttestLayer::from_token_config(token)
+    ///     .map_err(|problems| format!("{problems:?}"))?;
+    /// # let _ = layer;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn from_token_config(token: &TokenConfig) -> Result<AttestLayer, Vec<Problem>> {
+        Ok(AttestLayer::new(token.build_verifier()?))
+    }
+}
