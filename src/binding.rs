@@ -154,6 +154,9 @@ mod tests {
         // 44 characters that are not 32 bytes of base64.
         assert_eq!(decode_pay(&"A".repeat(44)), None);
         assert_eq!(decode_pay(&format!("{}==", "A".repeat(42))), None);
-        assert_eq!(decode_pay(&format!("{}!", &b64::STANDARD.encode(hash)[..43])), None);
+        assert_eq!(
+            decode_pay(&format!("{}!", &b64::STANDARD.encode(hash)[..43])),
+            None
+        );
     }
 }

@@ -26,9 +26,9 @@ fn is_sdk_status(value: &[u8]) -> bool {
 /// Branch-free over the whole value so that it vectorises: every request
 /// pays this on its ~250-byte token, an early-exit loop cost ~70 ns.
 fn is_token_text(bytes: &[u8]) -> bool {
-    bytes
-        .iter()
-        .fold(true, |ok, &b| ok & (b.wrapping_sub(0x21) < 0x7f - 0x21) & (b != b','))
+    bytes.iter().fold(true, |ok, &b| {
+        ok & (b.wrapping_sub(0x21) < 0x7f - 0x21) & (b != b',')
+    })
 }
 
 impl Extractor {

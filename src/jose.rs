@@ -260,7 +260,11 @@ impl<'de> Seen<'de> {
 
     /// Records a name the caller does not know; an error when seen before.
     fn other<E: de::Error>(&mut self, name: Cow<'de, str>) -> Result<(), E> {
-        if self.insert(name) { Ok(()) } else { Err(duplicate()) }
+        if self.insert(name) {
+            Ok(())
+        } else {
+            Err(duplicate())
+        }
     }
 
     /// Records `name`; false when it was seen before.

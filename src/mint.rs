@@ -218,11 +218,11 @@ pub fn mint_with_header(
     if !claims.is_object() {
         return Err(MintError::NotObject("the claims"));
     }
-    Ok(sign_parts(
+    sign_parts(
         key,
         header.to_string().as_bytes(),
         claims.to_string().as_bytes(),
-    )?)
+    )
 }
 
 /// Signs raw header and payload bytes (which need not be JSON at all).

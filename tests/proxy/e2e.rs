@@ -876,7 +876,12 @@ async fn a_cold_start_without_keys_recovers_when_the_jwks_endpoint_comes_back() 
     .await;
     let c = Client::new();
     let token = keys.es256(300, json!({}));
-    assert_eq!(c.get(&proxy.url("/x"), &[("approov-token", &token)]).await.status, 503);
+    assert_eq!(
+        c.get(&proxy.url("/x"), &[("approov-token", &token)])
+            .await
+            .status,
+        503
+    );
     assert_eq!(c.get(&proxy.admin_url("/readyz"), &[]).await.status, 503);
     jwks.serve_keys(&keys.jwks());
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -890,8 +895,18 @@ async fn a_cold_start_without_keys_recovers_when_the_jwks_endpoint_comes_back() 
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(c.get(&proxy.admin_url("/readyz"), &[]).await.status, 200);
-    assert!(proxy.metric("attestgate_keyset_refresh_total{result=\"error\",source=\"url\"}").await >= Some(1.0));
-    assert!(proxy.metric("attestgate_keyset_refresh_total{result=\"ok\",source=\"url\"}").await >= Some(1.0));
+    assert!(
+        proxy
+            .metric("attestgate_keyset_refresh_total{result=\"error\",source=\"url\"}")
+            .await
+            >= Some(1.0)
+    );
+    assert!(
+        proxy
+            .metric("attestgate_keyset_refresh_total{result=\"ok\",source=\"url\"}")
+            .await
+            >= Some(1.0)
+    );
     assert_eq!(proxy.metric("attestgate_keyset_keys").await, Some(3.0));
 }
 
@@ -901,7 +916,11 @@ async fn https_upstreams_are_verified_and_https_listeners_serve() {
     let keys = TestKeys::new();
     let echo: attestgate_testkit::http::Handler = std::sync::Arc::new(|req| {
         Box::pin(async move {
-            attestgate_testkit::http::response(200, &[("content-type", "application/json")], attestgate_testkit::upstream::echo_json(&req).to_string())
+            attestgate_testkit::http::response(
+                200,
+                &[("content-type", "application/json")],
+                attestgate_testkit::upstream::echo_json(&req).to_string(),
+            )
         })
     });
     let good = start_https("localhost", echo.clone()).await;
@@ -919,21 +938,48 @@ async fn https_upstreams_are_verified_and_https_listeners_serve() {
         good.port(),
         wrong_name.port()
     );
-    let proxy = Proxy::start(bin(), Start { config: &config, server_extra: &server_extra, ..Start::default() }).await;
+    let proxy = Proxy::start(
+        bin(),
+        Start {
+            config: &config,
+            server_extra: &server_extra,
+            ..Start::default()
+        },
+    )
+    .await;
     let token = keys.hs256(300, json!({}));
     let c = Client::new();
-    let r = c.get(&proxy.url("/good/x"), &[("approov-token", &token)]).await;
+    let r = c
+        .get(&proxy.url("/good/x"), &[("approov-token", &token)])
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let echo = r.json();
-    assert_eq!(echo["headers"]["host"][0], format!("localhost:{}", good.port()));
+    assert_eq!(
+        echo["headers"]["host"][0],
+        format!("localhost:{}", good.port())
+    );
     // a certificate for another name is refused: the request goes nowhere
-    let r = c.get(&proxy.url("/bad/x"), &[("approov-token", &token)]).await;
+    let r = c
+        .get(&proxy.url("/bad/x"), &[("approov-token", &token)])
+        .await;
     assert_eq!(r.status, 502);
-    assert_eq!(proxy.metric("attestgate_upstream_errors_total{kind=\"other\",route=\"wrong-name\"}").await, Some(1.0));
+    assert_eq!(
+        proxy
+            .metric("attestgate_upstream_errors_total{kind=\"other\",route=\"wrong-name\"}")
+            .await,
+        Some(1.0)
+    );
     // the HTTPS listener
-    let r = https_get(&format!("https://localhost:{tls_port}/good/y"), &[("approov-token", &token)]).await.unwrap();
+    let r = https_get(
+        &format!("https://localhost:{tls_port}/good/y"),
+        &[("approov-token", &token)],
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["headers"]["x-forwarded-proto"][0], "https");
-    let r = https_get(&format!("https://localhost:{tls_port}/good/y"), &[]).await.unwrap();
+    let r = https_get(&format!("https://localhost:{tls_port}/good/y"), &[])
+        .await
+        .unwrap();
     assert_eq!(r.status, 401);
 }

@@ -26,10 +26,11 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 /// An HTTPS server with the certificate `name` (`localhost` or `other`)
 /// answering with `handler`; returns its address. Stops with the runtime.
 pub async fn start_https(name: &str, handler: Handler) -> std::net::SocketAddr {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(fixture(&format!("{name}.pem")))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(fixture(&format!("{name}.pem")))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
     let key = PrivateKeyDer::from_pem_file(fixture(&format!("{name}.key"))).unwrap();
     let config = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
@@ -42,26 +43,36 @@ pub async fn start_https(name: &str, handler: Handler) -> std::net::SocketAddr {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
-            let Ok((tcp, _)) = listener.accept().await else { return };
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
             let acceptor = acceptor.clone();
             let handler = handler.clone();
             tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else { return };
-                let svc = hyper::service::service_fn(move |req: ::http::Request<hyper::body::Incoming>| {
-                    let handler = handler.clone();
-                    async move {
-                        let (parts, body) = req.into_parts();
-                        let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                        let seen = SeenRequest {
-                            method: parts.method,
-                            uri: parts.uri,
-                            version: parts.version,
-                            headers: parts.headers,
-                            body,
-                        };
-                        Ok::<_, std::convert::Infallible>(handler(seen).await)
-                    }
-                });
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let svc = hyper::service::service_fn(
+                    move |req: ::http::Request<hyper::body::Incoming>| {
+                        let handler = handler.clone();
+                        async move {
+                            let (parts, body) = req.into_parts();
+                            let body = body
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
+                            let seen = SeenRequest {
+                                method: parts.method,
+                                uri: parts.uri,
+                                version: parts.version,
+                                headers: parts.headers,
+                                body,
+                            };
+                            Ok::<_, std::convert::Infallible>(handler(seen).await)
+                        }
+                    },
+                );
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(tls), svc)
                     .await;
@@ -87,7 +98,8 @@ pub async fn https_get(url: &str, headers: &[(&str, &str)]) -> Result<Reply, Str
         .https_only()
         .enable_http1()
         .build();
-    let client: HyperClient<_, Full<Bytes>> = HyperClient::builder(TokioExecutor::new()).build(https);
+    let client: HyperClient<_, Full<Bytes>> =
+        HyperClient::builder(TokioExecutor::new()).build(https);
     let resp = client
         .request(crate::client::request("GET", url, headers, ""))
         .await
