@@ -8,7 +8,7 @@ use subtle::ConstantTimeEq;
 
 use crate::b64;
 use crate::reason::Reason;
-use crate::token::Inner;
+use crate::token::{Inner, Pay};
 
 /// The binding rule of a verifier.
 #[derive(Clone, Debug, Default)]
@@ -94,11 +94,10 @@ impl Binding {
     /// The hash the token binds to; `None` when the token has no `pay` and
     /// that is allowed.
     fn wanted(&self, token: &Inner) -> Result<Option<[u8; 32]>, Reason> {
-        match (&token.claims.pay, token.pay_hash) {
-            (None, _) if self.allow_missing_pay => Ok(None),
-            (None, _) => Err(Reason::Binding),
-            (Some(_), Some(hash)) => Ok(Some(hash)),
-            (Some(_), None) => Err(Reason::Binding),
+        match token.pay {
+            Pay::Absent if self.allow_missing_pay => Ok(None),
+            Pay::Hash(hash) => Ok(Some(hash)),
+            Pay::Absent | Pay::Invalid => Err(Reason::Binding),
         }
     }
 }

@@ -1,75 +1,164 @@
 //! The verified-token cache: a token whose signature and claims passed is
 //! remembered, keyed by its exact bytes, until its `exp`, so the next request
-//! with it skips the signature check (an ES256 check costs ~70 µs, a hit
-//! ~0.2 µs).
+//! with it skips the signature check (an ES256 check costs ~50-70 µs, a hit
+//! ~0.1 µs).
 //!
 //! Rules: only tokens that passed are cached (a flood of bad tokens cannot
-//! evict good ones, nor grow the cache); an entry never outlives `exp` (plus
-//! leeway); an entry remembers the key-set generation it was verified under
-//! and is ignored under any other, and the whole cache is cleared when a new
-//! key set is swapped in. Expiry and binding are still checked on every hit.
+//! evict good ones, nor grow the cache); an entry is never used past `exp`
+//! (plus leeway) and expired entries are swept; an entry remembers the
+//! key-set generation it was verified under and is ignored under any other,
+//! and the whole cache is cleared when a new key set is swapped in; the
+//! number of entries never exceeds the capacity. Expiry and binding are still
+//! checked on every hit, by the verifier.
+//!
+//! It is a small sharded hash table rather than moka: measured here, moka
+//! cost ~750 bytes of bookkeeping per entry (100k tokens: +117 MiB RSS) and
+//! ~160 ns per hit; this table holds an entry in the token plus ~130 bytes
+//! and answers a hit in well under 100 ns. Eviction when full is by
+//! expiry first, then arbitrary: with tokens that live minutes, recency
+//! matters little, and only valid tokens ever enter.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use moka::Expiry;
+use hashbrown::HashTable;
 
 use crate::clock;
 use crate::token::Inner;
 
-/// One cached verification.
-#[derive(Clone)]
-pub(crate) struct Entry {
-    pub(crate) generation: u64,
-    pub(crate) token: Arc<Inner>,
-}
+/// Shards of a large cache (writes lock one shard only).
+const SHARDS: usize = 16;
+/// Below this capacity, one shard (so the bound is exact and small caches
+/// behave plainly).
+const SHARD_MIN_CAPACITY: u64 = 1024;
 
-struct UntilExp {
-    leeway: f64,
-}
-
-impl Expiry<Box<str>, Entry> for UntilExp {
-    fn expire_after_create(
-        &self,
-        _key: &Box<str>,
-        value: &Entry,
-        _created_at: Instant,
-    ) -> Option<Duration> {
-        let left = value.token.claims.exp + self.leeway - clock::now();
-        Some(Duration::try_from_secs_f64(left.max(0.0)).unwrap_or(Duration::ZERO))
-    }
+struct Shard {
+    table: HashTable<Arc<Inner>>,
+    /// Earliest time (Unix seconds) of the next sweep of expired entries.
+    next_sweep: f64,
 }
 
 pub(crate) struct TokenCache {
-    map: moka::sync::Cache<Box<str>, Entry, foldhash::fast::RandomState>,
+    shards: Box<[RwLock<Shard>]>,
+    /// Entries in all shards; never above `capacity`.
+    len: AtomicUsize,
+    capacity: usize,
+    hasher: foldhash::fast::RandomState,
+    leeway: f64,
+}
+
+fn read(lock: &RwLock<Shard>) -> RwLockReadGuard<'_, Shard> {
+    lock.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write(lock: &RwLock<Shard>) -> RwLockWriteGuard<'_, Shard> {
+    lock.write().unwrap_or_else(|p| p.into_inner())
 }
 
 impl TokenCache {
     pub(crate) fn new(capacity: u64, leeway: f64) -> TokenCache {
-        // foldhash: fast on ~200-byte keys, randomly seeded per process. Only
-        // tokens with a valid signature are ever inserted, so an attacker
-        // cannot choose keys to collide.
-        let map = moka::sync::Cache::builder()
-            .max_capacity(capacity)
-            .expire_after(UntilExp { leeway })
-            .build_with_hasher(foldhash::fast::RandomState::default());
-        TokenCache { map }
+        let shards = if capacity < SHARD_MIN_CAPACITY {
+            1
+        } else {
+            SHARDS
+        };
+        TokenCache {
+            len: AtomicUsize::new(0),
+            capacity: usize::try_from(capacity).unwrap_or(usize::MAX).max(1),
+            shards: (0..shards)
+                .map(|_| {
+                    RwLock::new(Shard {
+                        table: HashTable::new(),
+                        next_sweep: 0.0,
+                    })
+                })
+                .collect(),
+            // Randomly seeded per process. Only tokens with a valid
+            // signature are ever inserted, so nobody can choose keys that
+            // collide.
+            hasher: foldhash::fast::RandomState::default(),
+            leeway,
+        }
     }
 
-    pub(crate) fn get(&self, token: &str) -> Option<Entry> {
-        self.map.get(token)
+    /// The hash the cache files `token` under.
+    pub(crate) fn hash(&self, token: &str) -> u64 {
+        self.hasher.hash_one(token.as_bytes())
     }
 
-    pub(crate) fn insert(&self, token: &str, entry: Entry) {
-        self.map.insert(token.into(), entry);
+    fn shard(&self, hash: u64) -> &RwLock<Shard> {
+        // Middle bits: hashbrown uses the low bits for the slot and the top
+        // seven for its tag.
+        &self.shards[(hash >> 32) as usize & (self.shards.len() - 1)]
     }
 
+    /// The cached verification of exactly `token`, if any.
+    pub(crate) fn get(&self, hash: u64, token: &str) -> Option<Arc<Inner>> {
+        read(self.shard(hash))
+            .table
+            .find(hash, |e| *e.token == *token)
+            .cloned()
+    }
+
+    /// Caches a verification (replacing one of the same token). A token
+    /// already past its `exp` on the wall clock is not kept.
+    pub(crate) fn insert(&self, entry: Arc<Inner>) {
+        let now = clock::now();
+        if now >= entry.exp + self.leeway {
+            return;
+        }
+        let hash = self.hash(&entry.token);
+        let mut shard = write(self.shard(hash));
+        if let Some(slot) = shard.table.find_mut(hash, |e| e.token == entry.token) {
+            *slot = entry;
+            return;
+        }
+        if self.len.load(Ordering::Relaxed) >= self.capacity {
+            // Full: first drop what has expired (at most once a second per
+            // shard), then, if still full, any entry of this shard.
+            if now >= shard.next_sweep {
+                let leeway = self.leeway;
+                let before = shard.table.len();
+                shard.table.retain(|e| now < e.exp + leeway);
+                self.len
+                    .fetch_sub(before - shard.table.len(), Ordering::Relaxed);
+                shard.next_sweep = now + 1.0;
+            }
+            if self.len.load(Ordering::Relaxed) >= self.capacity {
+                let victim = shard.table.iter().next().cloned();
+                let Some(victim) = victim else {
+                    // Every entry lives in other shards: do not grow.
+                    return;
+                };
+                let victim_hash = self.hash(&victim.token);
+                if let Ok(found) = shard
+                    .table
+                    .find_entry(victim_hash, |e| Arc::ptr_eq(e, &victim))
+                {
+                    found.remove();
+                    self.len.fetch_sub(1, Ordering::Relaxed);
+                }
+            }
+        }
+        let hasher = &self.hasher;
+        shard
+            .table
+            .insert_unique(hash, entry, |e| hasher.hash_one(e.token.as_bytes()));
+        self.len.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Drops every entry.
     pub(crate) fn clear(&self) {
-        self.map.invalidate_all();
+        for s in self.shards.iter() {
+            let mut shard = write(s);
+            self.len.fetch_sub(shard.table.len(), Ordering::Relaxed);
+            shard.table = HashTable::new();
+        }
     }
 
-    pub(crate) fn entry_count(&self) -> u64 {
-        self.map.run_pending_tasks();
-        self.map.entry_count()
+    /// Entries held now.
+    pub(crate) fn len(&self) -> u64 {
+        self.shards.iter().map(|s| read(s).table.len() as u64).sum()
     }
 }

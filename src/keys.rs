@@ -301,10 +301,10 @@ fn parse_jwk(jwk: &serde_json::Value) -> Result<Key, String> {
     if !jwk.is_object() {
         return Err("not a JSON object".into());
     }
-    if let Some(u) = member(jwk, "use")? {
-        if u != "sig" {
-            return Err(format!("\"use\" is {u:?}, not \"sig\""));
-        }
+    if let Some(u) = member(jwk, "use")?
+        && u != "sig"
+    {
+        return Err(format!("\"use\" is {u:?}, not \"sig\""));
     }
     if let Some(ops) = jwk.get("key_ops") {
         let ok = ops

@@ -135,6 +135,9 @@ pub enum Target {
     Query(Box<str>),
 }
 
+/// A rewritten query string and the secret it now holds.
+pub type Replaced = (Zeroizing<String>, Arc<Secret>);
+
 /// One configured substitution.
 #[derive(Debug)]
 pub struct Substitution {
@@ -196,10 +199,7 @@ impl Substitution {
     /// parameter is present exactly once with exactly the placeholder as its
     /// value; `Ok(None)` when there is nothing to replace; an error when the
     /// parameter appears more than once.
-    pub fn replace_in_query(
-        &self,
-        query: &str,
-    ) -> Result<Option<(Zeroizing<String>, Arc<Secret>)>, SubstituteError> {
+    pub fn replace_in_query(&self, query: &str) -> Result<Option<Replaced>, SubstituteError> {
         let Target::Query(name) = &self.target else {
             return Ok(None);
         };

@@ -1,10 +1,17 @@
 //! [`VerifiedToken`]: the proof that a token passed every check.
+//!
+//! What a cached verification keeps is small on purpose (it is held for
+//! every cached token, 100k by default): the token itself (the cache key),
+//! the times checked on every request, the binding hash, and the algorithm.
+//! The claims a handler may read (`ip`, `did`, ...) are decoded from the
+//! token the first time one is asked for, and kept from then on.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::alg::Alg;
-use crate::jose::{Claims, KNOWN_CLAIMS};
+use crate::b64;
+use crate::jose::{self, Claims, KNOWN_CLAIMS};
 
 /// A token that passed verification and binding. Only the verifier makes
 /// one, so holding a `VerifiedToken` means the request was checked.
@@ -15,14 +22,93 @@ pub struct VerifiedToken {
     inner: Arc<Inner>,
 }
 
+/// The token's `pay` claim, as the binding check needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pay {
+    /// No `pay` claim.
+    Absent,
+    /// base64 of 32 bytes: the binding hash.
+    Hash([u8; 32]),
+    /// Present but not base64 of 32 bytes: never matches.
+    Invalid,
+}
+
+/// One verification, as cached.
 pub(crate) struct Inner {
-    pub(crate) claims: Claims,
-    /// The decoded claims JSON, as signed.
-    pub(crate) json: Box<str>,
+    /// The exact token (the cache key).
+    pub(crate) token: Box<str>,
+    /// Key-set generation it was verified under.
+    pub(crate) generation: u64,
+    pub(crate) exp: f64,
+    /// `nbf`, or negative infinity when absent (kept unboxed: this struct is
+    /// held for every cached token).
+    nbf: f64,
+    pub(crate) pay: Pay,
     pub(crate) alg: Alg,
-    pub(crate) kid: Option<Box<str>>,
-    /// The decoded `pay` claim, when it is base64 of 32 bytes.
-    pub(crate) pay_hash: Option<[u8; 32]>,
+    /// Claims and header members, decoded on first use.
+    decoded: OnceLock<Box<Decoded>>,
+}
+
+struct Decoded {
+    claims: Claims,
+    json: Box<str>,
+    kid: Option<Box<str>>,
+}
+
+impl Inner {
+    /// A verification of `token`. `claims` are kept when `keep_claims`
+    /// (an uncached result), else decoded again when first asked for.
+    pub(crate) fn new(
+        token: &str,
+        generation: u64,
+        claims: Claims,
+        alg: Alg,
+        pay: Pay,
+        keep: Option<(Box<str>, Option<Box<str>>)>,
+    ) -> Inner {
+        let decoded = OnceLock::new();
+        let (exp, nbf) = (claims.exp, claims.nbf.unwrap_or(f64::NEG_INFINITY));
+        if let Some((json, kid)) = keep {
+            let _ = decoded.set(Box::new(Decoded { claims, json, kid }));
+        }
+        Inner {
+            token: token.into(),
+            generation,
+            exp,
+            nbf,
+            pay,
+            alg,
+            decoded,
+        }
+    }
+
+    /// `nbf`, if the token has one.
+    pub(crate) fn nbf(&self) -> Option<f64> {
+        (self.nbf != f64::NEG_INFINITY).then_some(self.nbf)
+    }
+
+    fn decoded(&self) -> &Decoded {
+        self.decoded.get_or_init(|| {
+            // The token was verified: these parses succeeded once already.
+            let mut parts = self.token.split('.');
+            let header = parts
+                .next()
+                .and_then(b64::decode_segment)
+                .unwrap_or_default();
+            let payload = parts
+                .next()
+                .and_then(b64::decode_segment)
+                .unwrap_or_default();
+            let kid = jose::parse_header(&header)
+                .ok()
+                .and_then(|h| h.kid.map(|k| k.into()));
+            let claims = jose::parse_claims(&payload).unwrap_or_default();
+            let json = String::from_utf8(payload)
+                .unwrap_or_default()
+                .into_boxed_str();
+            Box::new(Decoded { claims, json, kid })
+        })
+    }
 }
 
 impl VerifiedToken {
@@ -36,47 +122,47 @@ impl VerifiedToken {
 
     /// `exp`, seconds since the Unix epoch.
     pub fn exp(&self) -> f64 {
-        self.inner.claims.exp
+        self.inner.exp
     }
 
     /// `nbf`, if present.
     pub fn nbf(&self) -> Option<f64> {
-        self.inner.claims.nbf
+        self.inner.nbf()
     }
 
     /// `iat`, if present.
     pub fn iat(&self) -> Option<f64> {
-        self.inner.claims.iat
+        self.inner.decoded().claims.iat
     }
 
     /// Approov's `ip` claim: the client IP address the token was issued to.
     pub fn ip(&self) -> Option<&str> {
-        self.inner.claims.ip.as_deref()
+        self.inner.decoded().claims.ip.as_deref()
     }
 
     /// Approov's `did` claim: the device id.
     pub fn did(&self) -> Option<&str> {
-        self.inner.claims.did.as_deref()
+        self.inner.decoded().claims.did.as_deref()
     }
 
     /// Approov's `pay` claim: the token binding hash, base64.
     pub fn pay(&self) -> Option<&str> {
-        self.inner.claims.pay.as_deref()
+        self.inner.decoded().claims.pay.as_deref()
     }
 
     /// `iss`, if present.
     pub fn iss(&self) -> Option<&str> {
-        self.inner.claims.iss.as_deref()
+        self.inner.decoded().claims.iss.as_deref()
     }
 
     /// `aud`: empty when absent, one entry for a single string.
     pub fn aud(&self) -> &[String] {
-        &self.inner.claims.aud
+        &self.inner.decoded().claims.aud
     }
 
     /// `sub`, if present.
     pub fn sub(&self) -> Option<&str> {
-        self.inner.claims.sub.as_deref()
+        self.inner.decoded().claims.sub.as_deref()
     }
 
     /// The algorithm that verified the token.
@@ -86,24 +172,23 @@ impl VerifiedToken {
 
     /// The `kid` of the token's header, if any.
     pub fn kid(&self) -> Option<&str> {
-        self.inner.kid.as_deref()
+        self.inner.decoded().kid.as_deref()
     }
 
     /// The whole claims set as signed (JSON text).
     pub fn claims_json(&self) -> &str {
-        &self.inner.json
+        &self.inner.decoded().json
     }
 
     /// One claim by name, parsed from the signed JSON.
     pub fn claim(&self, name: &str) -> Option<serde_json::Value> {
-        let mut all: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_str(&self.inner.json).ok()?;
+        let mut all = self.claims();
         all.remove(name)
     }
 
     /// All claims as a JSON object.
     pub fn claims(&self) -> serde_json::Map<String, serde_json::Value> {
-        serde_json::from_str(&self.inner.json).unwrap_or_default()
+        serde_json::from_str(self.claims_json()).unwrap_or_default()
     }
 
     /// The claims other than `exp`, `nbf`, `iat`, `iss`, `sub`, `aud`, `ip`,
@@ -119,15 +204,15 @@ impl VerifiedToken {
 
 impl fmt::Debug for VerifiedToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let c = &self.inner.claims;
+        let d = self.inner.decoded();
         f.debug_struct("VerifiedToken")
             .field("alg", &self.inner.alg)
-            .field("kid", &self.inner.kid)
-            .field("exp", &c.exp)
-            .field("iss", &c.iss)
-            .field("sub", &c.sub)
-            .field("aud", &c.aud)
-            .field("did", &c.did)
+            .field("kid", &d.kid)
+            .field("exp", &self.inner.exp)
+            .field("iss", &d.claims.iss)
+            .field("sub", &d.claims.sub)
+            .field("aud", &d.claims.aud)
+            .field("did", &d.claims.did)
             .finish_non_exhaustive()
     }
 }

@@ -478,9 +478,10 @@ fn a_jwk_alg_narrows_its_key() {
     }
 }
 
-/// A token without `kid` is tried against at most `MAX_KEYS_TRIED` keys of
-/// its family (in configuration order): this bounds what one forged token
-/// costs. A kid lifts the bound.
+/// A token without `kid` is tried against every HS256 secret (a check costs
+/// ~0.3 µs, and rotation means several secrets without a kid), but against
+/// at most `MAX_KEYS_TRIED` asymmetric keys (in configuration order): that
+/// bounds what one forged token costs. A kid lifts the bound.
 #[test]
 fn keys_tried_for_a_token_without_kid_are_bounded() {
     let t0 = t0();
@@ -493,19 +494,14 @@ fn keys_tried_for_a_token_without_kid_are_bounded() {
     for v in build_both(builder) {
         for (i, s) in secrets.iter().enumerate() {
             let token = mint::mint(&hs_key(s), None, &claims(t0)).unwrap();
-            let want = if i < MAX_KEYS_TRIED {
-                Ok(None)
-            } else {
-                Err(Reason::BadSignature)
-            };
-            assert_eq!(verify(&v, &token, t0), want, "secret {i} without kid");
+            assert_eq!(verify(&v, &token, t0), Ok(None), "secret {i} without kid");
         }
         let named =
             mint::mint(&hs_key(&secrets[MAX_KEYS_TRIED]), Some("last"), &claims(t0)).unwrap();
         assert_eq!(verify(&v, &named, t0), Ok(Some("last".into())));
     }
 
-    // The same bound for asymmetric keys.
+    // Asymmetric keys: bounded.
     let es: Vec<SigningKey> = (0..=MAX_KEYS_TRIED).map(|_| es_key()).collect();
     let jwks = json!({"keys": es.iter().map(|k| k.public_jwk(None).unwrap()).collect::<Vec<_>>()});
     for v in build_both(Verifier::builder().jwks_json(jwks.to_string())) {

@@ -204,13 +204,12 @@ pub(crate) fn check(raw: RawConfig, file: &Path) -> Result<Config, Vec<Problem>>
             );
         }
     }
-    if token.is_none() {
-        if let Some(i) = routes
+    if token.is_none()
+        && let Some(i) = routes
             .iter()
             .position(|r| r.token == TokenRequirement::Required)
-        {
-            c.problem(format!("route[{i}].token"), "the route requires a token but there is no [token] section; add one, or set token = \"off\"");
-        }
+    {
+        c.problem(format!("route[{i}].token"), "the route requires a token but there is no [token] section; add one, or set token = \"off\"");
     }
     if c.problems.is_empty() {
         Ok(Config {
@@ -255,10 +254,13 @@ fn check_server(c: &mut Checker<'_>, s: raw::RawServer) -> ServerConfig {
         c.problem("server.listen", "no listener; give at least one address, e.g. [\"127.0.0.1:8080\"], or a [[server.tls]]");
     }
     let upstream_ca_file = s.upstream_ca_file.as_deref().map(|f| c.file(f));
-    if let Some(f) = &upstream_ca_file {
-        if !f.is_file() {
-            c.problem("server.upstream_ca_file", format!("{} does not exist or is not a file", f.display()));
-        }
+    if let Some(f) = &upstream_ca_file
+        && !f.is_file()
+    {
+        c.problem(
+            "server.upstream_ca_file",
+            format!("{} does not exist or is not a file", f.display()),
+        );
     }
     let cpus = std::thread::available_parallelism().map_or(1, usize::from) as i64;
     ServerConfig {
@@ -372,10 +374,10 @@ fn check_token(c: &mut Checker<'_>, t: raw::RawToken) -> TokenConfig {
         let path = format!("token.secret[{i}].base64");
         let source = c.secret(&path, s.base64);
         // Decode now too, so check-config reports a short or garbled secret.
-        if let Ok(text) = source.read() {
-            if let Err(e) = attestgate::keys::decode_secret_base64(text.expose()) {
-                c.problem(path, e.to_string());
-            }
+        if let Ok(text) = source.read()
+            && let Err(e) = attestgate::keys::decode_secret_base64(text.expose())
+        {
+            c.problem(path, e.to_string());
         }
         if s.kid.as_deref() == Some("") {
             c.problem(
@@ -494,7 +496,6 @@ fn check_jwks(c: &mut Checker<'_>, j: raw::RawJwks) -> JwksOptions {
             attestgate::refresh::DEFAULT_MAX_BODY_BYTES as i64,
         ) as usize,
         watch_interval,
-        ..d
     }
 }
 
@@ -643,13 +644,13 @@ fn check_route(
                 None
             }
         };
-        if let (Some(SubstituteTarget::Header(h)), Some(th)) = (&target, token_header) {
-            if h == th {
-                c.problem(
-                    sat("header"),
-                    "is the token header; substitute another header",
-                );
-            }
+        if let (Some(SubstituteTarget::Header(h)), Some(th)) = (&target, token_header)
+            && h == th
+        {
+            c.problem(
+                sat("header"),
+                "is the token header; substitute another header",
+            );
         }
         let placeholder = s.placeholder.unwrap_or_default();
         if placeholder.is_empty() {

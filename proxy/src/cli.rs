@@ -196,13 +196,13 @@ fn check_config(path: &PathBuf) -> ExitCode {
                 }
                 return ExitCode::from(EXIT_CONFIG);
             }
-            if let Some(t) = &config.token {
-                if let Err(problems) = t.build_verifier() {
-                    for p in problems {
-                        eprintln!("{}: {p}", path.display());
-                    }
-                    return ExitCode::from(EXIT_CONFIG);
+            if let Some(t) = &config.token
+                && let Err(problems) = t.build_verifier()
+            {
+                for p in problems {
+                    eprintln!("{}: {p}", path.display());
                 }
+                return ExitCode::from(EXIT_CONFIG);
             }
             for w in &config.warnings {
                 eprintln!("warning: {}: {w}", path.display());
@@ -376,7 +376,8 @@ fn block_on_refresh(verifier: &attestgate::Verifier) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    rt.block_on(verifier.refresh_once()).map_err(|e| e.to_string())
+    rt.block_on(verifier.refresh_once())
+        .map_err(|e| e.to_string())
 }
 
 /// A sentence for each reason, for people at a terminal.

@@ -173,10 +173,10 @@ impl ProxyHttp for Gateway {
             Ok(_) => {
                 // A substituted header must be unambiguous.
                 for s in &route.substitutions {
-                    if let Target::Header(h) = s.target() {
-                        if req.headers.get_all(h).iter().nth(1).is_some() {
-                            return self.refuse(session, StatusCode::BAD_REQUEST, b"{}").await;
-                        }
+                    if let Target::Header(h) = s.target()
+                        && req.headers.get_all(h).iter().nth(1).is_some()
+                    {
+                        return self.refuse(session, StatusCode::BAD_REQUEST, b"{}").await;
                     }
                 }
                 ctx.passed = true;
@@ -217,10 +217,10 @@ impl ProxyHttp for Gateway {
         let Some(route) = ctx.route.and_then(|i| self.routes.get(i)) else {
             return Error::e_explain(ErrorType::InternalError, "no route selected");
         };
-        if !route.forward_token {
-            if let Some(v) = &self.verifier {
-                upstream.remove_header(v.header_name());
-            }
+        if !route.forward_token
+            && let Some(v) = &self.verifier
+        {
+            upstream.remove_header(v.header_name());
         }
         // Tell the upstream who asked, without trusting what the client said.
         if let Some(host) = session.req_header().headers.get(header::HOST).cloned() {

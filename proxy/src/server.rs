@@ -133,7 +133,10 @@ pub fn build_server(config: &Config, options: ServeOptions) -> Result<Built, Sta
         upstream_keepalive_pool_size: s.upstream_keepalive,
         upgrade_sock: s.upgrade_sock.clone(),
         pid_file: s.pid_file.clone(),
-        ca_file: s.upstream_ca_file.as_ref().map(|p| p.to_string_lossy().into_owned()),
+        ca_file: s
+            .upstream_ca_file
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned()),
         // Never retry beyond what fail_to_connect allows.
         max_retries: 1,
         work_stealing: false,
