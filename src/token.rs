@@ -35,7 +35,8 @@ pub(crate) enum Pay {
 
 /// One verification, as cached.
 pub(crate) struct Inner {
-    /// The exact token (the cache key).
+    /// The exact token (the cache key, and where the claims are decoded
+    /// from).
     pub(crate) token: Box<str>,
     /// Key-set generation it was verified under.
     pub(crate) generation: u64,
@@ -50,35 +51,29 @@ pub(crate) struct Inner {
 }
 
 struct Decoded {
-    claims: Claims,
+    claims: Claims<'static>,
     json: Box<str>,
     kid: Option<Box<str>>,
 }
 
 impl Inner {
-    /// A verification of `token`. `claims` are kept when `keep_claims`
-    /// (an uncached result), else decoded again when first asked for.
+    /// A verification of `token`; its claims are decoded again from the
+    /// token if ever asked for (most requests never ask).
     pub(crate) fn new(
         token: &str,
         generation: u64,
-        claims: Claims,
+        claims: &Claims<'_>,
         alg: Alg,
         pay: Pay,
-        keep: Option<(Box<str>, Option<Box<str>>)>,
     ) -> Inner {
-        let decoded = OnceLock::new();
-        let (exp, nbf) = (claims.exp, claims.nbf.unwrap_or(f64::NEG_INFINITY));
-        if let Some((json, kid)) = keep {
-            let _ = decoded.set(Box::new(Decoded { claims, json, kid }));
-        }
         Inner {
             token: token.into(),
             generation,
-            exp,
-            nbf,
+            exp: claims.exp,
+            nbf: claims.nbf.unwrap_or(f64::NEG_INFINITY),
             pay,
             alg,
-            decoded,
+            decoded: OnceLock::new(),
         }
     }
 
@@ -102,7 +97,9 @@ impl Inner {
             let kid = jose::parse_header(&header)
                 .ok()
                 .and_then(|h| h.kid.map(|k| k.into()));
-            let claims = jose::parse_claims(&payload).unwrap_or_default();
+            let claims = jose::parse_claims(&payload)
+                .map(Claims::into_owned)
+                .unwrap_or_default();
             let json = String::from_utf8(payload)
                 .unwrap_or_default()
                 .into_boxed_str();

@@ -252,39 +252,57 @@ impl Verifier {
         if token.len() > self.shared.extractor.max_token_bytes {
             return Err(Reason::Malformed);
         }
-        let mut parts = token.split('.');
-        let (Some(h64), Some(p64), Some(s64), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        // Three segments: the two dots (memchr underneath), and no third.
+        let Some(d1) = token.find('.') else {
             return Err(Reason::Malformed);
         };
+        let Some(d2) = token[d1 + 1..].find('.').map(|i| i + d1 + 1) else {
+            return Err(Reason::Malformed);
+        };
+        if token[d2 + 1..].contains('.') {
+            return Err(Reason::Malformed);
+        }
+        let (h64, p64, s64) = (&token[..d1], &token[d1 + 1..d2], &token[d2 + 1..]);
         if h64.is_empty() || p64.is_empty() {
             return Err(Reason::Malformed);
         }
-        // Decode the header on the stack: real headers are < 200 bytes.
-        let mut hbuf = [0u8; 384];
+        // The header nearly every Approov token carries is recognised by its
+        // encoded bytes; any other is decoded (on the stack: real headers
+        // are short) and parsed.
+        let mut hbuf = [0u8; 128];
         let header_vec;
-        let header_bytes: &[u8] = match b64::decode_segment_into(h64, &mut hbuf) {
-            Some(n) => &hbuf[..n],
+        let header = match jose::common_header(h64) {
+            Some(h) => h,
             None => {
-                header_vec = b64::decode_segment(h64).ok_or(Reason::Malformed)?;
-                &header_vec
+                let header_bytes: &[u8] = match b64::decode_segment_into(h64, &mut hbuf) {
+                    Some(n) => &hbuf[..n],
+                    None => {
+                        header_vec = b64::decode_segment(h64).ok_or(Reason::Malformed)?;
+                        &header_vec
+                    }
+                };
+                jose::parse_header(header_bytes)?
             }
         };
-        let header = jose::parse_header(header_bytes)?;
         let alg = Alg::from_name(&header.alg).ok_or(Reason::Algorithm)?;
         if !self.shared.policy.algorithms.contains(alg) {
             return Err(Reason::Algorithm);
         }
-        // RSA-8192 signatures are 1024 bytes, the largest we verify.
-        let mut sbuf = [0u8; 1024];
-        let sig_len = match b64::decode_segment_into(s64, &mut sbuf) {
-            Some(n) => n,
-            // Valid base64url, but longer than any signature we verify.
-            None if s64.len() > 1366 && b64::decode_segment(s64).is_some() => {
-                return Err(Reason::BadSignature);
-            }
-            None => return Err(Reason::Malformed),
+        // HMAC, ECDSA and Ed25519 signatures fit on the stack; RSA ones (up
+        // to 1024 bytes for RSA-8192, the largest we verify) go to the heap.
+        let mut sbuf = [0u8; 64];
+        let sig_vec;
+        let sig: &[u8] = match b64::decode_segment_into(s64, &mut sbuf) {
+            Some(n) => &sbuf[..n],
+            None => match b64::decode_segment(s64) {
+                Some(v) if v.len() <= 1024 => {
+                    sig_vec = v;
+                    &sig_vec
+                }
+                // Valid base64url, but longer than any signature we verify.
+                Some(_) => return Err(Reason::BadSignature),
+                None => return Err(Reason::Malformed),
+            },
         };
         let payload = b64::decode_segment(p64).ok_or(Reason::Malformed)?;
         let signing_input = &token.as_bytes()[..h64.len() + 1 + p64.len()];
@@ -301,7 +319,7 @@ impl Verifier {
                 continue;
             }
             fitting += 1;
-            if key.verify(alg, signing_input, &sbuf[..sig_len]) {
+            if key.verify(alg, signing_input, sig) {
                 verified = true;
                 break;
             }
@@ -324,18 +342,10 @@ impl Verifier {
             None => Pay::Absent,
             Some(p) => binding::decode_pay(p).map_or(Pay::Invalid, Pay::Hash),
         };
-        // Without a cache the result dies with the request: keep the claims
-        // already parsed. A cached one decodes them again if ever asked.
-        let keep = if self.shared.cache.is_none() {
-            let json = String::from_utf8(payload).map_err(|_| Reason::Malformed)?;
-            Some((json.into_boxed_str(), header.kid.map(|k| k.into())))
-        } else {
-            None
-        };
-        Ok(Inner::new(token, keys.generation(), claims, alg, pay, keep))
+        Ok(Inner::new(token, keys.generation(), &claims, alg, pay))
     }
 
-    fn check_static(&self, claims: &jose::Claims, now: f64) -> Result<(), Reason> {
+    fn check_static(&self, claims: &jose::Claims<'_>, now: f64) -> Result<(), Reason> {
         let p = &self.shared.policy;
         if let Some(iss) = &p.issuer
             && claims.iss.as_deref() != Some(&**iss)

@@ -302,14 +302,28 @@ pub fn mint_tokens(args: &MintArgs) -> Result<Vec<String>, String> {
         );
         return token.map(|t| vec![t]).map_err(|e| e.to_string());
     }
-    let run = now.to_string();
     (0..args.count)
         .map(|i| {
-            claims.insert("jti".into(), format!("{run}-{i}").into());
+            // A short unique `jti` keeps the tokens Approov-sized.
+            claims.insert("jti".into(), base36(i).into());
             let claims = serde_json::Value::Object(claims.clone());
             mint::mint(&key, args.kid.as_deref(), &claims).map_err(|e| e.to_string())
         })
         .collect()
+}
+
+fn base36(mut n: u32) -> String {
+    let mut out = Vec::new();
+    loop {
+        let d = (n % 36) as u8;
+        out.push(if d < 10 { b'0' + d } else { b'a' + d - 10 });
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
 }
 
 fn verify_token(path: &PathBuf, bind: &[String], token: &str) -> ExitCode {
