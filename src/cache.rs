@@ -15,9 +15,10 @@
 //! cost ~750 bytes of bookkeeping per entry (100k tokens: +117 MiB RSS) and
 //! ~160 ns per hit; this table holds an entry in the token plus ~130 bytes
 //! and answers a hit in well under 100 ns. Eviction when full is by
-//! expiry first, then arbitrary: with tokens that live minutes, recency
-//! matters little, and only valid tokens ever enter.
+//! expiry first, then oldest first: tokens live minutes, so the oldest is
+//! the nearest to expiry anyway, and only valid tokens ever enter.
 
+use std::collections::VecDeque;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -35,6 +36,9 @@ const SHARD_MIN_CAPACITY: u64 = 1024;
 
 struct Shard {
     table: HashTable<Arc<Inner>>,
+    /// Entries in insertion order, for eviction (oldest first). May hold
+    /// entries already replaced or removed from `table`: they are skipped.
+    order: VecDeque<Arc<Inner>>,
     /// Earliest time (Unix seconds) of the next sweep of expired entries.
     next_sweep: f64,
 }
@@ -70,6 +74,7 @@ impl TokenCache {
                 .map(|_| {
                     RwLock::new(Shard {
                         table: HashTable::new(),
+                        order: VecDeque::new(),
                         next_sweep: 0.0,
                     })
                 })
@@ -109,42 +114,49 @@ impl TokenCache {
             return;
         }
         let hash = self.hash(&entry.token);
-        let mut shard = write(self.shard(hash));
+        let mut guard = write(self.shard(hash));
+        let shard = &mut *guard;
         if let Some(slot) = shard.table.find_mut(hash, |e| e.token == entry.token) {
-            *slot = entry;
+            *slot = entry.clone();
+            shard.order.push_back(entry);
             return;
         }
         if self.len.load(Ordering::Relaxed) >= self.capacity {
             // Full: first drop what has expired (at most once a second per
-            // shard), then, if still full, any entry of this shard.
+            // shard), then, if still full, the oldest entry of this shard.
             if now >= shard.next_sweep {
                 let leeway = self.leeway;
                 let before = shard.table.len();
                 shard.table.retain(|e| now < e.exp + leeway);
+                shard.order.retain(|e| now < e.exp + leeway);
                 self.len
                     .fetch_sub(before - shard.table.len(), Ordering::Relaxed);
                 shard.next_sweep = now + 1.0;
             }
             if self.len.load(Ordering::Relaxed) >= self.capacity {
-                let victim = shard.table.iter().next().cloned();
-                let Some(victim) = victim else {
+                while let Some(oldest) = shard.order.pop_front() {
+                    let oldest_hash = self.hash(&oldest.token);
+                    if let Ok(found) = shard
+                        .table
+                        .find_entry(oldest_hash, |e| Arc::ptr_eq(e, &oldest))
+                    {
+                        found.remove();
+                        self.len.fetch_sub(1, Ordering::Relaxed);
+                        break;
+                    }
+                    // replaced since: skip
+                }
+                if self.len.load(Ordering::Relaxed) >= self.capacity {
                     // Every entry lives in other shards: do not grow.
                     return;
-                };
-                let victim_hash = self.hash(&victim.token);
-                if let Ok(found) = shard
-                    .table
-                    .find_entry(victim_hash, |e| Arc::ptr_eq(e, &victim))
-                {
-                    found.remove();
-                    self.len.fetch_sub(1, Ordering::Relaxed);
                 }
             }
         }
         let hasher = &self.hasher;
         shard
             .table
-            .insert_unique(hash, entry, |e| hasher.hash_one(e.token.as_bytes()));
+            .insert_unique(hash, entry.clone(), |e| hasher.hash_one(e.token.as_bytes()));
+        shard.order.push_back(entry);
         self.len.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -154,6 +166,7 @@ impl TokenCache {
             let mut shard = write(s);
             self.len.fetch_sub(shard.table.len(), Ordering::Relaxed);
             shard.table = HashTable::new();
+            shard.order = VecDeque::new();
         }
     }
 
