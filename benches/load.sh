@@ -22,7 +22,7 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-64}
 THREADS=${THREADS:-2}            # proxy worker threads; nginx workers
-TOKENS_UNCACHED=${TOKENS_UNCACHED:-400000}
+TOKENS_UNCACHED=${TOKENS_UNCACHED:-600000}
 
 # ---------------------------------------------------------------- tools
 scripts/ensure-tools
@@ -75,7 +75,7 @@ $AG token mint --secret-base64 "$SECRET" --ttl 7200 --claim did=ZGV2aWNlLWlkLWZv
 $AG token mint --secret-base64 "$SECRET" --ttl 7200 --claim did=ZGV2aWNlLWlkLWZvci1sb2FkLXRlc3Q= --claim ip=203.0.113.7 --count 100000 > "$WORK/tokens100k.txt"
 
 # ---------------------------------------------------------------- servers
-$BIN/fast-upstream "127.0.0.1:$UP" 2>/dev/null & PIDS+=($!)
+$BIN/fast-upstream "127.0.0.1:$UP" 2>/dev/null & UP_PID=$!; PIDS+=($UP_PID)
 wait_port "$UP"
 
 cat > "$WORK/proxy.toml" <<EOF
@@ -111,12 +111,12 @@ start_proxy
 mkdir -p "$WORK/nginx-body" "$WORK/nginx-proxy"
 sed -e "s|@WORK@|$WORK|g" -e "s|@UPSTREAM@|127.0.0.1:$UP|g" -e "s|@PORT@|$NGINX|g" -e "s|@SECRET@|$SECRET|g" -e "s|@LUADIR@|$ROOT/benches/load|g" \
   benches/load/nginx.conf.in > "$WORK/nginx.conf"
-nginx -c "$WORK/nginx.conf" -p "$WORK" 2>>"$WORK/nginx-error.log" & PIDS+=($!)
+nginx -c "$WORK/nginx.conf" -p "$WORK" 2>>"$WORK/nginx-error.log" & NGINX_PID=$!; PIDS+=($NGINX_PID)
 wait_port "$NGINX"
 
-$BIN/examples/load_server "127.0.0.1:$AXUM_PLAIN" plain 2>/dev/null & PIDS+=($!)
-$BIN/examples/load_server "127.0.0.1:$AXUM_HS" hs256 "$SECRET" 2>/dev/null & PIDS+=($!)
-$BIN/examples/load_server "127.0.0.1:$AXUM_ES" es256 "$WORK/jwks.json" 2>/dev/null & PIDS+=($!)
+$BIN/examples/load_server "127.0.0.1:$AXUM_PLAIN" plain 2>/dev/null & AXUM_PLAIN_PID=$!; PIDS+=($AXUM_PLAIN_PID)
+$BIN/examples/load_server "127.0.0.1:$AXUM_HS" hs256 "$SECRET" 2>/dev/null & AXUM_HS_PID=$!; PIDS+=($AXUM_HS_PID)
+$BIN/examples/load_server "127.0.0.1:$AXUM_ES" es256 "$WORK/jwks.json" 2>/dev/null & AXUM_ES_PID=$!; PIDS+=($AXUM_ES_PID)
 wait_port "$AXUM_PLAIN"; wait_port "$AXUM_HS"; wait_port "$AXUM_ES"
 
 # sanity: every point answers as it should before we measure it
@@ -139,54 +139,74 @@ check "http://127.0.0.1:$AXUM_HS/" 401
 check "http://127.0.0.1:$AXUM_ES/" 200 "Approov-Token: $TOKEN_ES"
 
 # ---------------------------------------------------------------- points
-# name | url | header or @tokens | baseline name
-# The check's cost is measured against the same route with the check off
-# and the same token header sent (a 200-byte header costs Pingora ~1-2 µs
-# to parse and forward whether or not it is checked).
+# name | server | url | header or @tokens | baseline name
+# The check's cost is measured against the same server with the check off
+# and the same token header sent: a 200-byte header costs a server time to
+# parse and forward whether or not it is checked.
 POINTS=(
-  "upstream direct|http://127.0.0.1:$UP/||"
-  "proxy route off|http://127.0.0.1:$PROXY/off/||"
-  "proxy route off, token sent|http://127.0.0.1:$PROXY/off/|Approov-Token: $TOKEN_HS|proxy route off"
-  "proxy HS256 repeated|http://127.0.0.1:$PROXY/x|Approov-Token: $TOKEN_HS|proxy route off, token sent"
-  "proxy HS256 fresh per request|http://127.0.0.1:$PROXY/x|@tokens|proxy route off, token sent"
-  "proxy ES256 repeated|http://127.0.0.1:$PROXY/x|Approov-Token: $TOKEN_ES|proxy route off, token sent"
-  "proxy garbage tokens|http://127.0.0.1:$PROXY/x|Approov-Token: garbage.garbage.garbage|proxy HS256 repeated"
-  "nginx plain|http://127.0.0.1:$NGINX/plain/||"
-  "nginx + Lua HS256|http://127.0.0.1:$NGINX/lua/|Approov-Token: $TOKEN_HS|nginx plain"
-  "axum plain|http://127.0.0.1:$AXUM_PLAIN/||"
-  "axum + layer HS256|http://127.0.0.1:$AXUM_HS/|Approov-Token: $TOKEN_HS|axum plain"
-  "axum + layer ES256|http://127.0.0.1:$AXUM_ES/|Approov-Token: $TOKEN_ES|axum plain"
+  "upstream direct|upstream|http://127.0.0.1:$UP/||"
+  "proxy route off|proxy|http://127.0.0.1:$PROXY/off/||"
+  "proxy route off, token sent|proxy|http://127.0.0.1:$PROXY/off/|Approov-Token: $TOKEN_HS|proxy route off"
+  "proxy HS256 repeated|proxy|http://127.0.0.1:$PROXY/x|Approov-Token: $TOKEN_HS|proxy route off, token sent"
+  "proxy HS256 fresh per request|proxy|http://127.0.0.1:$PROXY/x|@tokens|proxy route off, token sent"
+  "proxy ES256 repeated|proxy|http://127.0.0.1:$PROXY/x|Approov-Token: $TOKEN_ES|proxy route off, token sent"
+  "proxy garbage tokens|proxy|http://127.0.0.1:$PROXY/x|Approov-Token: garbage.garbage.garbage|proxy HS256 repeated"
+  "nginx plain|nginx|http://127.0.0.1:$NGINX/plain/||"
+  "nginx plain, token sent|nginx|http://127.0.0.1:$NGINX/plain/|Approov-Token: $TOKEN_HS|nginx plain"
+  "nginx + Lua HS256|nginx|http://127.0.0.1:$NGINX/lua/|Approov-Token: $TOKEN_HS|nginx plain, token sent"
+  "axum plain|axum_plain|http://127.0.0.1:$AXUM_PLAIN/||"
+  "axum plain, token sent|axum_plain|http://127.0.0.1:$AXUM_PLAIN/|Approov-Token: $TOKEN_HS|axum plain"
+  "axum + layer HS256|axum_hs|http://127.0.0.1:$AXUM_HS/|Approov-Token: $TOKEN_HS|axum plain, token sent"
+  "axum + layer ES256|axum_es|http://127.0.0.1:$AXUM_ES/|Approov-Token: $TOKEN_ES|axum plain, token sent"
 )
 
 to_us() { # wrk latency like 812.00us / 1.21ms / 2.00s -> microseconds
   awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n*1000; else if (v ~ /s$/) print n*1000000; else print n }'
 }
+pids_of() { # server -> its processes (nginx: the workers)
+  case $1 in
+    upstream) echo "$UP_PID" ;;
+    proxy) echo "$PROXY_PID" ;;
+    nginx) pgrep -P "$NGINX_PID" | tr '\n' ' ' ;;
+    axum_plain) echo "$AXUM_PLAIN_PID" ;;
+    axum_hs) echo "$AXUM_HS_PID" ;;
+    axum_es) echo "$AXUM_ES_PID" ;;
+  esac
+}
+cpu_ticks() { local t=0 p; for p in $1; do t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat"))); done; echo "$t"; }
+HZ=$(getconf CLK_TCK)
 
-declare -A RPS P50 P99
-run_point() { # name url header
-  local name=$1 url=$2 hdr=$3 out
+declare -A RPS P50 P99 CPU
+run_point() { # name server url header
+  local name=$1 server=$2 url=$3 hdr=$4 out pids t0 t1 reqs
   if [ "$hdr" = "@tokens" ]; then
     # a fresh proxy (empty cache) so every token is new to it
     stop_proxy; start_proxy
+  fi
+  pids=$(pids_of "$server"); t0=$(cpu_ticks "$pids")
+  if [ "$hdr" = "@tokens" ]; then
     out=$(TOKENS="$WORK/tokens.txt" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -s benches/load/tokens.lua "$url" 2>&1)
   elif [ -n "$hdr" ]; then
     out=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -H "$hdr" "$url" 2>&1)
   else
     out=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$url" 2>&1)
   fi
+  t1=$(cpu_ticks "$pids")
   if echo "$out" | grep -q "tokens.lua: all"; then echo "note: $name used its token list more than once" >&2; fi
+  reqs=$(echo "$out" | awk '/requests in/ {print $1}')
   RPS[$name]+="$(echo "$out" | awk '/Requests\/sec/ {print $2}') "
   P50[$name]+="$(to_us "$(echo "$out" | awk '$1=="50%" {print $2}')") "
   P99[$name]+="$(to_us "$(echo "$out" | awk '$1=="99%" {print $2}')") "
+  CPU[$name]+="$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v n="$reqs" 'BEGIN { printf "%.2f", d * 1000000 / hz / n }') "
 }
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END { if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
 
 for round in $(seq "$ROUNDS"); do
   for p in "${POINTS[@]}"; do
-    IFS='|' read -r name url hdr base <<<"$p"
+    IFS='|' read -r name server url hdr base <<<"$p"
     echo "round $round/$ROUNDS: $name" >&2
-    run_point "$name" "$url" "$hdr"
+    run_point "$name" "$server" "$url" "$hdr"
   done
 done
 
@@ -206,21 +226,22 @@ sleep 0.5
 RSS_100K=$(rss "$PROXY_PID")
 
 # ---------------------------------------------------------------- table
-printf '\n%-32s %12s %10s %10s   %s\n' "point" "req/s" "p50 µs" "p99 µs" "ratio to baseline (req/s; p99 added)"
+printf '\n%-30s %9s %8s %8s %9s   %s\n' "point" "req/s" "p50 µs" "p99 µs" "CPU µs/req" "ratio to baseline: req/s (CPU/req); p99 added"
 for p in "${POINTS[@]}"; do
-  IFS='|' read -r name url hdr base <<<"$p"
-  r=$(echo "${RPS[$name]}" | median); a=$(echo "${P50[$name]}" | median); b=$(echo "${P99[$name]}" | median)
+  IFS='|' read -r name server url hdr base <<<"$p"
+  r=$(echo "${RPS[$name]}" | median); a=$(echo "${P50[$name]}" | median); b=$(echo "${P99[$name]}" | median); c=$(echo "${CPU[$name]}" | median)
   ratio=""
   if [ -n "$base" ]; then
-    rb=$(echo "${RPS[$base]}" | median); pb=$(echo "${P99[$base]}" | median)
-    ratio=$(awk -v r="$r" -v rb="$rb" -v p="$b" -v pb="$pb" -v base="$base" 'BEGIN { printf "%.3f x %s; %+.0f µs", r/rb, base, p-pb }')
+    rb=$(echo "${RPS[$base]}" | median); pb=$(echo "${P99[$base]}" | median); cb=$(echo "${CPU[$base]}" | median)
+    ratio=$(awk -v r="$r" -v rb="$rb" -v p="$b" -v pb="$pb" -v c="$c" -v cb="$cb" -v base="$base" \
+      'BEGIN { printf "%.3f (%.3f) x %s; %+.0f µs", r/rb, cb/c, base, p-pb }')
   fi
-  printf '%-32s %12.0f %10.0f %10.0f   %s\n' "$name" "$r" "$a" "$b" "$ratio"
+  printf '%-30s %9.0f %8.0f %8.0f %9.2f   %s\n' "$name" "$r" "$a" "$b" "$c" "$ratio"
 done
 hs=$(echo "${RPS[proxy HS256 repeated]}" | median); lua=$(echo "${RPS[nginx + Lua HS256]}" | median)
 off=$(echo "${RPS[proxy route off]}" | median); ng=$(echo "${RPS[nginx plain]}" | median)
-awk -v a="$hs" -v b="$lua" 'BEGIN { printf "%-32s %12s %10s %10s   %.3f x nginx + Lua HS256\n", "proxy HS256 repeated", "", "", "", a/b }'
-awk -v a="$off" -v b="$ng" 'BEGIN { printf "%-32s %12s %10s %10s   %.3f x nginx plain\n", "proxy route off", "", "", "", a/b }'
+awk -v a="$hs" -v b="$lua" 'BEGIN { printf "%-30s %9s %8s %8s %9s   %.3f x nginx + Lua HS256\n", "proxy HS256 repeated", "", "", "", "", a/b }'
+awk -v a="$off" -v b="$ng" 'BEGIN { printf "%-30s %9s %8s %8s %9s   %.3f x nginx plain\n", "proxy route off", "", "", "", "", a/b }'
 printf '\nproxy RSS: idle %d KiB; warmed up (one token, %s connections) %d KiB; after %s distinct tokens verified and cached %d KiB (+%d KiB = %.1f MiB over warm)\n' \
   "$RSS_IDLE" "$CONNS" "$RSS_WARM" "${MISSES:-?}" "$RSS_100K" "$((RSS_100K - RSS_WARM))" "$(echo "scale=1; ($RSS_100K - $RSS_WARM)/1024" | bc)"
 printf 'rounds %s x %s s per point, wrk -t1 -c%s, proxy threads %s, %s CPUs\n' "$ROUNDS" "$DURATION" "$CONNS" "$THREADS" "$(nproc)"

@@ -94,9 +94,9 @@ impl Binding {
     /// The hash the token binds to; `None` when the token has no `pay` and
     /// that is allowed.
     fn wanted(&self, token: &Inner) -> Result<Option<[u8; 32]>, Reason> {
-        match token.pay {
+        match &token.pay {
             Pay::Absent if self.allow_missing_pay => Ok(None),
-            Pay::Hash(hash) => Ok(Some(hash)),
+            Pay::Hash(hash) => Ok(Some(**hash)),
             Pay::Absent | Pay::Invalid => Err(Reason::Binding),
         }
     }

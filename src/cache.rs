@@ -87,9 +87,13 @@ impl TokenCache {
         }
     }
 
-    /// The hash the cache files `token` under.
+    /// The hash the cache files `token` under: of its last 64 bytes, which
+    /// hold the signature (random to anyone without the key), so hashing
+    /// stays cheap however long the claims are. Lookups still compare the
+    /// whole token.
     pub(crate) fn hash(&self, token: &str) -> u64 {
-        self.hasher.hash_one(token.as_bytes())
+        let b = token.as_bytes();
+        self.hasher.hash_one(&b[b.len().saturating_sub(64)..])
     }
 
     fn shard(&self, hash: u64) -> &RwLock<Shard> {
@@ -152,10 +156,9 @@ impl TokenCache {
                 }
             }
         }
-        let hasher = &self.hasher;
         shard
             .table
-            .insert_unique(hash, entry.clone(), |e| hasher.hash_one(e.token.as_bytes()));
+            .insert_unique(hash, entry.clone(), |e| self.hash(&e.token));
         shard.order.push_back(entry);
         self.len.fetch_add(1, Ordering::Relaxed);
     }

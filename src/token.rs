@@ -22,13 +22,15 @@ pub struct VerifiedToken {
     inner: Arc<Inner>,
 }
 
-/// The token's `pay` claim, as the binding check needs it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The token's `pay` claim, as the binding check needs it. The hash is
+/// boxed so that the many cached tokens without binding do not carry 32
+/// empty bytes each.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Pay {
     /// No `pay` claim.
     Absent,
     /// base64 of 32 bytes: the binding hash.
-    Hash([u8; 32]),
+    Hash(Box<[u8; 32]>),
     /// Present but not base64 of 32 bytes: never matches.
     Invalid,
 }
@@ -38,8 +40,9 @@ pub(crate) struct Inner {
     /// The exact token (the cache key, and where the claims are decoded
     /// from).
     pub(crate) token: Box<str>,
-    /// Key-set generation it was verified under.
-    pub(crate) generation: u64,
+    /// Key-set generation it was verified under (its low 32 bits: a
+    /// repeat needs four billion key-set swaps while a token lives).
+    pub(crate) generation: u32,
     pub(crate) exp: f64,
     /// `nbf`, or negative infinity when absent (kept unboxed: this struct is
     /// held for every cached token).
@@ -68,7 +71,7 @@ impl Inner {
     ) -> Inner {
         Inner {
             token: token.into(),
-            generation,
+            generation: generation as u32,
             exp: claims.exp,
             nbf: claims.nbf.unwrap_or(f64::NEG_INFINITY),
             pay,

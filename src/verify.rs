@@ -219,7 +219,7 @@ impl Verifier {
         let hash = cache.map_or(0, |c| c.hash(token));
         if let Some(cache) = cache {
             if let Some(hit) = cache.get(hash, token)
-                && hit.generation == keys.generation()
+                && hit.generation == keys.generation() as u32
             {
                 if let Some(m) = m {
                     m.cache_hit.inc();
@@ -340,7 +340,7 @@ impl Verifier {
         self.check_static(&claims, now)?;
         let pay = match claims.pay.as_deref() {
             None => Pay::Absent,
-            Some(p) => binding::decode_pay(p).map_or(Pay::Invalid, Pay::Hash),
+            Some(p) => binding::decode_pay(p).map_or(Pay::Invalid, |h| Pay::Hash(Box::new(h))),
         };
         Ok(Inner::new(token, keys.generation(), &claims, alg, pay))
     }
