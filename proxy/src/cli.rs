@@ -116,8 +116,9 @@ pub struct MintArgs {
     /// Extra claim, NAME=JSON (a bare word is taken as a string).
     #[arg(long = "claim", value_name = "NAME=JSON")]
     pub claim: Vec<String>,
-    /// Print this many distinct tokens, one per line (each gets a `jti`
-    /// claim), e.g. for a load test's token list.
+    /// Print this many distinct tokens, one per line, e.g. for a load
+    /// test's token list: each gets a `jti`, and its own random `did` (a
+    /// device id) unless --claim gives one.
     #[arg(long, default_value_t = 1)]
     pub count: u32,
 }
@@ -302,10 +303,19 @@ pub fn mint_tokens(args: &MintArgs) -> Result<Vec<String>, String> {
         );
         return token.map(|t| vec![t]).map_err(|e| e.to_string());
     }
+    let random_did = !claims.contains_key("did");
+    let rng = ring::rand::SystemRandom::new();
     (0..args.count)
         .map(|i| {
             // A short unique `jti` keeps the tokens Approov-sized.
             claims.insert("jti".into(), base36(i).into());
+            if random_did {
+                let mut id = [0u8; 32];
+                ring::rand::SecureRandom::fill(&rng, &mut id)
+                    .map_err(|_| "no randomness".to_owned())?;
+                let did = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, id);
+                claims.insert("did".into(), did.into());
+            }
             let claims = serde_json::Value::Object(claims.clone());
             mint::mint(&key, args.kid.as_deref(), &claims).map_err(|e| e.to_string())
         })
