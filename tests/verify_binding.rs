@@ -3,45 +3,36 @@
 //! same rules on a cache hit.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use attestgate::mint::{self, SigningKey};
 use attestgate::{Reason, Verifier, VerifierBuilder, pay_claim};
 use attestgate_testkit::forge::header_map;
+use attestgate_testkit::tokens::HsFixture;
 use base64::Engine;
 use serde_json::{Value, json};
 
-struct Fx {
-    secret_b64: String,
-    key: SigningKey,
-    t0: f64,
+type Fx = HsFixture;
+
+/// Builders and tokens for binding cases.
+trait Bind {
+    fn binding_builder(&self, headers: &[&str]) -> VerifierBuilder;
+    fn pay_token(&self, pay: Option<Value>) -> String;
+    fn bound(&self, values: &[&str]) -> String;
 }
 
-impl Fx {
-    fn new() -> Fx {
-        let secret_b64 = mint::new_secret_base64().unwrap();
-        Fx {
-            key: SigningKey::hs256_base64(&secret_b64).unwrap(),
-            secret_b64,
-            t0: attestgate_testkit::now() as f64,
-        }
+impl Bind for Fx {
+    fn binding_builder(&self, headers: &[&str]) -> VerifierBuilder {
+        self.builder().binding_headers(headers)
     }
 
-    fn builder(&self, headers: &[&str]) -> VerifierBuilder {
-        Verifier::builder()
-            .secret_base64(&self.secret_b64)
-            .unwrap()
-            .binding_headers(headers)
-    }
-
-    fn token(&self, pay: Option<Value>) -> String {
+    fn pay_token(&self, pay: Option<Value>) -> String {
         let mut c = json!({"exp": self.t0 + 300.0, "did": "device-1"});
         if let Some(pay) = pay {
             c["pay"] = pay;
         }
-        mint::mint(&self.key, None, &c).unwrap()
+        self.token(c)
     }
 
     fn bound(&self, values: &[&str]) -> String {
-        self.token(Some(pay_claim(values).into()))
+        self.pay_token(Some(pay_claim(values).into()))
     }
 }
 
@@ -71,7 +62,7 @@ fn assert_check(
 #[test]
 fn one_binding_header() {
     let fx = Fx::new();
-    let b = fx.builder(&["Authorization"]);
+    let b = fx.binding_builder(&["Authorization"]);
     let t = fx.bound(&["Bearer user-1"]);
     let rows: &[(&str, Vec<(&str, &str)>, Result<(), Reason>)] = &[
         (
@@ -144,7 +135,7 @@ fn one_binding_header() {
 #[test]
 fn several_binding_headers_in_order() {
     let fx = Fx::new();
-    let b = fx.builder(&["authorization", "x-device", "x-session"]);
+    let b = fx.binding_builder(&["authorization", "x-device", "x-session"]);
     let t = fx.bound(&["Bearer u", "dev-7", "s-1"]);
     let ok = [
         ("approov-token", t.as_str()),
@@ -215,8 +206,10 @@ fn several_binding_headers_in_order() {
 #[test]
 fn pay_absent_or_unusable() {
     let fx = Fx::new();
-    let strict = fx.builder(&["authorization"]);
-    let lenient = fx.builder(&["authorization"]).allow_missing_pay(true);
+    let strict = fx.binding_builder(&["authorization"]);
+    let lenient = fx
+        .binding_builder(&["authorization"])
+        .allow_missing_pay(true);
     let req = |t: &str| {
         vec![
             ("approov-token", t.to_owned()),
@@ -228,7 +221,7 @@ fn pay_absent_or_unusable() {
     use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
     let rows: Vec<(&str, String, Result<(), Reason>, Result<(), Reason>)> = vec![
         // (name, token, strict, allow_missing_pay)
-        ("no pay", fx.token(None), Err(Reason::Binding), Ok(())),
+        ("no pay", fx.pay_token(None), Err(Reason::Binding), Ok(())),
         ("pay matches", fx.bound(&["Bearer u"]), Ok(()), Ok(())),
         (
             "pay for another value",
@@ -238,56 +231,56 @@ fn pay_absent_or_unusable() {
         ),
         (
             "pay empty",
-            fx.token(Some(json!(""))),
+            fx.pay_token(Some(json!(""))),
             Err(Reason::Binding),
             Err(Reason::Binding),
         ),
         (
             "pay not base64",
-            fx.token(Some(json!("not base64!"))),
+            fx.pay_token(Some(json!("not base64!"))),
             Err(Reason::Binding),
             Err(Reason::Binding),
         ),
         (
             "pay 31 bytes",
-            fx.token(Some(json!(STANDARD.encode(&hash.as_ref()[..31])))),
+            fx.pay_token(Some(json!(STANDARD.encode(&hash.as_ref()[..31])))),
             Err(Reason::Binding),
             Err(Reason::Binding),
         ),
         (
             "pay 33 bytes",
-            fx.token(Some(json!(STANDARD.encode([hash.as_ref(), &[0]].concat())))),
+            fx.pay_token(Some(json!(STANDARD.encode([hash.as_ref(), &[0]].concat())))),
             Err(Reason::Binding),
             Err(Reason::Binding),
         ),
         (
             "pay hex of the hash",
-            fx.token(Some(json!(hex(hash.as_ref())))),
+            fx.pay_token(Some(json!(hex(hash.as_ref())))),
             Err(Reason::Binding),
             Err(Reason::Binding),
         ),
         // The hash is what counts, whatever base64 spelling carries it.
         (
             "pay standard, padded",
-            fx.token(Some(json!(b64(&STANDARD)))),
+            fx.pay_token(Some(json!(b64(&STANDARD)))),
             Ok(()),
             Ok(()),
         ),
         (
             "pay standard, unpadded",
-            fx.token(Some(json!(b64(&STANDARD_NO_PAD)))),
+            fx.pay_token(Some(json!(b64(&STANDARD_NO_PAD)))),
             Ok(()),
             Ok(()),
         ),
         (
             "pay url-safe, padded",
-            fx.token(Some(json!(b64(&URL_SAFE)))),
+            fx.pay_token(Some(json!(b64(&URL_SAFE)))),
             Ok(()),
             Ok(()),
         ),
         (
             "pay url-safe, unpadded",
-            fx.token(Some(json!(b64(&URL_SAFE_NO_PAD)))),
+            fx.pay_token(Some(json!(b64(&URL_SAFE_NO_PAD)))),
             Ok(()),
             Ok(()),
         ),
@@ -321,7 +314,7 @@ fn pay_absent_or_unusable() {
         "header missing, pay present",
     );
     // ...and a token without pay needs no header at all.
-    let t = fx.token(None);
+    let t = fx.pay_token(None);
     assert_check(
         &lenient,
         &[("approov-token", &t)],
@@ -336,9 +329,9 @@ fn without_binding_headers_pay_is_not_checked() {
     let fx = Fx::new();
     let b = Verifier::builder().secret_base64(&fx.secret_b64).unwrap();
     for t in [
-        fx.token(None),
+        fx.pay_token(None),
         fx.bound(&["x"]),
-        fx.token(Some(json!("garbage"))),
+        fx.pay_token(Some(json!("garbage"))),
     ] {
         assert_check(
             &b,
@@ -353,7 +346,7 @@ fn without_binding_headers_pay_is_not_checked() {
 #[test]
 fn binding_is_checked_on_every_cache_hit() {
     let fx = Fx::new();
-    let v = fx.builder(&["authorization"]).build().unwrap();
+    let v = fx.binding_builder(&["authorization"]).build().unwrap();
     let t = fx.bound(&["Bearer u"]);
     let good = header_map(&[("approov-token", &t), ("authorization", "Bearer u")]);
     let bad = header_map(&[("approov-token", &t), ("authorization", "Bearer v")]);
@@ -366,8 +359,8 @@ fn binding_is_checked_on_every_cache_hit() {
         assert!(v.check_at(&good, fx.t0).is_ok());
     }
     // Cached by verify_token (no binding at all), then checked with headers.
-    let v = fx.builder(&["authorization"]).build().unwrap();
-    let unbound = fx.token(None);
+    let v = fx.binding_builder(&["authorization"]).build().unwrap();
+    let unbound = fx.pay_token(None);
     assert!(
         v.verify_token_at(&unbound, fx.t0).is_ok(),
         "verify_token checks no binding"
@@ -386,7 +379,10 @@ fn binding_is_checked_on_every_cache_hit() {
 #[test]
 fn check_binding_values_uses_the_configured_order() {
     let fx = Fx::new();
-    let v = fx.builder(&["authorization", "x-device"]).build().unwrap();
+    let v = fx
+        .binding_builder(&["authorization", "x-device"])
+        .build()
+        .unwrap();
     let t = v
         .verify_token_at(&fx.bound(&["Bearer u", "dev"]), fx.t0)
         .unwrap();
@@ -404,7 +400,7 @@ fn check_binding_values_uses_the_configured_order() {
         Err(Reason::Binding)
     );
     assert_eq!(v.check_binding_values(&t, &[]), Err(Reason::Binding));
-    let unbound = v.verify_token_at(&fx.token(None), fx.t0).unwrap();
+    let unbound = v.verify_token_at(&fx.pay_token(None), fx.t0).unwrap();
     assert_eq!(
         v.check_binding_values(&unbound, &[b"Bearer u", b"dev"]),
         Err(Reason::Binding)

@@ -6,32 +6,17 @@
 use attestgate::mint::{self, SigningKey};
 use attestgate::{Metrics, Reason, Verifier, VerifierBuilder};
 use attestgate_testkit::forge::{header_map, segments};
-use serde_json::{Value, json};
+use attestgate_testkit::tokens::HsFixture;
+use serde_json::json;
 
-struct Fx {
-    secret_b64: String,
-    key: SigningKey,
-    t0: f64,
+type Fx = HsFixture;
+
+/// An Approov-shaped token valid for `ttl` seconds from the fixture's now.
+trait Approov {
+    fn approov(&self, ttl: f64) -> String;
 }
 
-impl Fx {
-    fn new() -> Fx {
-        let secret_b64 = mint::new_secret_base64().unwrap();
-        Fx {
-            key: SigningKey::hs256_base64(&secret_b64).unwrap(),
-            secret_b64,
-            t0: attestgate_testkit::now() as f64,
-        }
-    }
-
-    fn builder(&self) -> VerifierBuilder {
-        Verifier::builder().secret_base64(&self.secret_b64).unwrap()
-    }
-
-    fn token(&self, claims: Value) -> String {
-        mint::mint(&self.key, None, &claims).unwrap()
-    }
-
+impl Approov for Fx {
     fn approov(&self, ttl: f64) -> String {
         self.token(json!({"exp": self.t0 + ttl, "ip": "203.0.113.7", "did": "device-1"}))
     }

@@ -5,36 +5,12 @@
 
 use std::time::Duration;
 
-use attestgate::mint::{self, SigningKey};
-use attestgate::{Alg, Reason, Verifier, VerifierBuilder};
+use attestgate::{Alg, Reason, VerifierBuilder};
 use attestgate_testkit::forge::{self, segments};
+use attestgate_testkit::tokens::HsFixture;
 use serde_json::{Value, json};
 
-struct Fx {
-    secret_b64: String,
-    key: SigningKey,
-    /// A whole second: every edge below is exact in f64.
-    t0: f64,
-}
-
-impl Fx {
-    fn new() -> Fx {
-        let secret_b64 = mint::new_secret_base64().unwrap();
-        Fx {
-            key: SigningKey::hs256_base64(&secret_b64).unwrap(),
-            secret_b64,
-            t0: attestgate_testkit::now() as f64,
-        }
-    }
-
-    fn builder(&self) -> VerifierBuilder {
-        Verifier::builder().secret_base64(&self.secret_b64).unwrap()
-    }
-
-    fn token(&self, claims: Value) -> String {
-        mint::mint(&self.key, None, &claims).unwrap()
-    }
-}
+type Fx = HsFixture;
 
 /// Each check runs on a fresh verifier, with and without a cache, so that a
 /// cached first answer cannot stand in for the second.

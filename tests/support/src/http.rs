@@ -23,6 +23,25 @@ pub struct SeenRequest {
     pub body: Bytes,
 }
 
+impl SeenRequest {
+    /// Reads a request whole.
+    pub async fn collect(req: ::http::Request<Incoming>) -> SeenRequest {
+        let (parts, body) = req.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        SeenRequest {
+            method: parts.method,
+            uri: parts.uri,
+            version: parts.version,
+            headers: parts.headers,
+            body,
+        }
+    }
+}
+
 pub type Response = ::http::Response<Full<Bytes>>;
 pub type BoxFut = Pin<Box<dyn Future<Output = Response> + Send>>;
 pub type Handler = Arc<dyn Fn(SeenRequest) -> BoxFut + Send + Sync>;
@@ -57,19 +76,7 @@ impl TestServer {
                     let svc = hyper::service::service_fn(move |req: ::http::Request<Incoming>| {
                         let handler = handler.clone();
                         async move {
-                            let (parts, body) = req.into_parts();
-                            let body = body
-                                .collect()
-                                .await
-                                .map(|b| b.to_bytes())
-                                .unwrap_or_default();
-                            let seen = SeenRequest {
-                                method: parts.method,
-                                uri: parts.uri,
-                                version: parts.version,
-                                headers: parts.headers,
-                                body,
-                            };
+                            let seen = SeenRequest::collect(req).await;
                             Ok::<_, Infallible>(handler(seen).await)
                         }
                     });

@@ -56,19 +56,7 @@ pub async fn start_https(name: &str, handler: Handler) -> std::net::SocketAddr {
                     move |req: ::http::Request<hyper::body::Incoming>| {
                         let handler = handler.clone();
                         async move {
-                            let (parts, body) = req.into_parts();
-                            let body = body
-                                .collect()
-                                .await
-                                .map(|b| b.to_bytes())
-                                .unwrap_or_default();
-                            let seen = SeenRequest {
-                                method: parts.method,
-                                uri: parts.uri,
-                                version: parts.version,
-                                headers: parts.headers,
-                                body,
-                            };
+                            let seen = SeenRequest::collect(req).await;
                             Ok::<_, std::convert::Infallible>(handler(seen).await)
                         }
                     },

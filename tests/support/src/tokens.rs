@@ -84,3 +84,40 @@ pub fn approov_claims(ttl: i64, bind: Option<&[&str]>) -> Value {
     }
     c
 }
+
+/// One HS256 account secret, its signing key, and a fixed "now", for the
+/// core's tests (which inject the clock).
+pub struct HsFixture {
+    pub secret_b64: String,
+    pub key: SigningKey,
+    pub t0: f64,
+}
+
+impl Default for HsFixture {
+    fn default() -> Self {
+        HsFixture::new()
+    }
+}
+
+impl HsFixture {
+    pub fn new() -> HsFixture {
+        let secret_b64 = mint::new_secret_base64().unwrap();
+        HsFixture {
+            key: SigningKey::hs256_base64(&secret_b64).unwrap(),
+            secret_b64,
+            t0: crate::now() as f64,
+        }
+    }
+
+    /// A verifier builder with this secret.
+    pub fn builder(&self) -> attestgate::VerifierBuilder {
+        attestgate::Verifier::builder()
+            .secret_base64(&self.secret_b64)
+            .unwrap()
+    }
+
+    /// A token with exactly these claims.
+    pub fn token(&self, claims: Value) -> String {
+        mint::mint(&self.key, None, &claims).unwrap()
+    }
+}
