@@ -107,8 +107,8 @@ pub struct MintArgs {
     /// Key id put in the header.
     #[arg(long)]
     pub kid: Option<String>,
-    /// Lifetime in seconds.
-    #[arg(long, default_value_t = 300)]
+    /// Lifetime in seconds (negative for an already expired token).
+    #[arg(long, default_value_t = 300, allow_negative_numbers = true)]
     pub ttl: i64,
     /// Binding value(s): sets `pay` = base64(SHA-256(values)).
     #[arg(long = "bind", value_name = "VALUE")]

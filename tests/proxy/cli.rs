@@ -1,0 +1,247 @@
+//! The `attestgate` command line, run as a process: secret new, token mint
+//! (every algorithm, from the PEM fixtures), token jwks, token verify,
+//! check-config.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use attestgate_testkit::{TempDir, repo_root};
+use base64::Engine;
+
+fn ag(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_attestgate"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).trim().to_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn fixture(name: &str) -> String {
+    repo_root()
+        .join("tests/fixtures")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn secret_new_prints_64_random_bytes_in_base64() {
+    let a = ag(&["secret", "new"]);
+    let b = ag(&["secret", "new"]);
+    assert!(a.status.success());
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(stdout(&a))
+        .unwrap();
+    assert_eq!(bytes.len(), 64);
+    assert_ne!(stdout(&a), stdout(&b));
+}
+
+#[test]
+fn hs256_mint_then_verify_with_binding() {
+    let dir = TempDir::new("cli-hs");
+    let secret = stdout(&ag(&["secret", "new"]));
+    let config = dir.join("attestgate.toml");
+    std::fs::write(
+        &config,
+        format!("[token]\nbinding_headers = [\"Authorization\"]\n[[token.secret]]\nbase64 = {{ value = \"{secret}\" }}\n"),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let minted = ag(&[
+        "token",
+        "mint",
+        "--secret-base64",
+        &secret,
+        "--ttl",
+        "60",
+        "--bind",
+        "Bearer u1",
+        "--claim",
+        "did=device-7",
+        "--claim",
+        "n=5",
+    ]);
+    assert!(minted.status.success(), "{}", stderr(&minted));
+    let token = stdout(&minted);
+    assert_eq!(token.split('.').count(), 3);
+
+    let ok = ag(&[
+        "token",
+        "verify",
+        "--config",
+        &config,
+        "--bind",
+        "Bearer u1",
+        &token,
+    ]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    let claims: serde_json::Value = serde_json::from_str(&stdout(&ok)).unwrap();
+    assert_eq!(claims["did"], "device-7");
+    assert_eq!(claims["n"], 5);
+    assert_eq!(claims["pay"], attestgate::pay_claim(&["Bearer u1"]));
+
+    let wrong = ag(&[
+        "token",
+        "verify",
+        "--config",
+        &config,
+        "--bind",
+        "Bearer u2",
+        &token,
+    ]);
+    assert_eq!(wrong.status.code(), Some(1));
+    assert_eq!(stdout(&wrong), "binding");
+
+    let expired = stdout(&ag(&[
+        "token",
+        "mint",
+        "--secret-base64",
+        &secret,
+        "--ttl",
+        "-10",
+        "--bind",
+        "Bearer u1",
+    ]));
+    let out = ag(&[
+        "token",
+        "verify",
+        "--config",
+        &config,
+        "--bind",
+        "Bearer u1",
+        &expired,
+    ]);
+    assert_eq!(
+        (out.status.code(), stdout(&out)),
+        (Some(1), "expired".to_owned())
+    );
+    // the reason, never the token, in what it prints
+    assert!(!stderr(&out).contains(&expired));
+}
+
+#[test]
+fn asymmetric_keys_from_pem_fixtures_mint_and_verify_through_a_jwks_file() {
+    let dir = TempDir::new("cli-jwks");
+    for (pem, alg) in [
+        ("ec256.pem", "ES256"),
+        ("ed25519.pem", "EdDSA"),
+        ("rsa2048.pem", "RS256"),
+        ("rsa2048.pem", "PS256"),
+    ] {
+        let jwks = ag(&[
+            "token",
+            "jwks",
+            "--key",
+            &fixture(pem),
+            "--alg",
+            alg,
+            "--kid",
+            "k1",
+        ]);
+        assert!(jwks.status.success(), "{alg}: {}", stderr(&jwks));
+        let jwks_path = dir.join(&format!("{alg}.json"));
+        std::fs::write(&jwks_path, stdout(&jwks)).unwrap();
+        let config = dir.join(&format!("{alg}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "[token]\nalgorithms = [\"{alg}\"]\n[token.jwks]\nfile = \"{}\"\n",
+                jwks_path.display()
+            ),
+        )
+        .unwrap();
+        let token = ag(&[
+            "token",
+            "mint",
+            "--key",
+            &fixture(pem),
+            "--alg",
+            alg,
+            "--kid",
+            "k1",
+        ]);
+        assert!(token.status.success(), "{alg}: {}", stderr(&token));
+        let out = ag(&[
+            "token",
+            "verify",
+            "--config",
+            &config.display().to_string(),
+            &stdout(&token),
+        ]);
+        assert!(
+            out.status.success(),
+            "{alg}: {} {}",
+            stdout(&out),
+            stderr(&out)
+        );
+    }
+    // a PEM for the wrong algorithm is refused with a message, not a panic
+    let out = ag(&[
+        "token",
+        "mint",
+        "--key",
+        &fixture("ec256.pem"),
+        "--alg",
+        "RS256",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("RS256"), "{}", stderr(&out));
+}
+
+#[test]
+fn check_config_accepts_the_samples_and_lists_every_problem() {
+    let demo = ag(&[
+        "check-config",
+        "--config",
+        &repo_root().join("config/demo.toml").display().to_string(),
+    ]);
+    assert!(demo.status.success(), "{}", stderr(&demo));
+    assert!(stdout(&demo).contains("ok"));
+
+    // the full example, with its environment
+    let secret = stdout(&ag(&["secret", "new"]));
+    let example = Command::new(env!("CARGO_BIN_EXE_attestgate"))
+        .args([
+            "check-config",
+            "--config",
+            &repo_root()
+                .join("config/example.toml")
+                .display()
+                .to_string(),
+        ])
+        .env("APPROOV_SECRET", &secret)
+        .env("SHAPES_API_KEY", "real-key")
+        .output()
+        .unwrap();
+    assert!(example.status.success(), "{}", stderr(&example));
+
+    let dir = TempDir::new("cli-bad");
+    let bad = dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[token]\nleeway = \"soon\"\n[[token.secret]]\nbase64 = { value = \"AAAA\" }\n[[route]]\nname = \"a\"\nupstream = \"ftp://x\"\n",
+    )
+    .unwrap();
+    let out = ag(&["check-config", "--config", &bad.display().to_string()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    for path in [
+        "token.leeway",
+        "token.secret[0].base64",
+        "route[0].upstream",
+    ] {
+        assert!(
+            err.contains(&format!("{}: {path}: ", bad.display())),
+            "{path} missing in:\n{err}"
+        );
+    }
+    assert!(!Path::new(&bad).with_extension("").exists());
+}
