@@ -24,8 +24,17 @@ use crate::secret::{Secret, SecretSource, SecretSourceError};
 pub struct LiveSecret {
     source: SecretSource,
     current: ArcSwap<Secret>,
-    stamp: Mutex<Option<(SystemTime, u64)>>,
+    watch: Mutex<Watch>,
     check: fn(&Secret) -> Result<(), String>,
+}
+
+/// What the last polls of a file saw.
+#[derive(Default)]
+struct Watch {
+    stamp: Option<(SystemTime, u64)>,
+    /// A new value read once; it is taken when the next poll reads it
+    /// again unchanged (so a file caught half-written is never used).
+    pending: Option<Secret>,
 }
 
 impl fmt::Debug for LiveSecret {
@@ -65,7 +74,10 @@ impl LiveSecret {
         Ok(LiveSecret {
             source,
             current: ArcSwap::from_pointee(secret),
-            stamp: Mutex::new(stamp),
+            watch: Mutex::new(Watch {
+                stamp,
+                pending: None,
+            }),
             check,
         })
     }
@@ -80,26 +92,42 @@ impl LiveSecret {
         &self.source
     }
 
-    /// Re-reads a file source if its modification time or size changed.
+    /// Re-reads a file source when its modification time or size changed,
+    /// and takes a new value once two polls in a row read it the same.
     /// Returns whether a new value was installed; on error the old value
     /// stays and the error says why (never the value).
     pub fn reload_if_changed(&self) -> Result<bool, LiveSecretError> {
         if self.source.file().is_none() {
             return Ok(false);
         }
+        let mut watch = self.watch.lock().unwrap_or_else(|p| p.into_inner());
         let now = file_stamp(&self.source);
-        {
-            let mut stamp = self.stamp.lock().unwrap_or_else(|p| p.into_inner());
-            if *stamp == now {
-                return Ok(false);
-            }
-            *stamp = now;
-        }
-        let secret = self.source.read()?;
-        (self.check)(&secret).map_err(LiveSecretError::Invalid)?;
-        if secret.expose() == self.current.load().expose() {
+        if watch.stamp == now && watch.pending.is_none() {
             return Ok(false);
         }
+        watch.stamp = now;
+        let secret = match self.source.read() {
+            Ok(s) => s,
+            Err(e) => {
+                watch.pending = None;
+                return Err(e.into());
+            }
+        };
+        if secret.expose() == self.current.load().expose() {
+            watch.pending = None;
+            return Ok(false);
+        }
+        // A new value counts once two polls in a row read it the same.
+        let stable = watch
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.expose() == secret.expose());
+        if !stable {
+            watch.pending = Some(secret);
+            return Ok(false);
+        }
+        watch.pending = None;
+        (self.check)(&secret).map_err(LiveSecretError::Invalid)?;
         self.current.store(Arc::new(secret));
         Ok(true)
     }
@@ -406,9 +434,13 @@ mod tests {
         let live = LiveSecret::load(SecretSource::File(path.clone()), check_header_value).unwrap();
         assert_eq!(live.get().expose(), b"one");
         std::fs::write(&path, "second\n").unwrap();
+        // seen once: not yet taken (it may be half-written)
+        assert!(!live.reload_if_changed().unwrap());
+        assert_eq!(live.get().expose(), b"one");
         assert!(live.reload_if_changed().unwrap());
         assert_eq!(live.get().expose(), b"second");
         std::fs::write(&path, "bad\u{1}value").unwrap();
+        assert!(!live.reload_if_changed().unwrap());
         assert!(live.reload_if_changed().is_err());
         assert_eq!(live.get().expose(), b"second");
         std::fs::remove_dir_all(&dir).unwrap();

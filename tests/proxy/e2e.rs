@@ -983,3 +983,45 @@ async fn https_upstreams_are_verified_and_https_listeners_serve() {
         .unwrap();
     assert_eq!(r.status, 401);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_substitution_secret_file_is_reloaded_while_serving() {
+    let keys = TestKeys::new();
+    let up = RecordingUpstream::start(Behaviour::Echo).await;
+    let dir = TempDir::new("e2e-secret-file");
+    let file = dir.write_atomic("api-key", "first-real-key\n");
+    let proxy = start(&format!(
+        "[token]\n{}[token.jwks]\nwatch_interval = \"50ms\"\nfile = \"{}\"\n\n[[route]]\nname = \"api\"\nupstream = \"{}\"\n[[route.substitute]]\nheader = \"Api-Key\"\nplaceholder = \"{PLACEHOLDER}\"\nsecret = {{ file = \"{}\" }}\n",
+        secret_line(&keys),
+        dir.write_atomic("jwks.json", keys.jwks().to_string()).display(),
+        up.url(),
+        file.display()
+    ))
+    .await;
+    let c = Client::new();
+    let token = keys.hs256(300, json!({}));
+    let url = proxy.url("/x");
+    let headers = [("approov-token", token.as_str()), ("api-key", PLACEHOLDER)];
+    assert_eq!(c.get(&url, &headers).await.status, 200);
+    assert_eq!(
+        header_values(&up.last().unwrap(), "api-key"),
+        vec!["first-real-key"]
+    );
+    dir.write_atomic("api-key", "second-real-key\n");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        assert_eq!(c.get(&url, &headers).await.status, 200);
+        let got = header_values(&up.last().unwrap(), "api-key");
+        if got == vec!["second-real-key"] {
+            break;
+        }
+        assert_eq!(
+            got,
+            vec!["first-real-key"],
+            "only ever the old or the new key"
+        );
+        assert!(Instant::now() < deadline, "the new key never arrived");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!proxy.logs().contains("second-real-key"));
+}
