@@ -3,13 +3,13 @@
 //! half-written or invalid file keeps the last good keys.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use attestgate::mint::{self, SigningKey};
 use attestgate::{Alg, JwksOptions, Metrics, Reason, SecretSource, Verifier};
+use attestgate_testkit::logs::Logs;
 use attestgate_testkit::tokens::{TestKeys, claims};
 use attestgate_testkit::{TempDir, eventually};
 use serde_json::json;
@@ -91,36 +91,6 @@ impl Flow {
             "requests failed during the rotation: {failed:?}"
         );
         self.ok.load(Ordering::Relaxed)
-    }
-}
-
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Logs {
-    /// Captures this thread's log lines (the tests run on a current-thread
-    /// runtime, so the refresher's land here).
-    fn install(&self) -> tracing::subscriber::DefaultGuard {
-        let logs = self.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || logs.clone())
-            .with_ansi(false)
-            .with_max_level(tracing::Level::INFO)
-            .finish();
-        tracing::subscriber::set_default(subscriber)
-    }
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
     }
 }
 

@@ -3,12 +3,11 @@
 //! unknown-kid floods, shutdown.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use attestgate::{JwksOptions, Metrics, Reason, Verifier};
 use attestgate_testkit::jwks::{Answer, JwksServer};
+use attestgate_testkit::logs::Logs;
 use attestgate_testkit::tokens::TestKeys;
 use attestgate_testkit::{TempDir, eventually};
 use serde_json::json;
@@ -74,36 +73,6 @@ fn fresh(keys: &TestKeys) -> [String; 3] {
 
 fn all_pass(v: &Verifier, keys: &TestKeys) -> bool {
     fresh(keys).iter().all(|t| v.verify_token(t).is_ok())
-}
-
-/// Captures log lines written on this thread (the tests using it run on a
-/// current-thread runtime, so the refresher's lines land here too).
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Logs {
-    fn install(&self) -> tracing::subscriber::DefaultGuard {
-        let logs = self.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || logs.clone())
-            .with_ansi(false)
-            .with_max_level(tracing::Level::INFO)
-            .finish();
-        tracing::subscriber::set_default(subscriber)
-    }
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
 }
 
 #[tokio::test]

@@ -26,6 +26,7 @@ pub mod client;
 pub mod forge;
 pub mod http;
 pub mod jwks;
+pub mod logs;
 pub mod parity;
 pub mod proxy;
 pub mod tls;
