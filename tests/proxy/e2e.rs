@@ -883,6 +883,13 @@ async fn a_cold_start_without_keys_recovers_when_the_jwks_endpoint_comes_back() 
         503
     );
     assert_eq!(c.get(&proxy.admin_url("/readyz"), &[]).await.status, 503);
+    // the endpoint's 503 answers are counted as failed refreshes
+    let error_series = "attestgate_keyset_refresh_total{result=\"error\",source=\"url\"}";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while proxy.metric(error_series).await < Some(1.0) {
+        assert!(Instant::now() < deadline, "no failed fetch was counted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     jwks.serve_keys(&keys.jwks());
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -895,19 +902,13 @@ async fn a_cold_start_without_keys_recovers_when_the_jwks_endpoint_comes_back() 
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(c.get(&proxy.admin_url("/readyz"), &[]).await.status, 200);
-    assert!(
-        proxy
-            .metric("attestgate_keyset_refresh_total{result=\"error\",source=\"url\"}")
-            .await
-            >= Some(1.0)
-    );
-    assert!(
-        proxy
-            .metric("attestgate_keyset_refresh_total{result=\"ok\",source=\"url\"}")
-            .await
-            >= Some(1.0)
-    );
     assert_eq!(proxy.metric("attestgate_keyset_keys").await, Some(3.0));
+    let ok_series = "attestgate_keyset_refresh_total{result=\"ok\",source=\"url\"}";
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while proxy.metric(ok_series).await < Some(1.0) {
+        assert!(Instant::now() < deadline, "the good fetch was not counted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
