@@ -53,7 +53,8 @@ pub(crate) struct Ctx {
     secrets: Vec<Arc<Secret>>,
     /// The query after substitution, if a query parameter was replaced.
     query: Option<zeroize::Zeroizing<String>>,
-    start: Instant,
+    /// When the request arrived; only read (and only taken) for the access log.
+    start: Option<Instant>,
 }
 
 impl Drop for Ctx {
@@ -134,7 +135,7 @@ impl ProxyHttp for Gateway {
             reason: None,
             secrets: Vec::new(),
             query: None,
-            start: Instant::now(),
+            start: self.access_log.then(Instant::now),
         }
     }
 
@@ -437,7 +438,7 @@ impl ProxyHttp for Gateway {
             }),
             reason = ctx.reason.map_or("-", Reason::as_str),
             error = e.map(|e| e.etype().as_str()).unwrap_or("-"),
-            micros = ctx.start.elapsed().as_micros() as u64,
+            micros = ctx.start.map_or(0, |t| t.elapsed().as_micros() as u64),
             "request"
         );
     }
