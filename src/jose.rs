@@ -308,7 +308,16 @@ struct RawHeader<'de> {
     kid: Option<Want<Cow<'de, str>>>,
     typ: Option<Want<Cow<'de, str>>>,
     crit: bool,
+    /// A member that only a JWE (or an unencoded-payload JWS) carries.
+    foreign: bool,
 }
+
+/// Header members that belong to JWE (RFC 7516 §4.1, RFC 7518 §4.6–4.8) or
+/// change how a JWS payload is read (`b64`, RFC 7797). A token carrying one
+/// is not the plain JWS we verify: two parsers could disagree on what it is.
+const FOREIGN_MEMBERS: [&str; 10] = [
+    "enc", "zip", "epk", "apu", "apv", "iv", "tag", "p2s", "p2c", "b64",
+];
 
 impl<'de> Deserialize<'de> for RawHeader<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -325,6 +334,7 @@ impl<'de> Deserialize<'de> for RawHeader<'de> {
                     kid: None,
                     typ: None,
                     crit: false,
+                    foreign: false,
                 };
                 while let Some(Str(name)) = map.next_key::<Str<'de>>()? {
                     match &*name {
@@ -346,6 +356,7 @@ impl<'de> Deserialize<'de> for RawHeader<'de> {
                             map.next_value::<Skip>()?;
                         }
                         _ => {
+                            h.foreign |= FOREIGN_MEMBERS.contains(&&*name);
                             seen.other(name)?;
                             map.next_value::<Skip>()?;
                         }
@@ -385,7 +396,8 @@ pub(crate) fn common_header(segment: &str) -> Option<Header<'static>> {
 /// Parses and checks a decoded protected header.
 ///
 /// Malformed: not a JSON object, duplicate members, `crit` present (we
-/// understand no extension, so RFC 7515 §4.1.11 says reject), `typ` other
+/// understand no extension, so RFC 7515 §4.1.11 says reject), a JWE-only
+/// member or `b64` ([`FOREIGN_MEMBERS`]), `typ` other
 /// than `JWT`, `kid` not a string, `alg` missing or not a string.
 pub(crate) fn parse_header(bytes: &[u8]) -> Result<Header<'_>, Reason> {
     // Fast path: the header nearly every Approov token carries, by its exact
@@ -400,7 +412,7 @@ pub(crate) fn parse_header(bytes: &[u8]) -> Result<Header<'_>, Reason> {
     // skips: check the whole text first (JSON text is UTF-8, RFC 8259 §8.1).
     let text = std::str::from_utf8(bytes).map_err(|_| Reason::Malformed)?;
     let raw: RawHeader<'_> = serde_json::from_str(text).map_err(|_| Reason::Malformed)?;
-    if raw.crit {
+    if raw.crit || raw.foreign {
         return Err(Reason::Malformed);
     }
     match raw.typ {
@@ -590,6 +602,17 @@ mod tests {
             r#"{"alg":"HS256","alg":"none"}"#,
             r#"{"alg":"HS256","a\u006cg":"none"}"#,
             r#"{"alg":"HS256","crit":["exp"]}"#,
+            r#"{"alg":"HS256","enc":"A256GCM"}"#,
+            r#"{"alg":"HS256","typ":"JWT","enc":"A128CBC-HS256"}"#,
+            r#"{"alg":"HS256","\u0065nc":"A256GCM"}"#,
+            r#"{"alg":"HS256","zip":"DEF"}"#,
+            r#"{"alg":"HS256","epk":{"kty":"EC"}}"#,
+            r#"{"alg":"HS256","apu":"x","apv":"y"}"#,
+            r#"{"alg":"HS256","iv":"AAAA"}"#,
+            r#"{"alg":"HS256","tag":"AAAA"}"#,
+            r#"{"alg":"HS256","p2s":"AAAA","p2c":1000}"#,
+            r#"{"alg":"HS256","b64":false}"#,
+            r#"{"enc":null,"alg":"HS256"}"#,
             r#"{"alg":"HS256","typ":"JOSE+JSON"}"#,
             r#"{"alg":"HS256","kid":7}"#,
             r#"{"alg":null}"#,

@@ -44,8 +44,10 @@ pub mod metrics;
 pub mod mint;
 mod reason;
 pub mod refresh;
+mod scrub;
 pub mod secret;
 pub mod substitute;
+pub mod target;
 mod token;
 mod verify;
 

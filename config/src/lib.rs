@@ -75,6 +75,15 @@ pub struct ServerConfig {
     /// CA certificates (PEM) that `https://` upstreams are verified against,
     /// instead of the system's roots (a private CA).
     pub upstream_ca_file: Option<PathBuf>,
+    /// How request targets are read (`allow_encoded_slash`,
+    /// `allow_path_params`).
+    pub target_rules: attestgate::target::TargetRules,
+    /// Route prefixes match ignoring ASCII case (`path_case =
+    /// "insensitive"`, for IIS-like upstreams).
+    pub path_case_insensitive: bool,
+    /// Request headers removed before forwarding: `X-Original-URL`,
+    /// `X-Rewrite-URL` and those named in `strip_request_headers`.
+    pub strip_request_headers: Vec<HeaderName>,
 }
 
 /// `[[server.tls]]`.

@@ -33,6 +33,10 @@ pub(crate) struct RawServer {
     pub(crate) upgrade_sock: Option<String>,
     pub(crate) pid_file: Option<String>,
     pub(crate) upstream_ca_file: Option<String>,
+    pub(crate) allow_encoded_slash: Option<bool>,
+    pub(crate) allow_path_params: Option<bool>,
+    pub(crate) path_case: Option<String>,
+    pub(crate) strip_request_headers: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]

@@ -178,6 +178,7 @@ pub(crate) fn check(raw: RawConfig, file: &Path) -> Result<Config, Vec<Problem>>
             r,
             default_mode,
             token_header.as_ref(),
+            server.target_rules,
         ));
     }
     let mut seen = std::collections::HashSet::new();
@@ -263,7 +264,44 @@ fn check_server(c: &mut Checker<'_>, s: raw::RawServer) -> ServerConfig {
         );
     }
     let cpus = std::thread::available_parallelism().map_or(1, usize::from) as i64;
+    let target_rules = attestgate::target::TargetRules {
+        allow_encoded_slash: s.allow_encoded_slash.unwrap_or(false),
+        allow_path_params: s.allow_path_params.unwrap_or(false),
+    };
+    if target_rules.allow_encoded_slash {
+        c.warnings.push("server.allow_encoded_slash: %2F is forwarded as part of a path segment; safe only if no upstream decodes it into '/' (one that does can be reached past a route's prefix)".to_owned());
+    }
+    let path_case_insensitive = match s.path_case.as_deref() {
+        None | Some("sensitive") => false,
+        Some("insensitive") => true,
+        Some(other) => {
+            c.problem(
+                "server.path_case",
+                format!("{other:?} is not a path case; use \"sensitive\" or \"insensitive\""),
+            );
+            false
+        }
+    };
+    let mut strip_request_headers = vec![
+        HeaderName::from_static("x-original-url"),
+        HeaderName::from_static("x-rewrite-url"),
+    ];
+    for (i, h) in s
+        .strip_request_headers
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        if let Some(h) = c.header(&format!("server.strip_request_headers[{i}]"), h)
+            && !strip_request_headers.contains(&h)
+        {
+            strip_request_headers.push(h);
+        }
+    }
     ServerConfig {
+        target_rules,
+        path_case_insensitive,
+        strip_request_headers,
         listen,
         tls,
         threads: c.int_in("server.threads", s.threads, 1, 1024, cpus) as usize,
@@ -551,6 +589,7 @@ fn check_route(
     r: raw::RawRoute,
     default_mode: Mode,
     token_header: Option<&HeaderName>,
+    target_rules: attestgate::target::TargetRules,
 ) -> RouteConfig {
     let at = |k: &str| format!("route[{i}].{k}");
     let name = r.name.unwrap_or_else(|| {
@@ -576,14 +615,30 @@ fn check_route(
             at("path_prefix"),
             format!("{path_prefix:?} must start with '/'"),
         );
+    } else if path_prefix.contains('?') {
+        c.problem(
+            at("path_prefix"),
+            format!("{path_prefix:?}: a path prefix cannot hold a query"),
+        );
+    } else if let Err(why) = attestgate::target::check_prefix(&path_prefix, target_rules) {
+        c.problem(at("path_prefix"), why);
     }
-    let host = r.host.map(|h| {
-        let h = h.to_ascii_lowercase();
-        if h.is_empty() || h.contains(['/', ' ', '@']) {
-            c.problem(at("host"), format!("{h:?} is not a host name"));
-        }
-        h
-    });
+    // Matched against the canonical `Host` name (lower case, no trailing
+    // dot, port ignored): the same rules make the configured name.
+    let host = r
+        .host
+        .map(|h| match attestgate::target::canonical_host(h.as_bytes()) {
+            Ok(canon) if canon.port().is_none() => canon.name().to_owned(),
+            _ => {
+                c.problem(
+                    at("host"),
+                    format!(
+                        "{h:?} is not a host name (no port, no scheme), e.g. \"api.example.com\""
+                    ),
+                );
+                h
+            }
+        });
     let upstream = match &r.upstream {
         Some(u) => check_upstream(c, &at("upstream"), u),
         None => {

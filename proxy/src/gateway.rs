@@ -23,8 +23,9 @@ use pingora_error::{Error, ErrorSource, ErrorType, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 
+use crate::inbound::Inbound;
 use crate::respond;
-use crate::routes::{RouteTable, has_dot_segments};
+use crate::routes::RouteTable;
 
 /// The proxy's logic; one per server, shared by all worker threads.
 pub(crate) struct Gateway {
@@ -36,6 +37,10 @@ pub(crate) struct Gateway {
     pub(crate) max_header_bytes: usize,
     /// One log line per request.
     pub(crate) access_log: bool,
+    /// How requests are made canonical before anything reads them.
+    pub(crate) inbound: Inbound,
+    /// Route prefixes match ignoring ASCII case.
+    pub(crate) path_case_insensitive: bool,
 }
 
 /// Requests being processed now, for draining on shutdown. One counter per
@@ -80,13 +85,6 @@ fn fingerprint(value: Option<&HeaderValue>) -> String {
     };
     let d = ring::digest::digest(&ring::digest::SHA256, v.as_bytes());
     d.as_ref()[..4].iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn request_host(req: &RequestHeader) -> Option<&str> {
-    req.headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri.host())
 }
 
 impl Gateway {
@@ -146,10 +144,18 @@ impl ProxyHttp for Gateway {
                 .refuse(session, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, b"{}")
                 .await;
         }
-        if has_dot_segments(req.uri.path()) {
-            return self.refuse(session, StatusCode::BAD_REQUEST, b"{}").await;
-        }
-        let Some(index) = self.routes.find(request_host(req), req.uri.path()) else {
+        let host = match self.inbound.canonicalize(session.req_header_mut()) {
+            Ok(host) => host,
+            Err(why) => {
+                tracing::debug!(target: "attestgate::reject", why = why.as_str(), "request target or host refused");
+                return self.refuse(session, StatusCode::BAD_REQUEST, b"{}").await;
+            }
+        };
+        let req = session.req_header();
+        let Some(index) = self
+            .routes
+            .find(host.name(), req.uri.path(), self.path_case_insensitive)
+        else {
             return self.refuse(session, StatusCode::NOT_FOUND, b"{}").await;
         };
         ctx.route = Some(index);
@@ -303,15 +309,10 @@ impl ProxyHttp for Gateway {
                 }
             }
         }
-        // Origin-form target (never an absolute URI), with the new query.
-        let path = upstream.uri.path();
-        let target = match (&ctx.query, upstream.uri.query()) {
-            (Some(q), _) => format!("{path}?{}", q.as_str()),
-            (None, Some(q)) => format!("{path}?{q}"),
-            (None, None) => path.to_owned(),
-        };
-        let target = zeroize::Zeroizing::new(target);
-        if upstream.uri.scheme().is_some() || ctx.query.is_some() {
+        // The target is the canonical one request_filter wrote; only a
+        // substituted query changes it.
+        if let Some(q) = &ctx.query {
+            let target = zeroize::Zeroizing::new(format!("{}?{}", upstream.uri.path(), q.as_str()));
             let uri = http::Uri::try_from(target.as_str())
                 .map_err(|_| Error::explain(ErrorType::HTTPStatus(400), "request target"))?;
             upstream.set_uri(uri);
@@ -328,6 +329,9 @@ impl ProxyHttp for Gateway {
         response: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        // The standard reason phrase, never the upstream's text (which may
+        // hold anything, a secret included).
+        response.set_reason_phrase(None)?;
         if ctx.secrets.is_empty() {
             return Ok(());
         }

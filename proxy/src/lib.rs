@@ -13,6 +13,7 @@ mod admin;
 pub mod cli;
 mod demo;
 mod gateway;
+mod inbound;
 mod respond;
 mod routes;
 mod server;

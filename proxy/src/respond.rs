@@ -27,29 +27,42 @@ pub(crate) fn is_grpc(session: &Session) -> bool {
         .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
 }
 
-/// Largest request body read and dropped so that a refused client keeps
-/// its connection; a larger (or unsized) body closes it instead.
-const MAX_DRAIN: u64 = 64 * 1024;
+/// After answering without the upstream, how long Pingora may go on reading
+/// a body the client announced (and we never use) so that the connection
+/// can serve the next request; a body not done by then closes it.
+const DRAIN_WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Before answering without the upstream: read off a small request body so
-/// the connection can serve the next request, or mark the connection to
-/// close. Nothing read here goes anywhere.
-async fn settle_request_body(session: &mut Session) {
+/// Before answering without the upstream: the answer goes out at once, never
+/// after waiting for a body the client announced.
+/// - No body: the connection stays.
+/// - `Expect: 100-continue`: the client waits for our word before sending
+///   the body; it gets the final answer (never `100`) and `Connection:
+///   close`, so it sends nothing more.
+/// - Otherwise: afterwards, what arrives within [`DRAIN_WINDOW`] is read
+///   off and dropped (nothing read here goes anywhere); a body not done by
+///   then closes the connection.
+fn settle_request_body(session: &mut Session) {
     let req = session.req_header();
-    let te = req.headers.contains_key(http::header::TRANSFER_ENCODING);
-    let len = req
+    let has_body = req.headers.contains_key(http::header::TRANSFER_ENCODING)
+        || req
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
+    if !has_body {
+        return;
+    }
+    let expects = req
         .headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    match (te, len) {
-        (false, None | Some(0)) => {}
-        (false, Some(n)) if n <= MAX_DRAIN => {
-            if session.drain_request_body().await.is_err() {
-                session.set_keepalive(None);
-            }
-        }
-        _ => session.set_keepalive(None),
+        .get(http::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if expects {
+        session.set_keepalive(None);
+    } else {
+        // Pingora would close a connection answered before its body is
+        // read; reading it off afterwards (bounded) keeps it for the next
+        // request, and a refused client costs no reconnect.
+        session.set_close_on_response_before_downstream_finish(false);
+        session.set_total_drain_timeout(Some(DRAIN_WINDOW));
     }
 }
 
@@ -59,7 +72,7 @@ pub(crate) async fn json(
     status: StatusCode,
     body: &'static [u8],
 ) -> Result<()> {
-    settle_request_body(session).await;
+    settle_request_body(session);
     let mut resp = ResponseHeader::build(status, Some(3))?;
     resp.insert_header(http::header::CONTENT_TYPE, "application/json")?;
     resp.insert_header(http::header::CONTENT_LENGTH, body.len())?;
@@ -74,7 +87,7 @@ pub(crate) async fn json(
 /// A gRPC "trailers-only" error: HTTP 200 with `grpc-status` in the headers
 /// and no body. The message is generic: the reason is never sent.
 pub(crate) async fn grpc(session: &mut Session, code: GrpcCode) -> Result<()> {
-    settle_request_body(session).await;
+    settle_request_body(session);
     let mut resp = ResponseHeader::build(StatusCode::OK, Some(4))?;
     resp.insert_header(http::header::CONTENT_TYPE, "application/grpc")?;
     resp.insert_header("grpc-status", (code as u16).to_string())?;

@@ -179,87 +179,19 @@ impl RouteTable {
         RouteTable { routes }
     }
 
-    /// The route for a request to `host` (any case, port ignored) and
-    /// `path`; the index is stable for the table's life.
-    pub(crate) fn find(&self, host: Option<&str>, path: &str) -> Option<usize> {
-        let host = host.map(strip_port);
+    /// The route for a request to the canonical `host` name and canonical
+    /// `path` (`*` is matched as `/`); the index is stable for the table's
+    /// life. `insensitive`: prefixes match ignoring ASCII case.
+    pub(crate) fn find(&self, host: &str, path: &str, insensitive: bool) -> Option<usize> {
+        let path = if path == "*" { "/" } else { path };
         self.routes.iter().position(|r| {
-            path.starts_with(&r.path_prefix)
-                && match (&r.host, host) {
-                    (None, _) => true,
-                    (Some(want), Some(got)) => want.eq_ignore_ascii_case(got),
-                    (Some(_), None) => false,
-                }
+            attestgate::target::path_has_prefix(path, &r.path_prefix, insensitive)
+                && r.host.as_deref().is_none_or(|want| want == host)
         })
     }
 
     /// The route at `index`.
     pub(crate) fn get(&self, index: usize) -> Option<&Route> {
         self.routes.get(index)
-    }
-}
-
-fn strip_port(host: &str) -> &str {
-    if let Some(rest) = host.strip_prefix('[') {
-        // [v6]:port
-        return rest.split(']').next().unwrap_or(rest);
-    }
-    match host.rsplit_once(':') {
-        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
-        _ => host,
-    }
-}
-
-/// Whether a path has dot segments (`.`/`..`, also percent-encoded) or a
-/// backslash: an upstream that normalises them could be reached through a
-/// route it does not belong to (`/public/../admin`), so such requests are
-/// refused rather than matched.
-pub(crate) fn has_dot_segments(path: &str) -> bool {
-    let lower = path.to_ascii_lowercase();
-    if lower.contains('\\') || lower.contains("%5c") {
-        return true;
-    }
-    // An upstream may decode %2F and %2E before it normalises: look at the
-    // path as it would.
-    let decoded = lower.replace("%2f", "/").replace("%2e", ".");
-    decoded.split('/').any(|seg| seg == "." || seg == "..")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ports_are_ignored_when_matching_hosts() {
-        assert_eq!(strip_port("api.example.com:8443"), "api.example.com");
-        assert_eq!(strip_port("api.example.com"), "api.example.com");
-        assert_eq!(strip_port("[::1]:80"), "::1");
-    }
-
-    #[test]
-    fn dot_segments_are_spotted_in_every_spelling() {
-        for bad in [
-            "/public/../admin",
-            "/a/./b",
-            "/a/..",
-            "/%2e%2e/x",
-            "/a/%2E/b",
-            "/a/.%2e/b",
-            "/a\\b",
-            "/a%5cb",
-            "/public%2f..%2fadmin",
-        ] {
-            assert!(has_dot_segments(bad), "{bad}");
-        }
-        for ok in [
-            "/",
-            "/a/b",
-            "/a..b/c",
-            "/.well-known/x",
-            "/a/...",
-            "/file.json",
-        ] {
-            assert!(!has_dot_segments(ok), "{ok}");
-        }
     }
 }

@@ -150,6 +150,11 @@ pub fn build_server(config: &Config, options: ServeOptions) -> Result<Built, Sta
         verifier: verifier.clone(),
         max_header_bytes: s.max_header_bytes,
         access_log: s.access_log,
+        inbound: crate::inbound::Inbound {
+            rules: s.target_rules,
+            strip: s.strip_request_headers.clone(),
+        },
+        path_case_insensitive: s.path_case_insensitive,
     };
     let mut proxy = pingora_proxy::http_proxy_service_with_name(
         &server.configuration,

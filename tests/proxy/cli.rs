@@ -128,6 +128,40 @@ fn hs256_mint_then_verify_with_binding() {
 }
 
 #[test]
+fn verify_refuses_a_correctly_signed_token_with_jwe_header_members() {
+    let dir = TempDir::new("cli-jwe");
+    let secret = stdout(&ag(&["secret", "new"]));
+    let config = dir.join("attestgate.toml");
+    std::fs::write(
+        &config,
+        format!("[token]\n[[token.secret]]\nbase64 = {{ value = \"{secret}\" }}\n"),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let key = attestgate_testkit::forge::secret_bytes(&secret);
+    let exp = attestgate_testkit::now() + 60;
+    let claims = format!(r#"{{"exp":{exp}}}"#);
+    // The same token with a plain header verifies: only the header differs.
+    let plain = attestgate_testkit::forge::hmac_raw(&key, br#"{"alg":"HS256"}"#, claims.as_bytes());
+    let ok = ag(&["token", "verify", "--config", &config, &plain]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    for header in [
+        r#"{"alg":"HS256","enc":"A256GCM"}"#,
+        r#"{"alg":"HS256","typ":"JWT","zip":"DEF"}"#,
+        r#"{"alg":"HS256","epk":{"kty":"EC"}}"#,
+        r#"{"alg":"HS256","p2c":1000,"p2s":"AAAA"}"#,
+    ] {
+        let token = attestgate_testkit::forge::hmac_raw(&key, header.as_bytes(), claims.as_bytes());
+        let out = ag(&["token", "verify", "--config", &config, &token]);
+        assert_eq!(
+            (out.status.code(), stdout(&out)),
+            (Some(1), "malformed".to_owned()),
+            "{header}"
+        );
+    }
+}
+
+#[test]
 fn asymmetric_keys_from_pem_fixtures_mint_and_verify_through_a_jwks_file() {
     let dir = TempDir::new("cli-jwks");
     for (pem, alg) in [
