@@ -28,6 +28,7 @@ pub mod http;
 pub mod jwks;
 pub mod logs;
 pub mod parity;
+pub mod peers;
 pub mod proxy;
 pub mod tls;
 pub mod tokens;
