@@ -231,3 +231,53 @@ fn syntax_errors_give_line_and_column_without_the_text() {
     assert!(text.contains("TOML syntax"), "{text}");
     assert!(!text.contains("listen = ["), "{text}");
 }
+
+#[test]
+fn request_reading_rules_are_checked_with_their_key_paths() {
+    let route = |extra: &str| {
+        format!(
+            "[[route]]\nname = \"a\"\ntoken = \"off\"\nupstream = \"http://127.0.0.1:9000\"\n{extra}"
+        )
+    };
+    let p = problems(&format!(
+        "[server]\npath_case = \"upper\"\nstrip_request_headers = [\"bad header\"]\n{}",
+        route("path_prefix = \"/%61pi/\"\nhost = \"api.example.com:443\"\n")
+    ));
+    let text = p.join("\n");
+    assert!(text.contains("server.path_case: \"upper\""), "{text}");
+    assert!(text.contains("server.strip_request_headers[0]"), "{text}");
+    assert!(
+        text.contains("route[0].path_prefix") && text.contains("write \"/api/\""),
+        "{text}"
+    );
+    assert!(text.contains("route[0].host"), "{text}");
+    for prefix in ["/a/../b", "/a%2Fb", "/a;x", "/a?b", "/a%zz", "//a"] {
+        let p = problems(&route(&format!("path_prefix = \"{prefix}\"\n")));
+        assert!(
+            p.iter().any(|m| m.contains("route[0].path_prefix")),
+            "{prefix}: {p:?}"
+        );
+    }
+    let c = load_text(&format!(
+        "[server]\nallow_encoded_slash = true\nallow_path_params = true\npath_case = \"insensitive\"\nstrip_request_headers = [\"X-Debug\", \"x-original-url\"]\n{}",
+        route("path_prefix = \"/a%2Fb;v=1/\"\nhost = \"API.Example.com.\"\n")
+    ))
+    .unwrap();
+    assert!(c.server.target_rules.allow_encoded_slash);
+    assert!(c.server.path_case_insensitive);
+    let strip: Vec<&str> = c
+        .server
+        .strip_request_headers
+        .iter()
+        .map(|h| h.as_str())
+        .collect();
+    assert_eq!(strip, ["x-original-url", "x-rewrite-url", "x-debug"]);
+    assert_eq!(c.routes[0].host.as_deref(), Some("api.example.com"));
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("server.allow_encoded_slash")),
+        "{:?}",
+        c.warnings
+    );
+}

@@ -30,6 +30,7 @@ pub mod logs;
 pub mod parity;
 pub mod peers;
 pub mod proxy;
+pub mod reference;
 pub mod tls;
 pub mod tokens;
 pub mod upstream;

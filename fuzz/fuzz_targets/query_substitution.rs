@@ -1,0 +1,32 @@
+//! Query-parameter substitution: any query string. Never panics; a
+//! replaced query holds the secret, percent-encoded, exactly once and no
+//! longer holds the placeholder where the parameter was.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use attestgate::substitute::{LiveSecret, Substitution, Target, check_any};
+use attestgate::{Secret, SecretSource};
+use libfuzzer_sys::fuzz_target;
+
+fn sub() -> &'static Substitution {
+    static S: OnceLock<Substitution> = OnceLock::new();
+    S.get_or_init(|| {
+        let secret = LiveSecret::load(
+            SecretSource::Value(Secret::new(b"real key/&=1".to_vec())),
+            check_any,
+        )
+        .expect("secret");
+        Substitution::new(Target::Query("api_key".into()), "", "ph", secret)
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(query) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(Some((new, _))) = sub().replace_in_query(query) {
+        assert_eq!(new.matches("real%20key%2F%26%3D1").count(), 1, "{}", new.as_str());
+        assert!(matches!(sub().replace_in_query(&new), Ok(None)));
+    }
+});
