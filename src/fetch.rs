@@ -170,11 +170,7 @@ impl Fetcher for HttpFetcher {
 
 /// "body over 1 MiB" (or over N bytes for other caps).
 pub(crate) fn over_cap(max: usize) -> String {
-    if max >= 1024 * 1024 && max.is_multiple_of(1024 * 1024) {
-        format!("body over {} MiB", max / (1024 * 1024))
-    } else {
-        format!("body over {max} bytes")
-    }
+    crate::watch::over_cap("body", max)
 }
 
 /// An error and its sources, joined: "client error (Connect): tcp connect

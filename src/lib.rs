@@ -34,6 +34,7 @@
 pub mod alg;
 mod b64;
 mod binding;
+mod builder;
 mod cache;
 mod clock;
 mod extract;
@@ -46,20 +47,25 @@ mod reason;
 pub mod refresh;
 mod scrub;
 pub mod secret;
+mod state;
+mod store;
 pub mod substitute;
 pub mod target;
 mod token;
 mod verify;
+pub mod watch;
 
 pub use alg::{Alg, AlgSet};
 pub use binding::pay_claim;
+pub use builder::{
+    BuildError, BuildProblem, DEFAULT_CACHE_CAPACITY, DEFAULT_HEADER, DEFAULT_MAX_TOKEN_BYTES,
+    VerifierBuilder,
+};
 pub use keys::{Key, KeySet};
 pub use metrics::{Metrics, Outcome, RouteMetrics, UpstreamErrorKind};
 pub use reason::Reason;
-pub use refresh::{RefreshError, RefresherHandle};
+pub use refresh::{JwksOptions, RefreshError, RefresherHandle};
 pub use secret::{Secret, SecretSource};
+pub use state::Mode;
 pub use token::VerifiedToken;
-pub use verify::{
-    BuildError, BuildProblem, DEFAULT_CACHE_CAPACITY, DEFAULT_HEADER, DEFAULT_MAX_TOKEN_BYTES,
-    JwksOptions, MAX_KEYS_TRIED, Mode, Verifier, VerifierBuilder,
-};
+pub use verify::{MAX_KEYS_TRIED, Verifier};

@@ -114,11 +114,7 @@ impl SecretSource {
                 "inline value".to_owned(),
             ),
         };
-        let trimmed = bytes.trim_ascii();
-        if trimmed.is_empty() {
-            return Err(SecretSourceError::Empty(what));
-        }
-        Ok(Secret::new(trimmed.to_vec()))
+        trimmed(&bytes, what)
     }
 
     /// The file this source watches, if it is a file.
@@ -137,6 +133,16 @@ impl SecretSource {
             SecretSource::Value(_) => "inline value".to_owned(),
         }
     }
+}
+
+/// The secret in `bytes`, surrounding ASCII white space removed; `what`
+/// names the source in the error.
+pub(crate) fn trimmed(bytes: &[u8], what: String) -> Result<Secret, SecretSourceError> {
+    let trimmed = bytes.trim_ascii();
+    if trimmed.is_empty() {
+        return Err(SecretSourceError::Empty(what));
+    }
+    Ok(Secret::new(trimmed.to_vec()))
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, SecretSourceError> {

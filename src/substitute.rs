@@ -10,31 +10,29 @@
 //! read from a file is re-read when the file changes ([`LiveSecret`]).
 
 use std::fmt;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use http::HeaderName;
 use zeroize::Zeroizing;
 
-use crate::secret::{Secret, SecretSource, SecretSourceError};
+use crate::secret::{self, Secret, SecretSource, SecretSourceError};
+use crate::watch::{FileChange, FileWatch};
+
+/// Cap on a substitution secret file.
+const SECRET_FILE_MAX_BYTES: usize = 64 * 1024;
 
 /// A secret that follows its source: a `{ file = ... }` secret is re-read
-/// when the file changes; the last good value stays when a read fails.
+/// when the file changes (by the one file watcher, [`crate::watch`]); the
+/// last good value stays when a read fails.
 pub struct LiveSecret {
     source: SecretSource,
     current: ArcSwap<Secret>,
-    watch: Mutex<Watch>,
+    /// The watcher of a file source.
+    watch: Option<Mutex<FileWatch>>,
     check: fn(&Secret) -> Result<(), String>,
-}
-
-/// What the last polls of a file saw.
-#[derive(Default)]
-struct Watch {
-    stamp: Option<(SystemTime, u64)>,
-    /// A new value read once; it is taken when the next poll reads it
-    /// again unchanged (so a file caught half-written is never used).
-    pending: Option<Secret>,
 }
 
 impl fmt::Debug for LiveSecret {
@@ -43,11 +41,6 @@ impl fmt::Debug for LiveSecret {
             .field("source", &self.source)
             .finish_non_exhaustive()
     }
-}
-
-fn file_stamp(source: &SecretSource) -> Option<(SystemTime, u64)> {
-    let meta = std::fs::metadata(source.file()?).ok()?;
-    Some((meta.modified().ok()?, meta.len()))
 }
 
 /// Why a substitution secret cannot be used.
@@ -61,6 +54,17 @@ pub enum LiveSecretError {
     Invalid(String),
 }
 
+fn file_error(path: &Path, source: std::io::Error) -> SecretSourceError {
+    SecretSourceError::File {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn what(path: &Path) -> String {
+    format!("secret file {}", path.display())
+}
+
 impl LiveSecret {
     /// Reads the secret now; `check` validates every value read (now and on
     /// every reload).
@@ -68,16 +72,22 @@ impl LiveSecret {
         source: SecretSource,
         check: fn(&Secret) -> Result<(), String>,
     ) -> Result<LiveSecret, LiveSecretError> {
-        let stamp = file_stamp(&source);
-        let secret = source.read()?;
+        let (secret, watch) = match source.file() {
+            Some(path) => {
+                let (watch, first) = FileWatch::open(path, SECRET_FILE_MAX_BYTES);
+                let bytes = first.map_err(|e| file_error(path, e))?;
+                (
+                    secret::trimmed(&bytes, what(path))?,
+                    Some(Mutex::new(watch)),
+                )
+            }
+            None => (source.read()?, None),
+        };
         check(&secret).map_err(LiveSecretError::Invalid)?;
         Ok(LiveSecret {
             source,
             current: ArcSwap::from_pointee(secret),
-            watch: Mutex::new(Watch {
-                stamp,
-                pending: None,
-            }),
+            watch,
             check,
         })
     }
@@ -92,41 +102,25 @@ impl LiveSecret {
         &self.source
     }
 
-    /// Re-reads a file source when its modification time or size changed,
-    /// and takes a new value once two polls in a row read it the same.
-    /// Returns whether a new value was installed; on error the old value
-    /// stays and the error says why (never the value).
+    /// Polls a file source with the rules of [`crate::watch`] (inode,
+    /// stamp and SHA-256; a new content is taken once two polls in a row
+    /// read it the same; each bad content is reported once). Returns whether
+    /// a new value was installed; on error the old value stays and the error
+    /// says why (never the value).
     pub fn reload_if_changed(&self) -> Result<bool, LiveSecretError> {
-        if self.source.file().is_none() {
+        let Some(watch) = &self.watch else {
             return Ok(false);
-        }
-        let mut watch = self.watch.lock().unwrap_or_else(|p| p.into_inner());
-        let now = file_stamp(&self.source);
-        if watch.stamp == now && watch.pending.is_none() {
-            return Ok(false);
-        }
-        watch.stamp = now;
-        let secret = match self.source.read() {
-            Ok(s) => s,
-            Err(e) => {
-                watch.pending = None;
-                return Err(e.into());
-            }
         };
+        let mut watch = watch.lock().unwrap_or_else(|p| p.into_inner());
+        let bytes = match watch.poll() {
+            FileChange::Unchanged => return Ok(false),
+            FileChange::Unreadable(e) => return Err(file_error(watch.path(), e).into()),
+            FileChange::Content(bytes) => bytes,
+        };
+        let secret = secret::trimmed(&bytes, what(watch.path()))?;
         if secret.expose() == self.current.load().expose() {
-            watch.pending = None;
             return Ok(false);
         }
-        // A new value counts once two polls in a row read it the same.
-        let stable = watch
-            .pending
-            .as_ref()
-            .is_some_and(|p| p.expose() == secret.expose());
-        if !stable {
-            watch.pending = Some(secret);
-            return Ok(false);
-        }
-        watch.pending = None;
         (self.check)(&secret).map_err(LiveSecretError::Invalid)?;
         self.current.store(Arc::new(secret));
         Ok(true)
@@ -417,6 +411,45 @@ mod tests {
         assert!(!live.reload_if_changed().unwrap());
         assert!(live.reload_if_changed().is_err());
         assert_eq!(live.get().expose(), b"second");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn file_secrets_follow_same_size_rewrites_and_renames_with_the_watcher_rules() {
+        let dir = std::env::temp_dir().join(format!("attestgate-sub2-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("k");
+        std::fs::write(&path, "aaaa").unwrap();
+        let live = LiveSecret::load(SecretSource::File(path.clone()), check_header_value).unwrap();
+        // Same size, in place, at once: the content hash sees it.
+        std::fs::write(&path, "bbbb").unwrap();
+        assert!(!live.reload_if_changed().unwrap());
+        assert!(live.reload_if_changed().unwrap());
+        assert_eq!(live.get().expose(), b"bbbb");
+        // Atomic rename of a new file over it.
+        let tmp = dir.join(".k.tmp");
+        std::fs::write(&tmp, "cccc").unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+        assert!(!live.reload_if_changed().unwrap());
+        assert!(live.reload_if_changed().unwrap());
+        assert_eq!(live.get().expose(), b"cccc");
+        // Only white space changed: same value, nothing installed.
+        std::fs::write(&path, "cccc\n").unwrap();
+        assert!(!live.reload_if_changed().unwrap());
+        assert!(!live.reload_if_changed().unwrap());
+        // A missing file is reported once, and the value stays.
+        std::fs::remove_file(&path).unwrap();
+        assert!(!live.reload_if_changed().unwrap());
+        let err = live.reload_if_changed().unwrap_err().to_string();
+        assert!(err.contains("cannot read secret file"), "{err}");
+        assert!(!live.reload_if_changed().unwrap());
+        assert_eq!(live.get().expose(), b"cccc");
+        // Over the cap: refused, the value stays.
+        std::fs::write(&path, "x".repeat(SECRET_FILE_MAX_BYTES + 1)).unwrap();
+        assert!(!live.reload_if_changed().unwrap());
+        let err = live.reload_if_changed().unwrap_err().to_string();
+        assert!(err.contains("file over 65536 bytes"), "{err}");
+        assert_eq!(live.get().expose(), b"cccc");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,0 +1,45 @@
+//! The settings of the asymmetric key sources (`[token.jwks]`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default cap on a JWKS document, fetched or read from a file.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Where the asymmetric keys come from and how they are refreshed.
+#[derive(Clone, Debug)]
+pub struct JwksOptions {
+    /// A JWKS file, re-read when it changes.
+    pub file: Option<PathBuf>,
+    /// A JWKS URL, fetched in the background.
+    pub url: Option<String>,
+    /// How often the URL is refetched.
+    pub refresh: Duration,
+    /// Earliest refetch after the previous one (unknown `kid`, `max-age`).
+    pub min_refetch: Duration,
+    /// Timeout of one fetch.
+    pub timeout: Duration,
+    /// Where the last good JWKS from the URL is kept, for cold starts while
+    /// the endpoint is down.
+    pub cache_file: Option<PathBuf>,
+    /// How often watched files are checked for changes.
+    pub watch_interval: Duration,
+    /// Largest JWKS document read, from the URL or a file (default 1 MiB);
+    /// reading stops beyond it.
+    pub max_body_bytes: usize,
+}
+
+impl Default for JwksOptions {
+    fn default() -> Self {
+        JwksOptions {
+            file: None,
+            url: None,
+            refresh: Duration::from_secs(300),
+            min_refetch: Duration::from_secs(10),
+            timeout: Duration::from_secs(5),
+            cache_file: None,
+            watch_interval: Duration::from_secs(1),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}
