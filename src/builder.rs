@@ -10,13 +10,12 @@ use http::StatusCode;
 use http::header::HeaderName;
 
 use crate::alg::{Alg, AlgSet};
-use crate::binding::Binding;
 use crate::cache::TokenCache;
-use crate::extract::Extractor;
 use crate::keys::{self, SecretError};
+use crate::policy::Policy;
 use crate::refresh::{JwksOptions, Keeper, SecretSpec, Sources};
 use crate::secret::{Secret, SecretSource};
-use crate::state::{Mode, Policy, Shared};
+use crate::state::{Mode, PolicyState, Shared};
 use crate::store::KeyStore;
 use crate::verify::Verifier;
 
@@ -52,19 +51,10 @@ pub struct BuildError(pub Vec<BuildProblem>);
 /// Builds a [`Verifier`]. Defaults are those of DESIGN §4.
 #[derive(Clone, Debug)]
 pub struct VerifierBuilder {
-    header: Result<HeaderName, String>,
-    prefix: String,
-    mode: Mode,
-    algorithms: Option<Vec<Alg>>,
-    leeway: Duration,
-    max_lifetime: Option<Duration>,
-    issuer: Option<String>,
-    audience: Option<String>,
-    binding_headers: Vec<Result<HeaderName, String>>,
-    allow_missing_pay: bool,
-    reject_status: u16,
+    policy: Policy,
+    /// Problems found by setters (a header name that is not one, …).
+    bad: Vec<BuildProblem>,
     cache_capacity: u64,
-    max_token_bytes: usize,
     secrets: Vec<SecretSpec>,
     jwks: JwksOptions,
     jwks_inline: Option<Vec<u8>>,
@@ -73,19 +63,9 @@ pub struct VerifierBuilder {
 impl Default for VerifierBuilder {
     fn default() -> Self {
         VerifierBuilder {
-            header: Ok(HeaderName::from_static(DEFAULT_HEADER)),
-            prefix: String::new(),
-            mode: Mode::Enforce,
-            algorithms: None,
-            leeway: Duration::ZERO,
-            max_lifetime: None,
-            issuer: None,
-            audience: None,
-            binding_headers: Vec::new(),
-            allow_missing_pay: false,
-            reject_status: 401,
+            policy: Policy::default(),
+            bad: Vec::new(),
             cache_capacity: DEFAULT_CACHE_CAPACITY,
-            max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
             secrets: Vec::new(),
             jwks: JwksOptions::default(),
             jwks_inline: None,
@@ -151,50 +131,56 @@ impl VerifierBuilder {
 
     /// The token header (default `Approov-Token`).
     pub fn header(mut self, name: &str) -> Self {
-        self.header = HeaderName::try_from(name).map_err(|_| name.to_owned());
+        match HeaderName::try_from(name) {
+            Ok(h) => self.policy.header = h,
+            Err(_) => self.bad.push(BuildProblem {
+                path: "header".into(),
+                message: format!("{name:?} is not a valid header name"),
+            }),
+        }
         self
     }
 
     /// A prefix before the token, e.g. `Bearer ` (matched ignoring case).
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = prefix.into();
+        self.policy.prefix = prefix.into();
         self
     }
 
     /// Enforce (default) or monitor.
     pub fn mode(mut self, mode: Mode) -> Self {
-        self.mode = mode;
+        self.policy.mode = mode;
         self
     }
 
     /// The algorithm allow-list. Unset: HS256 when secrets are configured,
     /// plus ES256, RS256, PS256 and EdDSA when a JWKS is.
     pub fn algorithms(mut self, algs: impl IntoIterator<Item = Alg>) -> Self {
-        self.algorithms = Some(algs.into_iter().collect());
+        self.policy.algorithms = Some(algs.into_iter().collect());
         self
     }
 
     /// Clock skew allowed on `exp` and `nbf`.
     pub fn leeway(mut self, leeway: Duration) -> Self {
-        self.leeway = leeway;
+        self.policy.leeway = leeway;
         self
     }
 
     /// Longest lifetime a token may have.
     pub fn max_lifetime(mut self, max: Duration) -> Self {
-        self.max_lifetime = Some(max);
+        self.policy.max_lifetime = Some(max);
         self
     }
 
     /// Required `iss`.
     pub fn issuer(mut self, iss: impl Into<String>) -> Self {
-        self.issuer = Some(iss.into());
+        self.policy.issuer = Some(iss.into());
         self
     }
 
     /// Required member of `aud`.
     pub fn audience(mut self, aud: impl Into<String>) -> Self {
-        self.audience = Some(aud.into());
+        self.policy.audience = Some(aud.into());
         self
     }
 
@@ -204,23 +190,37 @@ impl VerifierBuilder {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        self.binding_headers = names
-            .into_iter()
-            .map(|n| HeaderName::try_from(n.as_ref()).map_err(|_| n.as_ref().to_owned()))
-            .collect();
+        self.policy.binding_headers.clear();
+        for (i, n) in names.into_iter().enumerate() {
+            match HeaderName::try_from(n.as_ref()) {
+                Ok(h) => self.policy.binding_headers.push(h),
+                Err(_) => self.bad.push(BuildProblem {
+                    path: format!("binding_headers[{i}]"),
+                    message: format!("{:?} is not a valid header name", n.as_ref()),
+                }),
+            }
+        }
         self
     }
 
     /// Accept a token without `pay` even when binding headers are set
     /// (Approov failover tokens carry none).
     pub fn allow_missing_pay(mut self, allow: bool) -> Self {
-        self.allow_missing_pay = allow;
+        self.policy.allow_missing_pay = allow;
         self
     }
 
     /// HTTP status of a rejection (default 401; `no_keys` is always 503).
     pub fn reject_status(mut self, status: u16) -> Self {
-        self.reject_status = status;
+        match StatusCode::from_u16(status) {
+            Ok(s) => self.policy.reject_status = s,
+            Err(_) => self.bad.push(BuildProblem {
+                path: "reject_status".into(),
+                message: format!(
+                    "{status} is not an HTTP error status; use 4xx or 5xx (default 401)"
+                ),
+            }),
+        }
         self
     }
 
@@ -232,7 +232,14 @@ impl VerifierBuilder {
 
     /// Largest token accepted, in bytes (default 8 KiB).
     pub fn max_token_bytes(mut self, max: usize) -> Self {
-        self.max_token_bytes = max;
+        self.policy.max_token_bytes = max;
+        self
+    }
+
+    /// Sets the whole policy at once (what the config file's `[token]`
+    /// section becomes); the setters above change single fields of it.
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
         self
     }
 
@@ -240,44 +247,14 @@ impl VerifierBuilder {
     /// JWKS file, the URL's cache file) and returns the verifier, or every
     /// problem found.
     pub fn build(self) -> Result<Verifier, BuildError> {
-        let mut problems = Vec::new();
+        let mut problems = self.bad;
+        problems.extend(self.policy.validate(""));
         let mut problem =
             |path: String, message: String| problems.push(BuildProblem { path, message });
-
-        let header = self.header.unwrap_or_else(|bad| {
-            problem(
-                "header".into(),
-                format!("{bad:?} is not a valid header name"),
-            );
-            HeaderName::from_static(DEFAULT_HEADER)
-        });
-        let mut binding_headers = Vec::new();
-        for (i, h) in self.binding_headers.into_iter().enumerate() {
-            match h {
-                Ok(h) => binding_headers.push(h),
-                Err(bad) => problem(
-                    format!("binding_headers[{i}]"),
-                    format!("{bad:?} is not a valid header name"),
-                ),
-            }
-        }
-        let reject_status = match StatusCode::from_u16(self.reject_status) {
-            Ok(s) if s.is_client_error() || s.is_server_error() => s,
-            _ => {
-                problem(
-                    "reject_status".into(),
-                    format!(
-                        "{} is not an HTTP error status; use 4xx or 5xx (default 401)",
-                        self.reject_status
-                    ),
-                );
-                StatusCode::UNAUTHORIZED
-            }
-        };
         let has_jwks =
             self.jwks.file.is_some() || self.jwks.url.is_some() || self.jwks_inline.is_some();
-        let algorithms: AlgSet = match &self.algorithms {
-            Some(list) => list.iter().copied().collect(),
+        let algorithms: AlgSet = match self.policy.algorithms {
+            Some(set) => set,
             None => {
                 let mut set = AlgSet::EMPTY;
                 if !self.secrets.is_empty() {
@@ -293,13 +270,16 @@ impl VerifierBuilder {
                 set
             }
         };
-        if algorithms.is_empty() {
+        if algorithms.is_empty() && self.policy.algorithms.is_none() {
             problem(
                 "algorithms".into(),
                 "no algorithm is allowed; list at least one, e.g. [\"HS256\"]".into(),
             );
         }
-        if algorithms.contains(Alg::HS256) && self.secrets.is_empty() && self.algorithms.is_some() {
+        if algorithms.contains(Alg::HS256)
+            && self.secrets.is_empty()
+            && self.policy.algorithms.is_some()
+        {
             // Allowed but unusable: say so rather than reject every token.
             tracing::warn!("HS256 is allowed but no [[token.secret]] is configured");
         }
@@ -316,9 +296,6 @@ impl VerifierBuilder {
                     .into(),
             );
         }
-        if self.max_token_bytes < 16 {
-            problem("max_token_bytes".into(), "must be at least 16".into());
-        }
 
         // Load what can be loaded now; the refresher keeps it current.
         let sources = Sources::load(
@@ -331,32 +308,15 @@ impl VerifierBuilder {
             return Err(BuildError(problems));
         }
 
-        let leeway = self.leeway.as_secs_f64();
+        let leeway = self.policy.leeway.as_secs_f64();
         let cache = (self.cache_capacity > 0).then(|| TokenCache::new(self.cache_capacity, leeway));
         let store = KeyStore::new(sources.keys(), cache);
-        Ok(Verifier {
-            shared: Arc::new(Shared {
-                policy: Policy {
-                    algorithms,
-                    leeway,
-                    max_lifetime: self.max_lifetime.map(|d| d.as_secs_f64()),
-                    issuer: self.issuer.map(Into::into),
-                    audience: self.audience.map(Into::into),
-                    mode: self.mode,
-                    reject_status,
-                },
-                extractor: Extractor {
-                    header,
-                    prefix: self.prefix.into(),
-                    max_token_bytes: self.max_token_bytes,
-                },
-                binding: Binding {
-                    headers: binding_headers.into(),
-                    allow_missing_pay: self.allow_missing_pay,
-                },
-                store,
-                keeper: Keeper::new(self.jwks, sources),
-            }),
-        })
+        let shared = Arc::new(Shared::new(
+            store,
+            Keeper::new(self.jwks, sources),
+            algorithms,
+        ));
+        let policy = Arc::new(PolicyState::new(&shared, self.policy));
+        Ok(Verifier { shared, policy })
     }
 }

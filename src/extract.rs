@@ -1,5 +1,9 @@
-//! Step 1: finding the token in the request headers.
+//! Step 1: finding the token in the request headers (and, where the
+//! policy names one, a query parameter).
 
+use std::borrow::Cow;
+
+use http::Uri;
 use http::header::{HeaderMap, HeaderName};
 
 use crate::reason::Reason;
@@ -12,6 +16,8 @@ pub(crate) struct Extractor {
     /// scheme), e.g. `Bearer `. Empty for none.
     pub(crate) prefix: Box<str>,
     pub(crate) max_token_bytes: usize,
+    /// A query parameter that may carry the token instead of the header.
+    pub(crate) query_param: Option<Box<str>>,
 }
 
 /// Whether `value` is an Approov SDK status word (`NO_NETWORK`,
@@ -32,6 +38,46 @@ fn is_token_text(bytes: &[u8]) -> bool {
 }
 
 impl Extractor {
+    /// The token from the header or, if configured, the query parameter of
+    /// `uri` (percent-decoded). Both present, or the parameter repeated:
+    /// `malformed`. The parameter's value obeys the header's rules (no
+    /// prefix).
+    pub(crate) fn extract_request<'h>(
+        &self,
+        headers: &'h HeaderMap,
+        uri: &'h Uri,
+    ) -> Result<Cow<'h, str>, Reason> {
+        let from_header = self.extract(headers);
+        let Some(name) = self.query_param.as_deref() else {
+            return from_header.map(Cow::Borrowed);
+        };
+        let from_query = match uri.query() {
+            Some(q) => crate::query::value(q, name).map_err(|_| Reason::Malformed)?,
+            None => None,
+        };
+        match (from_header, from_query) {
+            (Err(Reason::Missing), None) => Err(Reason::Missing),
+            (Err(Reason::Missing), Some(v)) => {
+                if v.is_empty() {
+                    return Err(Reason::Missing);
+                }
+                if v.len() > self.max_token_bytes {
+                    return Err(Reason::Malformed);
+                }
+                if is_sdk_status(v.as_bytes()) {
+                    return Err(Reason::SdkStatus);
+                }
+                if !is_token_text(v.as_bytes()) {
+                    return Err(Reason::Malformed);
+                }
+                Ok(v)
+            }
+            // A header and a parameter: two tokens, which is confusion.
+            (_, Some(_)) => Err(Reason::Malformed),
+            (r, None) => r.map(Cow::Borrowed),
+        }
+    }
+
     /// Returns the token text, or why there is none.
     ///
     /// Missing or empty header: `missing`. Repeated header, a comma in the
@@ -84,7 +130,44 @@ mod tests {
             header: HeaderName::from_static("approov-token"),
             prefix: prefix.into(),
             max_token_bytes: 64,
+            query_param: None,
         }
+    }
+
+    #[test]
+    fn a_query_parameter_is_a_second_source_never_a_second_token() {
+        let e = Extractor {
+            query_param: Some("approov-token".into()),
+            ..ex("")
+        };
+        let uri = |q: &str| Uri::try_from(format!("/ws?{q}")).unwrap();
+        let none = HeaderMap::new();
+        let get = |h: &HeaderMap, q: &str| e.extract_request(h, &uri(q)).map(|c| c.into_owned());
+        assert_eq!(
+            get(&none, "approov-token=a.b.c&x=1"),
+            Ok("a.b.c".to_owned())
+        );
+        assert_eq!(
+            get(&none, "approov%2Dtoken=a%2Eb.c"),
+            Ok("a.b.c".to_owned())
+        );
+        assert_eq!(get(&none, "x=1"), Err(Reason::Missing));
+        assert_eq!(get(&none, "approov-token="), Err(Reason::Missing));
+        assert_eq!(
+            get(&none, "approov-token=NO_NETWORK"),
+            Err(Reason::SdkStatus)
+        );
+        assert_eq!(get(&none, "approov-token=a+b"), Err(Reason::Malformed));
+        assert_eq!(
+            get(&none, "approov-token=a&approov-token=b"),
+            Err(Reason::Malformed)
+        );
+        assert_eq!(get(&none, "approov-token=%zz"), Err(Reason::Malformed));
+        let both = headers(&[b"a.b.c"]);
+        assert_eq!(get(&both, "approov-token=a.b.c"), Err(Reason::Malformed));
+        assert_eq!(get(&both, "x=1"), Ok("a.b.c".to_owned()));
+        let long = format!("approov-token={}", "a".repeat(65));
+        assert_eq!(get(&none, &long), Err(Reason::Malformed));
     }
 
     fn headers(values: &[&[u8]]) -> HeaderMap {

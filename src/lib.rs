@@ -37,12 +37,15 @@ mod binding;
 mod builder;
 mod cache;
 mod clock;
+mod decide;
 mod extract;
 mod fetch;
 mod jose;
 pub mod keys;
 pub mod metrics;
 pub mod mint;
+mod policy;
+pub mod query;
 mod reason;
 pub mod refresh;
 mod scrub;
@@ -61,8 +64,12 @@ pub use builder::{
     BuildError, BuildProblem, DEFAULT_CACHE_CAPACITY, DEFAULT_HEADER, DEFAULT_MAX_TOKEN_BYTES,
     VerifierBuilder,
 };
+pub use decide::{
+    Decision, GRPC_UNAUTHENTICATED, GRPC_UNAVAILABLE, Refusal, RequestParts, is_grpc,
+};
 pub use keys::{Key, KeySet};
 pub use metrics::{Metrics, Outcome, RouteMetrics, UpstreamErrorKind};
+pub use policy::{DEFAULT_ROUTE_NAME, Policy, TokenRequirement};
 pub use reason::Reason;
 pub use refresh::{JwksOptions, RefreshError, RefresherHandle};
 pub use secret::{Secret, SecretSource};

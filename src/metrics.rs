@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{
-    Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry,
 };
 
 use crate::reason::Reason;
@@ -44,7 +45,15 @@ pub struct Metrics {
     keyset_loaded_at: Arc<AtomicU64>,
     substitutions: IntCounterVec,
     upstream_errors: IntCounterVec,
+    request_duration: HistogramVec,
 }
+
+/// Buckets of `attestgate_request_duration_seconds` (whole proxied
+/// requests: from a refusal in microseconds to a slow upstream).
+pub const REQUEST_BUCKETS: [f64; 14] = [
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+    5.0,
+];
 
 /// Gauge computed when scraped: seconds since the last successful key load.
 struct KeysetAge {
@@ -79,9 +88,9 @@ impl Metrics {
         let rejections = IntCounterVec::new(
             Opts::new(
                 "attestgate_rejections_total",
-                "Failed token checks, by reason",
+                "Failed token checks, by route and reason",
             ),
-            &["reason"],
+            &["route", "reason"],
         )?;
         let verify_seconds = Histogram::with_opts(
             HistogramOpts::new(
@@ -124,11 +133,17 @@ impl Metrics {
             ),
             &["route", "kind"],
         )?;
-        // Every label value of the closed lists exists from the start, so a
-        // dashboard sees zeros rather than missing series.
-        for r in Reason::ALL {
-            rejections.with_label_values(&[r.as_str()]);
-        }
+        let request_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "attestgate_request_duration_seconds",
+                "Whole requests through the proxy, by route",
+            )
+            .buckets(REQUEST_BUCKETS.to_vec()),
+            &["route"],
+        )?;
+        // Every label value of the closed lists exists from the start (for
+        // a route, from its first use), so a dashboard sees zeros rather
+        // than missing series.
         for r in ["hit", "miss"] {
             token_cache.with_label_values(&[r]);
         }
@@ -150,7 +165,9 @@ impl Metrics {
         }))?;
         registry.register(Box::new(substitutions.clone()))?;
         registry.register(Box::new(upstream_errors.clone()))?;
+        registry.register(Box::new(request_duration.clone()))?;
         Ok(Metrics {
+            request_duration,
             requests,
             rejections,
             verify_seconds,
@@ -169,6 +186,8 @@ impl Metrics {
             allowed: self.requests.with_label_values(&[name, "allowed"]),
             rejected: self.requests.with_label_values(&[name, "rejected"]),
             monitored: self.requests.with_label_values(&[name, "monitored"]),
+            anonymous: self.requests.with_label_values(&[name, "anonymous"]),
+            duration: self.request_duration.with_label_values(&[name]),
             substitutions: self.substitutions.with_label_values(&[name]),
             upstream_connect: self.upstream_errors.with_label_values(&[name, "connect"]),
             upstream_timeout: self.upstream_errors.with_label_values(&[name, "timeout"]),
@@ -176,9 +195,23 @@ impl Metrics {
         }
     }
 
+    /// The handles one policy (route) counts its decisions with.
+    pub(crate) fn policy(&self, route: &str) -> PolicyMetrics {
+        PolicyMetrics {
+            outcomes: [
+                Outcome::Allowed,
+                Outcome::Rejected,
+                Outcome::Monitored,
+                Outcome::Anonymous,
+            ]
+            .map(|o| self.requests.with_label_values(&[route, o.as_str()])),
+            rejections: Reason::ALL
+                .map(|r| self.rejections.with_label_values(&[route, r.as_str()])),
+        }
+    }
+
     pub(crate) fn verifier(&self) -> VerifierMetrics {
         VerifierMetrics {
-            rejections: Reason::ALL.map(|r| self.rejections.with_label_values(&[r.as_str()])),
             verify_seconds: self.verify_seconds.clone(),
             cache_hit: self.token_cache.with_label_values(&["hit"]),
             cache_miss: self.token_cache.with_label_values(&["miss"]),
@@ -201,6 +234,42 @@ pub enum Outcome {
     Rejected,
     /// The token failed, but the route is in monitor mode and let it through.
     Monitored,
+    /// No token, and none needed (`token = "optional"`, or a method
+    /// without token): let through without secrets.
+    Anonymous,
+}
+
+impl Outcome {
+    /// The `outcome` label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Allowed => "allowed",
+            Outcome::Rejected => "rejected",
+            Outcome::Monitored => "monitored",
+            Outcome::Anonymous => "anonymous",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// One policy's decision counters: its route's outcomes and rejections.
+#[derive(Clone, Debug)]
+pub(crate) struct PolicyMetrics {
+    outcomes: [IntCounter; 4],
+    rejections: [IntCounter; Reason::ALL.len()],
+}
+
+impl PolicyMetrics {
+    pub(crate) fn outcome(&self, outcome: Outcome) {
+        self.outcomes[outcome.index()].inc();
+    }
+
+    pub(crate) fn rejected(&self, reason: Reason) {
+        self.rejections[reason.index()].inc();
+    }
 }
 
 /// Kind of upstream failure, for `attestgate_upstream_errors_total`.
@@ -220,6 +289,8 @@ pub struct RouteMetrics {
     allowed: IntCounter,
     rejected: IntCounter,
     monitored: IntCounter,
+    anonymous: IntCounter,
+    duration: Histogram,
     substitutions: IntCounter,
     upstream_connect: IntCounter,
     upstream_timeout: IntCounter,
@@ -233,7 +304,13 @@ impl RouteMetrics {
             Outcome::Allowed => self.allowed.inc(),
             Outcome::Rejected => self.rejected.inc(),
             Outcome::Monitored => self.monitored.inc(),
+            Outcome::Anonymous => self.anonymous.inc(),
         }
+    }
+
+    /// Records a whole request's duration.
+    pub fn request_seconds(&self, seconds: f64) {
+        self.duration.observe(seconds);
     }
 
     /// Counts `n` substitutions.
@@ -253,7 +330,6 @@ impl RouteMetrics {
 
 /// The verifier's own handles.
 pub(crate) struct VerifierMetrics {
-    pub(crate) rejections: [IntCounter; 11],
     pub(crate) verify_seconds: Histogram,
     pub(crate) cache_hit: IntCounter,
     pub(crate) cache_miss: IntCounter,

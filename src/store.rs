@@ -15,13 +15,15 @@ use arc_swap::ArcSwap;
 use crate::cache::TokenCache;
 use crate::clock;
 use crate::keys::{Key, KeySet};
-use crate::metrics::VerifierMetrics;
+use crate::metrics::{Metrics, VerifierMetrics};
 
 /// The keys in service and what follows them.
 pub(crate) struct KeyStore {
     pub(crate) keys: ArcSwap<KeySet>,
     pub(crate) cache: Option<TokenCache>,
     pub(crate) metrics: OnceLock<VerifierMetrics>,
+    /// The series these handles came from, for the per-policy ones.
+    pub(crate) registry: OnceLock<Metrics>,
     next_generation: AtomicU64,
 }
 
@@ -38,6 +40,7 @@ impl KeyStore {
             keys: ArcSwap::from_pointee(initial),
             cache,
             metrics: OnceLock::new(),
+            registry: OnceLock::new(),
             next_generation: AtomicU64::new(next),
         }
     }

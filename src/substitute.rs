@@ -232,14 +232,14 @@ impl Substitution {
             let start = offset;
             offset += pair.len() + 1;
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            if percent_decode(k).as_deref() != Some(name.as_bytes()) {
+            if crate::query::form_decode(k).as_deref() != Some(name.as_bytes()) {
                 continue;
             }
             seen += 1;
             if seen > 1 {
                 return Err(SubstituteError::Repeated);
             }
-            if percent_decode(v).as_deref() == Some(self.placeholder.as_bytes()) {
+            if crate::query::form_decode(v).as_deref() == Some(self.placeholder.as_bytes()) {
                 let value_start = start + k.len() + 1;
                 hit = Some((value_start, value_start + v.len()));
             }
@@ -254,32 +254,6 @@ impl Substitution {
         out.push_str(&query[to..]);
         Ok(Some((out, secret)))
     }
-}
-
-/// Decodes `%XX` escapes and `+` (as space, as forms write it).
-fn percent_decode(s: &str) -> Option<Vec<u8>> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'%' => {
-                let hex = b.get(i + 1..i + 3)?;
-                let hex = std::str::from_utf8(hex).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            c => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    Some(out)
 }
 
 fn percent_encode_into(bytes: &[u8], out: &mut String) {

@@ -43,6 +43,9 @@ pub(crate) struct Inner {
     /// Key-set generation it was verified under (its low 32 bits: a
     /// repeat needs four billion key-set swaps while a token lives).
     pub(crate) generation: u32,
+    /// Id of the verification rules it was verified under (a policy with
+    /// other `iss`/`aud`/lifetime/algorithm rules verifies it again).
+    pub(crate) rules: u16,
     pub(crate) exp: f64,
     /// `nbf`, or negative infinity when absent (kept unboxed: this struct is
     /// held for every cached token).
@@ -65,6 +68,7 @@ impl Inner {
     pub(crate) fn new(
         token: &str,
         generation: u64,
+        rules: u16,
         claims: &Claims<'_>,
         alg: Alg,
         pay: Pay,
@@ -72,6 +76,7 @@ impl Inner {
         Inner {
             token: token.into(),
             generation: generation as u32,
+            rules,
             exp: claims.exp,
             nbf: claims.nbf.unwrap_or(f64::NEG_INFINITY),
             pay,
@@ -189,6 +194,24 @@ impl VerifiedToken {
     /// All claims as a JSON object.
     pub fn claims(&self) -> serde_json::Map<String, serde_json::Value> {
         serde_json::from_str(self.claims_json()).unwrap_or_default()
+    }
+
+    /// The claims `names` as header values for an upstream (DESIGN §9
+    /// `forward_claims`), in order: a string claim as is, any other JSON
+    /// compact; `None` for a claim that is absent, or whose text cannot be
+    /// a header value (control bytes). Parses the claims once.
+    pub fn claims_as_headers(&self, names: &[&str]) -> Vec<Option<http::HeaderValue>> {
+        let claims = self.claims();
+        names
+            .iter()
+            .map(|n| {
+                let text = match claims.get(*n)? {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                http::HeaderValue::from_str(&text).ok()
+            })
+            .collect()
     }
 
     /// The claims other than `exp`, `nbf`, `iat`, `iss`, `sub`, `aud`, `ip`,

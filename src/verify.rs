@@ -18,7 +18,7 @@ use crate::keys::{KeySet, Lookup};
 use crate::metrics::{Metrics, VerifierMetrics};
 use crate::reason::Reason;
 use crate::refresh::{self, RefreshError, RefresherHandle};
-use crate::state::{Mode, Shared};
+use crate::state::{Mode, PolicyState, Shared};
 use crate::token::{Inner, Pay, VerifiedToken};
 
 /// How many keys one token may be tried against when it names none. An
@@ -33,15 +33,17 @@ pub const MAX_KEYS_TRIED: usize = 4;
 #[derive(Clone)]
 pub struct Verifier {
     pub(crate) shared: Arc<Shared>,
+    pub(crate) policy: Arc<PolicyState>,
 }
 
 impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let keys = self.shared.store.keys.load();
         f.debug_struct("Verifier")
-            .field("header", &self.shared.extractor.header)
-            .field("algorithms", &self.shared.policy.algorithms)
-            .field("mode", &self.shared.policy.mode)
+            .field("route", &self.policy.policy.name)
+            .field("header", &self.policy.extractor.header)
+            .field("algorithms", &self.policy.rules.algorithms)
+            .field("mode", &self.policy.policy.mode)
             .field("keys", &keys.len())
             .field("generation", &keys.generation())
             .finish_non_exhaustive()
@@ -63,8 +65,36 @@ impl Verifier {
         let start = Instant::now();
         let result = self.check_inner(headers, now, Some(m));
         m.verify_seconds.observe(start.elapsed().as_secs_f64());
-        if let Err(reason) = result {
-            m.rejections[reason.index()].inc();
+        if let Err(reason) = result
+            && let Some(pm) = self.policy.metrics(&self.shared)
+        {
+            pm.rejected(reason);
+        }
+        result
+    }
+
+    /// Steps 1-3 for a request under this handle's policy (the token from
+    /// the header or the query parameter), timed like [`Verifier::check`];
+    /// the caller counts the rejection.
+    pub(crate) fn check_request(
+        &self,
+        headers: &HeaderMap,
+        uri: &http::Uri,
+        now: f64,
+    ) -> Result<VerifiedToken, Reason> {
+        let m = self.shared.store.metrics.get();
+        let start = m.map(|_| Instant::now());
+        let result = self
+            .policy
+            .extractor
+            .extract_request(headers, uri)
+            .and_then(|token| self.verify_at_inner(&token, now, m))
+            .and_then(|v| {
+                self.policy.binding.check_headers(headers, v.inner())?;
+                Ok(v)
+            });
+        if let (Some(m), Some(start)) = (m, start) {
+            m.verify_seconds.observe(start.elapsed().as_secs_f64());
         }
         result
     }
@@ -75,9 +105,9 @@ impl Verifier {
         now: f64,
         m: Option<&VerifierMetrics>,
     ) -> Result<VerifiedToken, Reason> {
-        let token = self.shared.extractor.extract(headers)?;
+        let token = self.policy.extractor.extract(headers)?;
         let verified = self.verify_at_inner(token, now, m)?;
-        self.shared
+        self.policy
             .binding
             .check_headers(headers, verified.inner())?;
         Ok(verified)
@@ -101,7 +131,7 @@ impl Verifier {
         token: &VerifiedToken,
         values: &[&[u8]],
     ) -> Result<(), Reason> {
-        self.shared.binding.check_values(values, token.inner())
+        self.policy.binding.check_values(values, token.inner())
     }
 
     fn verify_at_inner(
@@ -122,6 +152,7 @@ impl Verifier {
         if let Some(cache) = cache {
             if let Some(hit) = cache.get(hash, token)
                 && hit.generation == keys.generation() as u32
+                && hit.rules == self.policy.rules_id
             {
                 if let Some(m) = m {
                     m.cache_hit.inc();
@@ -151,7 +182,7 @@ impl Verifier {
     /// Everything about a token that does not change with time or request:
     /// structure, header, key, signature, claim types, `iss`, `aud`, lifetime.
     fn verify_uncached(&self, token: &str, keys: &KeySet, now: f64) -> Result<Inner, Reason> {
-        if token.len() > self.shared.extractor.max_token_bytes {
+        if token.len() > self.policy.extractor.max_token_bytes {
             return Err(Reason::Malformed);
         }
         // Three segments: the two dots (memchr underneath), and no third.
@@ -187,7 +218,7 @@ impl Verifier {
             }
         };
         let alg = Alg::from_name(&header.alg).ok_or(Reason::Algorithm)?;
-        if !self.shared.policy.algorithms.contains(alg) {
+        if !self.policy.rules.algorithms.contains(alg) {
             return Err(Reason::Algorithm);
         }
         // HMAC, ECDSA and Ed25519 signatures fit on the stack; RSA ones (up
@@ -244,11 +275,18 @@ impl Verifier {
             None => Pay::Absent,
             Some(p) => binding::decode_pay(p).map_or(Pay::Invalid, |h| Pay::Hash(Box::new(h))),
         };
-        Ok(Inner::new(token, keys.generation(), &claims, alg, pay))
+        Ok(Inner::new(
+            token,
+            keys.generation(),
+            self.policy.rules_id,
+            &claims,
+            alg,
+            pay,
+        ))
     }
 
     fn check_static(&self, claims: &jose::Claims<'_>, now: f64) -> Result<(), Reason> {
-        let p = &self.shared.policy;
+        let p = &self.policy.rules;
         if let Some(iss) = &p.issuer
             && claims.iss.as_deref() != Some(&**iss)
         {
@@ -276,7 +314,7 @@ impl Verifier {
 
     /// Valid while `now < exp + leeway` and `now >= nbf - leeway`.
     fn check_time(&self, token: &Inner, now: f64) -> Result<(), Reason> {
-        let leeway = self.shared.policy.leeway;
+        let leeway = self.policy.rules.leeway;
         if now >= token.exp + leeway {
             return Err(Reason::Expired);
         }
@@ -294,7 +332,27 @@ impl Verifier {
 
     /// Enforce or monitor.
     pub fn mode(&self) -> Mode {
-        self.shared.policy.mode
+        self.policy.policy.mode
+    }
+
+    /// This handle's policy.
+    pub fn policy(&self) -> &crate::Policy {
+        &self.policy.policy
+    }
+
+    /// A handle sharing this verifier's keys, refresher and cache, with
+    /// `policy` instead of this one's (cheap: one allocation, no key is
+    /// copied). A `reject_status` that is not an error status is replaced
+    /// by 401 with a warning: check with [`crate::Policy::validate`] first.
+    pub fn with_policy(&self, policy: crate::Policy) -> Verifier {
+        let state = PolicyState::new(&self.shared, policy);
+        // With metrics attached, the route's series exist (at zero) from
+        // now on, not from its first request.
+        let _ = state.metrics(&self.shared);
+        Verifier {
+            shared: self.shared.clone(),
+            policy: Arc::new(state),
+        }
     }
 
     /// The HTTP status for a rejection: 503 for `no_keys`, else the
@@ -302,23 +360,23 @@ impl Verifier {
     pub fn reject_status(&self, reason: Reason) -> StatusCode {
         match reason {
             Reason::NoKeys => StatusCode::SERVICE_UNAVAILABLE,
-            _ => self.shared.policy.reject_status,
+            _ => self.policy.policy.reject_status,
         }
     }
 
     /// The token header's name.
     pub fn header_name(&self) -> &HeaderName {
-        &self.shared.extractor.header
+        &self.policy.extractor.header
     }
 
     /// The binding headers, in order.
     pub fn binding_headers(&self) -> &[HeaderName] {
-        &self.shared.binding.headers
+        &self.policy.binding.headers
     }
 
     /// The algorithms allowed.
     pub fn algorithms(&self) -> AlgSet {
-        self.shared.policy.algorithms
+        self.policy.rules.algorithms
     }
 
     /// Whether a usable key set is loaded (`/readyz`).
@@ -345,7 +403,10 @@ impl Verifier {
         if !keys.is_empty() {
             vm.keys_loaded(keys.len(), clock::now());
         }
-        self.shared.store.metrics.set(vm).is_ok()
+        let _ = self.shared.store.registry.set(metrics.clone());
+        let first = self.shared.store.metrics.set(vm).is_ok();
+        let _ = self.policy.metrics(&self.shared);
+        first
     }
 }
 

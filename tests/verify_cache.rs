@@ -42,12 +42,14 @@ impl Observed {
         let text = prometheus::TextEncoder::new()
             .encode_to_string(&self.registry.gather())
             .unwrap();
-        let prefix = format!("{name}{{{label}=\"{value}\"}} ");
+        // `reason` comes first of the labels (`route` follows it), the
+        // others are alone.
+        let prefix = format!("{name}{{{label}=\"{value}\"");
         let line = text
             .lines()
             .find(|l| l.starts_with(&prefix))
             .unwrap_or_else(|| panic!("no {prefix} in\n{text}"));
-        line[prefix.len()..].trim().parse::<f64>().unwrap() as u64
+        line.rsplit(' ').next().unwrap().parse::<f64>().unwrap() as u64
     }
 
     fn hits(&self) -> u64 {

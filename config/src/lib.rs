@@ -18,6 +18,7 @@
 //! not echoed, and a syntax error is reported by line and column, never with
 //! the offending line's text.
 
+mod policy;
 mod raw;
 mod validate;
 
@@ -26,7 +27,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use attestgate::{Alg, JwksOptions, Mode, SecretSource, Verifier, VerifierBuilder};
+use attestgate::{JwksOptions, Policy, SecretSource, Verifier, VerifierBuilder};
 use http::HeaderName;
 
 pub use validate::parse_duration;
@@ -116,46 +117,20 @@ pub struct SecretConfig {
 /// `[token]`.
 #[derive(Debug, Clone)]
 pub struct TokenConfig {
-    /// Token header.
-    pub header: HeaderName,
-    /// Prefix before the token.
-    pub prefix: String,
-    /// Enforce or monitor.
-    pub mode: Mode,
-    /// Allow-list; `None` lets the verifier choose from the key sources.
-    pub algorithms: Option<Vec<Alg>>,
-    /// Clock skew allowed on `exp`/`nbf`.
-    pub leeway: Duration,
-    /// Longest token lifetime.
-    pub max_lifetime: Option<Duration>,
-    /// Required `iss`.
-    pub issuer: Option<String>,
-    /// Required `aud` member.
-    pub audience: Option<String>,
-    /// Binding headers, in order.
-    pub binding_headers: Vec<HeaderName>,
-    /// Accept tokens without `pay`.
-    pub allow_missing_pay: bool,
-    /// Status of a rejection.
-    pub reject_status: u16,
+    /// The policy keys (header, prefix, mode, algorithms, leeway,
+    /// max_lifetime, issuer, audience, binding_headers, allow_missing_pay,
+    /// reject_status, max_token_bytes, query_param) over the core's
+    /// defaults; routes start from it.
+    pub policy: Policy,
     /// Verified-token cache size.
     pub cache_capacity: u64,
-    /// Largest token accepted.
-    pub max_token_bytes: usize,
     /// HS256 account secrets.
     pub secrets: Vec<SecretConfig>,
     /// `[token.jwks]`.
     pub jwks: Option<JwksOptions>,
 }
 
-/// Whether a route checks tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenRequirement {
-    /// Every request needs a valid token.
-    Required,
-    /// No check, and never any secret substitution.
-    Off,
-}
+pub use attestgate::TokenRequirement;
 
 /// Where a route forwards to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -223,10 +198,15 @@ pub struct RouteConfig {
     pub host: Option<String>,
     /// Where requests go.
     pub upstream: Upstream,
-    /// Token required or off.
+    /// Token required, optional or off (also in `policy.token`).
     pub token: TokenRequirement,
-    /// Enforce or monitor (default: `[token] mode`).
-    pub mode: Mode,
+    /// The route's policy: `[token]`'s, with `[route.policy]` applied, the
+    /// route's name, `token`, `methods_without_token` and `mode`.
+    pub policy: Policy,
+    /// Headers sent upstream, each the value of a claim of the passing
+    /// token (`[route.forward_claims]`); removed from every client request
+    /// on every route.
+    pub forward_claims: Vec<(HeaderName, String)>,
     /// Keep the token header when forwarding.
     pub forward_token: bool,
     /// Upstream connect timeout.
@@ -309,27 +289,8 @@ impl TokenConfig {
     /// A verifier builder with every `[token]` setting applied.
     pub fn verifier_builder(&self) -> VerifierBuilder {
         let mut b = Verifier::builder()
-            .header(self.header.as_str())
-            .prefix(self.prefix.clone())
-            .mode(self.mode)
-            .leeway(self.leeway)
-            .binding_headers(self.binding_headers.iter().map(HeaderName::as_str))
-            .allow_missing_pay(self.allow_missing_pay)
-            .reject_status(self.reject_status)
-            .cache_capacity(self.cache_capacity)
-            .max_token_bytes(self.max_token_bytes);
-        if let Some(algs) = &self.algorithms {
-            b = b.algorithms(algs.iter().copied());
-        }
-        if let Some(max) = self.max_lifetime {
-            b = b.max_lifetime(max);
-        }
-        if let Some(iss) = &self.issuer {
-            b = b.issuer(iss.clone());
-        }
-        if let Some(aud) = &self.audience {
-            b = b.audience(aud.clone());
-        }
+            .policy(self.policy.clone())
+            .cache_capacity(self.cache_capacity);
         for s in &self.secrets {
             b = b.secret_source(s.base64.clone(), s.kid.as_deref());
         }

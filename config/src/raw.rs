@@ -69,9 +69,31 @@ pub(crate) struct RawToken {
     pub(crate) reject_status: Option<i64>,
     pub(crate) cache_capacity: Option<i64>,
     pub(crate) max_token_bytes: Option<i64>,
+    pub(crate) query_param: Option<String>,
     #[serde(default, rename = "secret")]
     pub(crate) secrets: Vec<RawSecret>,
     pub(crate) jwks: Option<RawJwks>,
+}
+
+impl RawToken {
+    /// The policy keys of `[token]`, moved out.
+    pub(crate) fn take_policy(&mut self) -> crate::policy::RawPolicy {
+        crate::policy::RawPolicy {
+            header: self.header.take(),
+            prefix: self.prefix.take(),
+            mode: self.mode.take(),
+            algorithms: self.algorithms.take(),
+            leeway: self.leeway.take(),
+            max_lifetime: self.max_lifetime.take(),
+            issuer: self.issuer.take(),
+            audience: self.audience.take(),
+            binding_headers: self.binding_headers.take(),
+            allow_missing_pay: self.allow_missing_pay.take(),
+            reject_status: self.reject_status.take(),
+            max_token_bytes: self.max_token_bytes.take(),
+            query_param: self.query_param.take(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -108,6 +130,9 @@ pub(crate) struct RawRoute {
     pub(crate) read_timeout: Option<String>,
     #[serde(default)]
     pub(crate) substitute: Vec<RawSubstitute>,
+    pub(crate) methods_without_token: Option<Vec<String>>,
+    pub(crate) policy: Option<crate::policy::RawPolicy>,
+    pub(crate) forward_claims: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[derive(Deserialize)]

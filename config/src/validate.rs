@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use attestgate::{Alg, JwksOptions, Mode, SecretSource};
+use attestgate::{JwksOptions, Mode, Policy, SecretSource};
 use http::HeaderName;
 
 use crate::raw::{self, RawConfig, RawSecretRef};
@@ -54,21 +54,26 @@ pub(crate) fn parse(text: &str) -> Result<RawConfig, Problem> {
     })
 }
 
-struct Checker<'a> {
+pub(crate) struct Checker<'a> {
     base: &'a Path,
     problems: Vec<Problem>,
-    warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
 }
 
 impl Checker<'_> {
-    fn problem(&mut self, path: impl Into<String>, message: impl Into<String>) {
+    pub(crate) fn problem(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.problems.push(Problem {
             path: path.into(),
             message: message.into(),
         });
     }
 
-    fn duration(&mut self, path: &str, value: Option<&String>, default: Duration) -> Duration {
+    pub(crate) fn duration(
+        &mut self,
+        path: &str,
+        value: Option<&String>,
+        default: Duration,
+    ) -> Duration {
         match value {
             None => default,
             Some(text) => parse_duration(text).unwrap_or_else(|m| {
@@ -78,7 +83,7 @@ impl Checker<'_> {
         }
     }
 
-    fn addr(&mut self, path: &str, text: &str) -> Option<SocketAddr> {
+    pub(crate) fn addr(&mut self, path: &str, text: &str) -> Option<SocketAddr> {
         match text.parse() {
             Ok(a) => Some(a),
             Err(_) => {
@@ -88,7 +93,7 @@ impl Checker<'_> {
         }
     }
 
-    fn header(&mut self, path: &str, text: &str) -> Option<HeaderName> {
+    pub(crate) fn header(&mut self, path: &str, text: &str) -> Option<HeaderName> {
         match HeaderName::try_from(text) {
             Ok(h) => Some(h),
             Err(_) => {
@@ -98,7 +103,7 @@ impl Checker<'_> {
         }
     }
 
-    fn file(&self, text: &str) -> PathBuf {
+    pub(crate) fn file(&self, text: &str) -> PathBuf {
         let p = Path::new(text);
         if p.is_absolute() {
             p.to_owned()
@@ -108,7 +113,7 @@ impl Checker<'_> {
     }
 
     /// A secret reference; checks it can be read now.
-    fn secret(&mut self, path: &str, r: RawSecretRef) -> SecretSource {
+    pub(crate) fn secret(&mut self, path: &str, r: RawSecretRef) -> SecretSource {
         let source = match r {
             RawSecretRef::Env(name) => SecretSource::Env(name),
             RawSecretRef::File(f) => SecretSource::File(self.file(&f)),
@@ -125,7 +130,14 @@ impl Checker<'_> {
         source
     }
 
-    fn int_in(&mut self, path: &str, v: Option<i64>, min: i64, max: i64, default: i64) -> i64 {
+    pub(crate) fn int_in(
+        &mut self,
+        path: &str,
+        v: Option<i64>,
+        min: i64,
+        max: i64,
+        default: i64,
+    ) -> i64 {
         match v {
             None => default,
             Some(n) if (min..=max).contains(&n) => n,
@@ -139,7 +151,7 @@ impl Checker<'_> {
         }
     }
 
-    fn mode(&mut self, path: &str, v: Option<&str>, default: Mode) -> Mode {
+    pub(crate) fn mode(&mut self, path: &str, v: Option<&str>, default: Mode) -> Mode {
         match v {
             None => default,
             Some("enforce") => Mode::Enforce,
@@ -168,16 +180,14 @@ pub(crate) fn check(raw: RawConfig, file: &Path) -> Result<Config, Vec<Problem>>
             .map(|listen| AdminConfig { listen })
     });
     let token = raw.token.map(|t| check_token(&mut c, t));
-    let default_mode = token.as_ref().map_or(Mode::Enforce, |t| t.mode);
-    let token_header = token.as_ref().map(|t| t.header.clone());
+    let base = token.as_ref().map(|t| t.policy.clone());
     let mut routes = Vec::new();
     for (i, r) in raw.routes.into_iter().enumerate() {
         routes.push(check_route(
             &mut c,
             i,
             r,
-            default_mode,
-            token_header.as_ref(),
+            base.as_ref(),
             server.target_rules,
         ));
     }
@@ -206,9 +216,7 @@ pub(crate) fn check(raw: RawConfig, file: &Path) -> Result<Config, Vec<Problem>>
         }
     }
     if token.is_none()
-        && let Some(i) = routes
-            .iter()
-            .position(|r| r.token == TokenRequirement::Required)
+        && let Some(i) = routes.iter().position(|r| r.token != TokenRequirement::Off)
     {
         c.problem(format!("route[{i}].token"), "the route requires a token but there is no [token] section; add one, or set token = \"off\"");
     }
@@ -342,57 +350,8 @@ fn check_server(c: &mut Checker<'_>, s: raw::RawServer) -> ServerConfig {
     }
 }
 
-fn check_token(c: &mut Checker<'_>, t: raw::RawToken) -> TokenConfig {
-    let header = t
-        .header
-        .as_deref()
-        .and_then(|h| c.header("token.header", h))
-        .unwrap_or_else(|| HeaderName::from_static(attestgate::DEFAULT_HEADER));
-    let mode = c.mode("token.mode", t.mode.as_deref(), Mode::Enforce);
-    let algorithms = t.algorithms.map(|list| {
-        if list.is_empty() {
-            c.problem(
-                "token.algorithms",
-                "empty; list at least one, e.g. [\"HS256\"]",
-            );
-        }
-        list.iter()
-            .enumerate()
-            .filter_map(|(i, name)| {
-                let alg = Alg::from_name(name);
-                if alg.is_none() {
-                    let supported: Vec<&str> = Alg::ALL.iter().map(|a| a.as_str()).collect();
-                    c.problem(
-                        format!("token.algorithms[{i}]"),
-                        format!(
-                            "{name:?} is not supported; use some of {}",
-                            supported.join(", ")
-                        ),
-                    );
-                }
-                alg
-            })
-            .collect()
-    });
-    let leeway = c.duration("token.leeway", t.leeway.as_ref(), Duration::ZERO);
-    if leeway > Duration::from_secs(300) {
-        c.problem(
-            "token.leeway",
-            "more than 5m; leeway is for clock skew, a few seconds is plenty",
-        );
-    }
-    let max_lifetime = t
-        .max_lifetime
-        .as_ref()
-        .map(|v| c.duration("token.max_lifetime", Some(v), Duration::ZERO));
-    let binding_headers = t
-        .binding_headers
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-        .filter_map(|(i, h)| c.header(&format!("token.binding_headers[{i}]"), h))
-        .collect();
-    let reject_status = c.int_in("token.reject_status", t.reject_status, 400, 599, 401) as u16;
+fn check_token(c: &mut Checker<'_>, mut t: raw::RawToken) -> TokenConfig {
+    let policy = crate::policy::apply(c, "token", t.take_policy(), &Policy::default());
     let cache_capacity = c.int_in(
         "token.cache_capacity",
         t.cache_capacity,
@@ -400,13 +359,6 @@ fn check_token(c: &mut Checker<'_>, t: raw::RawToken) -> TokenConfig {
         100_000_000,
         100_000,
     ) as u64;
-    let max_token_bytes = c.int_in(
-        "token.max_token_bytes",
-        t.max_token_bytes,
-        256,
-        64 * 1024,
-        8 * 1024,
-    ) as usize;
     let mut secrets = Vec::new();
     for (i, s) in t.secrets.into_iter().enumerate() {
         let path = format!("token.secret[{i}].base64");
@@ -440,19 +392,8 @@ fn check_token(c: &mut Checker<'_>, t: raw::RawToken) -> TokenConfig {
         );
     }
     TokenConfig {
-        header,
-        prefix: t.prefix.unwrap_or_default(),
-        mode,
-        algorithms,
-        leeway,
-        max_lifetime,
-        issuer: t.issuer,
-        audience: t.audience,
-        binding_headers,
-        allow_missing_pay: t.allow_missing_pay.unwrap_or(false),
-        reject_status,
+        policy,
         cache_capacity,
-        max_token_bytes,
         secrets,
         jwks,
     }
@@ -587,8 +528,7 @@ fn check_route(
     c: &mut Checker<'_>,
     i: usize,
     r: raw::RawRoute,
-    default_mode: Mode,
-    token_header: Option<&HeaderName>,
+    base: Option<&Policy>,
     target_rules: attestgate::target::TargetRules,
 ) -> RouteConfig {
     let at = |k: &str| format!("route[{i}].{k}");
@@ -627,6 +567,7 @@ fn check_route(
     // dot, port ignored): the same rules make the configured name.
     let host = r
         .host
+        .clone()
         .map(|h| match attestgate::target::canonical_host(h.as_bytes()) {
             Ok(canon) if canon.port().is_none() => canon.name().to_owned(),
             _ => {
@@ -651,16 +592,25 @@ fn check_route(
     };
     let token = match r.token.as_deref() {
         None | Some("required") => TokenRequirement::Required,
+        Some("optional") => TokenRequirement::Optional,
         Some("off") => TokenRequirement::Off,
         Some(other) => {
             c.problem(
                 at("token"),
-                format!("{other:?}: use \"required\" or \"off\""),
+                format!("{other:?}: use \"required\", \"optional\" or \"off\""),
             );
             TokenRequirement::Required
         }
     };
-    let mode = c.mode(&at("mode"), r.mode.as_deref(), default_mode);
+    let policy = route_policy(
+        c,
+        i,
+        &name,
+        token,
+        (r.policy, r.mode, r.methods_without_token),
+        base,
+    );
+    let token_header = base.map(|_| &policy.header);
     let connect_timeout = c.duration(
         &at("connect_timeout"),
         r.connect_timeout.as_ref(),
@@ -738,18 +688,110 @@ fn check_route(
             "this route has token = \"off\", and a route without a token check never gets secrets; remove the substitutions or set token = \"required\"",
         );
     }
+    let forward_claims = check_forward_claims(c, i, r.forward_claims, &policy, &substitute);
     RouteConfig {
         name,
         path_prefix,
         host,
         upstream,
         token,
-        mode,
+        policy,
+        forward_claims,
         forward_token: r.forward_token.unwrap_or(false),
         connect_timeout,
         read_timeout,
         substitute,
     }
+}
+
+/// The route's policy: `[token]`'s (or the defaults), `[route.policy]`
+/// applied, then the route's own `token`, `mode` and
+/// `methods_without_token`.
+fn route_policy(
+    c: &mut Checker<'_>,
+    i: usize,
+    name: &str,
+    token: TokenRequirement,
+    (raw_policy, mode, methods): (
+        Option<crate::policy::RawPolicy>,
+        Option<String>,
+        Option<Vec<String>>,
+    ),
+    base: Option<&Policy>,
+) -> Policy {
+    let at = |k: &str| format!("route[{i}].{k}");
+    let base = base.cloned().unwrap_or_default();
+    let mut policy = match raw_policy {
+        Some(raw) => {
+            if token == TokenRequirement::Off {
+                c.warnings.push(format!(
+                    "{}: the route has token = \"off\", so its policy is never used",
+                    at("policy")
+                ));
+            }
+            crate::policy::apply(c, &at("policy"), raw, &base)
+        }
+        None => base,
+    };
+    policy.name = name.to_owned();
+    policy.token = token;
+    policy.mode = c.mode(&at("mode"), mode.as_deref(), policy.mode);
+    for (j, m) in methods.iter().flatten().enumerate() {
+        match http::Method::from_bytes(m.as_bytes()) {
+            Ok(method) if m.bytes().all(|b| b.is_ascii_uppercase()) => {
+                policy.methods_without_token.push(method);
+            }
+            _ => c.problem(
+                format!("route[{i}].methods_without_token[{j}]"),
+                format!("{m:?} is not a method; write it in capitals, e.g. \"OPTIONS\""),
+            ),
+        }
+    }
+    policy
+}
+
+fn check_forward_claims(
+    c: &mut Checker<'_>,
+    i: usize,
+    raw: Option<std::collections::BTreeMap<String, String>>,
+    policy: &Policy,
+    substitute: &[SubstituteConfig],
+) -> Vec<(HeaderName, String)> {
+    let mut out = Vec::new();
+    for (header, claim) in raw.unwrap_or_default() {
+        let at = format!("route[{i}].forward_claims.{header:?}");
+        let Some(h) = c.header(&at, &header) else {
+            continue;
+        };
+        if claim.is_empty() {
+            c.problem(
+                &at,
+                "empty claim name; give the claim to send, e.g. \"did\"",
+            );
+        }
+        let clashes = h == policy.header
+            || policy.binding_headers.contains(&h)
+            || substitute
+                .iter()
+                .any(|s| s.target == SubstituteTarget::Header(h.clone()));
+        if clashes {
+            c.problem(
+                &at,
+                "is also the token, a binding or a substituted header; forward the claim in a header of its own",
+            );
+        }
+        if matches!(
+            h.as_str(),
+            "host" | "content-length" | "transfer-encoding" | "connection"
+        ) {
+            c.problem(
+                &at,
+                "is a framing header; pick another name, e.g. \"X-Approov-Did\"",
+            );
+        }
+        out.push((h, claim));
+    }
+    out
 }
 
 #[cfg(test)]

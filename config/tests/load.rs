@@ -27,7 +27,7 @@ const SECRET: &str =
 fn the_demo_config_loads_and_runs_out_of_the_box() {
     let c = Config::load(repo("config/demo.toml")).unwrap();
     let token = c.token.as_ref().unwrap();
-    assert_eq!(token.header.as_str(), "approov-token");
+    assert_eq!(token.policy.header.as_str(), "approov-token");
     assert_eq!(token.secrets.len(), 1);
     assert!(token.build_verifier().unwrap().is_ready());
     let demo = c.route("demo").unwrap();
@@ -48,10 +48,10 @@ fn defaults_follow_the_design() {
     ))
     .unwrap();
     let t = c.token.as_ref().unwrap();
-    assert_eq!(t.reject_status, 401);
+    assert_eq!(t.policy.reject_status, 401);
     assert_eq!(t.cache_capacity, 100_000);
-    assert_eq!(t.max_token_bytes, 8192);
-    assert!(t.algorithms.is_none());
+    assert_eq!(t.policy.max_token_bytes, 8192);
+    assert!(t.policy.algorithms.is_none());
     assert_eq!(c.server.listen, vec!["127.0.0.1:8080".parse().unwrap()]);
     assert_eq!(c.server.max_header_bytes, 65536);
     let r = &c.routes[0];

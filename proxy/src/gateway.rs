@@ -2,10 +2,12 @@
 //! the core crate (`attestgate::Verifier`), so the proxy and the tower layer
 //! decide alike.
 //!
-//! - `request_filter`: limits, route, token check; answers rejections itself.
+//! - `request_filter`: limits, the canonical request, route, then the
+//!   core's decision ([`Verifier::decide`]): a refusal is written as the
+//!   core made it; nothing here decides.
 //! - `upstream_peer`: the route's prebuilt peer, nothing from the request.
-//! - `upstream_request_filter`: origin-form target, `Host`, token header
-//!   removal, secret substitution (passing requests only).
+//! - `upstream_request_filter`: `Host`, token header and query parameter
+//!   removal, claim headers, secret substitution (passing requests only).
 //! - `upstream_response_filter`: drops response headers that echo a secret.
 //! - `fail_to_connect` / `fail_to_proxy`: no retries; 502/504 with a small body.
 
@@ -15,9 +17,8 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use attestgate::substitute::Target;
-use attestgate::{Outcome, Reason, Secret, UpstreamErrorKind, Verifier};
-use attestgate_config::TokenRequirement;
-use http::{HeaderValue, StatusCode, header};
+use attestgate::{Outcome, Reason, RequestParts, Secret, UpstreamErrorKind};
+use http::{HeaderName, HeaderValue, StatusCode, header};
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_error::{Error, ErrorSource, ErrorType, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
@@ -31,8 +32,6 @@ use crate::routes::RouteTable;
 pub(crate) struct Gateway {
     /// Routes, ordered for matching.
     pub(crate) routes: RouteTable,
-    /// The token checker (`None` when no route needs one).
-    pub(crate) verifier: Option<Verifier>,
     /// Cap on the request headers' total size.
     pub(crate) max_header_bytes: usize,
     /// One log line per request.
@@ -50,16 +49,19 @@ pub(crate) static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
 /// Per-request state.
 pub(crate) struct Ctx {
     route: Option<usize>,
-    /// The token passed: only then may secrets be substituted.
-    passed: bool,
+    /// A token was checked and passed: only then may secrets be
+    /// substituted.
+    secrets_allowed: bool,
+    /// Claim headers for the upstream.
+    claims: Vec<(HeaderName, HeaderValue)>,
     outcome: Option<Outcome>,
     reason: Option<Reason>,
     /// Secrets substituted into this request, to scrub from the response.
     secrets: Vec<Arc<Secret>>,
     /// The query after substitution, if a query parameter was replaced.
     query: Option<zeroize::Zeroizing<String>>,
-    /// When the request arrived; only read (and only taken) for the access log.
-    start: Option<Instant>,
+    /// When the request arrived (`attestgate_request_duration_seconds`).
+    start: Instant,
 }
 
 impl Drop for Ctx {
@@ -77,37 +79,7 @@ fn header_bytes(req: &RequestHeader) -> usize {
         + req.raw_path().len()
 }
 
-/// First 8 hex digits of SHA-256 over the token header: enough to correlate
-/// log lines, useless to an attacker.
-fn fingerprint(value: Option<&HeaderValue>) -> String {
-    let Some(v) = value else {
-        return "-".to_owned();
-    };
-    let d = ring::digest::digest(&ring::digest::SHA256, v.as_bytes());
-    d.as_ref()[..4].iter().map(|b| format!("{b:02x}")).collect()
-}
-
 impl Gateway {
-    fn log_rejection(&self, session: &Session, route: &str, reason: Reason, monitored: bool) {
-        if !tracing::enabled!(target: "attestgate::reject", tracing::Level::DEBUG) {
-            return;
-        }
-        let header = self.verifier.as_ref().map(Verifier::header_name);
-        let value = header.and_then(|h| session.req_header().headers.get(h));
-        let client = session
-            .client_addr()
-            .map_or_else(|| "-".to_owned(), ToString::to_string);
-        tracing::debug!(
-            target: "attestgate::reject",
-            route,
-            reason = reason.as_str(),
-            client = %client,
-            token = %fingerprint(value),
-            monitored,
-            "token check failed"
-        );
-    }
-
     /// Refuses with a small JSON body and counts nothing (not a token outcome).
     async fn refuse(
         &self,
@@ -128,12 +100,13 @@ impl ProxyHttp for Gateway {
         IN_FLIGHT.fetch_add(1, Ordering::Relaxed);
         Ctx {
             route: None,
-            passed: false,
+            secrets_allowed: false,
+            claims: Vec::new(),
             outcome: None,
             reason: None,
             secrets: Vec::new(),
             query: None,
-            start: self.access_log.then(Instant::now),
+            start: Instant::now(),
         }
     }
 
@@ -162,50 +135,51 @@ impl ProxyHttp for Gateway {
         let Some(route) = self.routes.get(index) else {
             return self.refuse(session, StatusCode::NOT_FOUND, b"{}").await;
         };
-        let verifier = match (route.token, &self.verifier) {
-            (TokenRequirement::Off, _) => {
-                ctx.outcome = Some(Outcome::Allowed);
-                route.metrics.outcome(Outcome::Allowed);
-                return Ok(false);
-            }
-            (TokenRequirement::Required, Some(v)) => v,
-            // Config validation makes this impossible; fail closed anyway.
-            (TokenRequirement::Required, None) => {
-                return self
-                    .refuse(session, StatusCode::SERVICE_UNAVAILABLE, b"{}")
-                    .await;
-            }
+        let Some(verifier) = &route.verifier else {
+            // No [token] section: every route is token = "off".
+            ctx.outcome = Some(Outcome::Allowed);
+            route.metrics.outcome(Outcome::Allowed);
+            return Ok(false);
         };
-        match verifier.check(&req.headers) {
-            Ok(_) => {
-                // A substituted header must be unambiguous.
-                for s in &route.substitutions {
-                    if let Target::Header(h) = s.target()
-                        && req.headers.get_all(h).iter().nth(1).is_some()
-                    {
-                        return self.refuse(session, StatusCode::BAD_REQUEST, b"{}").await;
-                    }
-                }
-                ctx.passed = true;
-                ctx.outcome = Some(Outcome::Allowed);
-                route.metrics.outcome(Outcome::Allowed);
-                Ok(false)
-            }
-            Err(reason) => {
-                ctx.reason = Some(reason);
-                let monitored = route.mode == attestgate::Mode::Monitor;
-                self.log_rejection(session, &route.name, reason, monitored);
-                if monitored {
-                    ctx.outcome = Some(Outcome::Monitored);
-                    route.metrics.outcome(Outcome::Monitored);
-                    return Ok(false);
-                }
-                ctx.outcome = Some(Outcome::Rejected);
-                route.metrics.outcome(Outcome::Rejected);
-                respond::rejection(session, verifier.reject_status(reason)).await?;
-                Ok(true)
-            }
+        let client = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
+        let decision = verifier.decide(RequestParts {
+            method: &req.method,
+            uri: &req.uri,
+            headers: &req.headers,
+            client,
+        });
+        ctx.outcome = Some(decision.outcome());
+        ctx.reason = decision.reason();
+        if let Some(refusal) = decision.refusal() {
+            respond::refusal(session, refusal).await?;
+            return Ok(true);
         }
+        if decision.secrets_allowed() {
+            // A substituted header must be unambiguous.
+            for s in &route.substitutions {
+                if let Target::Header(h) = s.target()
+                    && req.headers.get_all(h).iter().nth(1).is_some()
+                {
+                    return self.refuse(session, StatusCode::BAD_REQUEST, b"{}").await;
+                }
+            }
+            ctx.secrets_allowed = true;
+        }
+        if let Some(token) = decision.token()
+            && !route.forward_claims.is_empty()
+        {
+            let names: Vec<&str> = route.claim_names.iter().map(String::as_str).collect();
+            ctx.claims = route
+                .forward_claims
+                .iter()
+                .zip(token.claims_as_headers(&names))
+                .filter_map(|(h, v)| Some((h.clone(), v?)))
+                .collect();
+        }
+        Ok(false)
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
@@ -224,10 +198,13 @@ impl ProxyHttp for Gateway {
         let Some(route) = ctx.route.and_then(|i| self.routes.get(i)) else {
             return Error::e_explain(ErrorType::InternalError, "no route selected");
         };
-        if !route.forward_token
-            && let Some(v) = &self.verifier
+        if let Some(v) = &route.verifier
+            && !route.forward_token
         {
             upstream.remove_header(v.header_name());
+        }
+        for (name, value) in std::mem::take(&mut ctx.claims) {
+            upstream.insert_header(name, value)?;
         }
         // Tell the upstream who asked, without trusting what the client said.
         if let Some(host) = session.req_header().headers.get(header::HOST).cloned() {
@@ -262,8 +239,19 @@ impl ProxyHttp for Gateway {
             upstream.insert_header("x-forwarded-for", xff)?;
         }
 
+        // The token's query parameter never reaches the upstream (whether
+        // or not it was the token's source).
+        if let Some(param) = route
+            .verifier
+            .as_ref()
+            .and_then(|v| v.policy().query_param.as_deref())
+            && let Some(q) = upstream.uri.query()
+            && let Some(rest) = attestgate::query::without(q, param)
+        {
+            ctx.query = Some(zeroize::Zeroizing::new(rest));
+        }
         let mut substituted = 0u64;
-        if ctx.passed {
+        if ctx.secrets_allowed {
             for s in &route.substitutions {
                 match s.target() {
                     Target::Header(name) => {
@@ -310,9 +298,13 @@ impl ProxyHttp for Gateway {
             }
         }
         // The target is the canonical one request_filter wrote; only a
-        // substituted query changes it.
+        // substituted or removed query parameter changes it.
         if let Some(q) = &ctx.query {
-            let target = zeroize::Zeroizing::new(format!("{}?{}", upstream.uri.path(), q.as_str()));
+            let target = zeroize::Zeroizing::new(if q.is_empty() {
+                upstream.uri.path().to_owned()
+            } else {
+                format!("{}?{}", upstream.uri.path(), q.as_str())
+            });
             let uri = http::Uri::try_from(target.as_str())
                 .map_err(|_| Error::explain(ErrorType::HTTPStatus(400), "request target"))?;
             upstream.set_uri(uri);
@@ -420,29 +412,26 @@ impl ProxyHttp for Gateway {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
+        let route = ctx.route.and_then(|i| self.routes.get(i));
+        if let Some(r) = route {
+            r.metrics.request_seconds(ctx.start.elapsed().as_secs_f64());
+        }
         if !self.access_log {
             return;
         }
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let req = session.req_header();
-        let route = ctx
-            .route
-            .and_then(|i| self.routes.get(i))
-            .map_or("-", |r| &*r.name);
+        let route = route.map_or("-", |r| &*r.name);
         tracing::info!(
             target: "attestgate::access",
             route,
             method = %req.method,
             path = req.uri.path(),
             status,
-            outcome = ctx.outcome.map_or("-", |o| match o {
-                Outcome::Allowed => "allowed",
-                Outcome::Rejected => "rejected",
-                Outcome::Monitored => "monitored",
-            }),
+            outcome = ctx.outcome.map_or("-", Outcome::as_str),
             reason = ctx.reason.map_or("-", Reason::as_str),
             error = e.map(|e| e.etype().as_str()).unwrap_or("-"),
-            micros = ctx.start.map_or(0, |t| t.elapsed().as_micros() as u64),
+            micros = ctx.start.elapsed().as_micros() as u64,
             "request"
         );
     }

@@ -1,31 +1,15 @@
-//! Small responses the proxy writes itself: rejections, 404, 400, 431,
+//! Small responses the proxy writes itself: token refusals (as the core
+//! decided them), 404, 400, 431,
 //! 502/504. Written header-then-body so the client's connection stays alive
 //! (pingora's `respond_error` closes it, which makes rejected clients
 //! reconnect and rejections dearer than passes).
 
+use attestgate::Refusal;
 use bytes::Bytes;
 use http::StatusCode;
 use pingora_error::Result;
 use pingora_http::ResponseHeader;
 use pingora_proxy::Session;
-
-/// gRPC status codes we answer with.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum GrpcCode {
-    /// 16 UNAUTHENTICATED.
-    Unauthenticated = 16,
-    /// 14 UNAVAILABLE.
-    Unavailable = 14,
-}
-
-/// Whether the request is gRPC (`content-type: application/grpc*`).
-pub(crate) fn is_grpc(session: &Session) -> bool {
-    session
-        .req_header()
-        .headers
-        .get(http::header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
-}
 
 /// After answering without the upstream, how long Pingora may go on reading
 /// a body the client announced (and we never use) so that the connection
@@ -84,33 +68,25 @@ pub(crate) async fn json(
     Ok(())
 }
 
-/// A gRPC "trailers-only" error: HTTP 200 with `grpc-status` in the headers
-/// and no body. The message is generic: the reason is never sent.
-pub(crate) async fn grpc(session: &mut Session, code: GrpcCode) -> Result<()> {
+/// A refused token check: the core's [`Refusal`] as it is (status,
+/// headers, body). A gRPC refusal has no body: its headers end the stream,
+/// which over HTTP/2 is a trailers-only response.
+pub(crate) async fn refusal(session: &mut Session, refusal: &Refusal) -> Result<()> {
     settle_request_body(session);
-    let mut resp = ResponseHeader::build(StatusCode::OK, Some(4))?;
-    resp.insert_header(http::header::CONTENT_TYPE, "application/grpc")?;
-    resp.insert_header("grpc-status", (code as u16).to_string())?;
-    let message = match code {
-        GrpcCode::Unauthenticated => "unauthenticated",
-        GrpcCode::Unavailable => "unavailable",
-    };
-    resp.insert_header("grpc-message", message)?;
-    resp.insert_header(http::header::CONTENT_LENGTH, 0)?;
-    session.write_response_header(Box::new(resp), true).await?;
-    Ok(())
-}
-
-/// A failed token check: the configured status with `{}`, or a gRPC error.
-pub(crate) async fn rejection(session: &mut Session, status: StatusCode) -> Result<()> {
-    if is_grpc(session) {
-        let code = if status == StatusCode::SERVICE_UNAVAILABLE {
-            GrpcCode::Unavailable
-        } else {
-            GrpcCode::Unauthenticated
-        };
-        grpc(session, code).await
-    } else {
-        json(session, status, b"{}").await
+    let headers = refusal.headers();
+    let mut resp = ResponseHeader::build(refusal.status(), Some(headers.len() + 1))?;
+    for (name, value) in headers {
+        resp.insert_header(name, value)?;
     }
+    let body = refusal.body();
+    resp.insert_header(http::header::CONTENT_LENGTH, body.len())?;
+    if body.is_empty() {
+        session.write_response_header(Box::new(resp), true).await?;
+    } else {
+        session.write_response_header(Box::new(resp), false).await?;
+        session
+            .write_response_body(Some(Bytes::from_static(body.as_bytes())), true)
+            .await?;
+    }
+    Ok(())
 }

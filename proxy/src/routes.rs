@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use attestgate::substitute::{self, LiveSecret, Substitution, Target};
-use attestgate::{Mode, RouteMetrics};
-use attestgate_config::{RouteConfig, SubstituteTarget, TokenRequirement, Upstream};
-use http::HeaderValue;
+use attestgate::{RouteMetrics, Verifier};
+use attestgate_config::{RouteConfig, SubstituteTarget, Upstream};
+use http::{HeaderName, HeaderValue};
 use pingora_core::upstreams::peer::HttpPeer;
 
 /// One route, ready to serve: its peer is built once, at start.
@@ -23,10 +23,14 @@ pub(crate) struct Route {
     pub(crate) host: Option<String>,
     /// Path prefix to match.
     pub(crate) path_prefix: String,
-    /// Whether the route checks tokens.
-    pub(crate) token: TokenRequirement,
-    /// Enforce or monitor.
-    pub(crate) mode: Mode,
+    /// The route's own handle on the verifier: shared keys and cache, the
+    /// route's policy (`None` only without a `[token]` section, where
+    /// every route has `token = "off"`).
+    pub(crate) verifier: Option<Verifier>,
+    /// Headers for the upstream from claims of the passing token.
+    pub(crate) forward_claims: Vec<HeaderName>,
+    /// The claim each of `forward_claims` carries, in the same order.
+    pub(crate) claim_names: Vec<String>,
     /// Keep the token header upstream.
     pub(crate) forward_token: bool,
     /// The upstream peer, with its timeouts and TLS settings.
@@ -73,6 +77,7 @@ impl Route {
         demo_socket: &str,
         keepalive_idle: Duration,
         metrics: RouteMetrics,
+        verifier: Option<&Verifier>,
     ) -> Result<Route, RouteError> {
         let (mut peer, upstream_host) = match &cfg.upstream {
             Upstream::Demo => {
@@ -150,8 +155,9 @@ impl Route {
             name: cfg.name.as_str().into(),
             host: cfg.host.clone(),
             path_prefix: cfg.path_prefix.clone(),
-            token: cfg.token,
-            mode: cfg.mode,
+            verifier: verifier.map(|v| v.with_policy(cfg.policy.clone())),
+            forward_claims: cfg.forward_claims.iter().map(|(h, _)| h.clone()).collect(),
+            claim_names: cfg.forward_claims.iter().map(|(_, c)| c.clone()).collect(),
             forward_token: cfg.forward_token,
             peer,
             upstream_host,

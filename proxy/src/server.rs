@@ -119,7 +119,16 @@ pub fn build_server(config: &Config, options: ServeOptions) -> Result<Built, Sta
         .routes
         .iter()
         .enumerate()
-        .map(|(i, r)| Route::build(i, r, &demo_socket, keepalive_idle, metrics.route(&r.name)))
+        .map(|(i, r)| {
+            Route::build(
+                i,
+                r,
+                &demo_socket,
+                keepalive_idle,
+                metrics.route(&r.name),
+                verifier.as_ref(),
+            )
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let substitutions: Vec<_> = routes
         .iter()
@@ -147,12 +156,13 @@ pub fn build_server(config: &Config, options: ServeOptions) -> Result<Built, Sta
 
     let gateway = Gateway {
         routes: RouteTable::new(routes),
-        verifier: verifier.clone(),
         max_header_bytes: s.max_header_bytes,
         access_log: s.access_log,
         inbound: crate::inbound::Inbound {
             rules: s.target_rules,
-            strip: s.strip_request_headers.clone(),
+            // Claim headers are the proxy's to set: a client's copy of one
+            // never reaches any upstream, on any route.
+            strip: strip_list(config),
         },
         path_case_insensitive: s.path_case_insensitive,
     };
@@ -236,6 +246,20 @@ pub fn build_server(config: &Config, options: ServeOptions) -> Result<Built, Sta
         verifier,
         registry,
     })
+}
+
+/// Headers removed from every request: `[server] strip_request_headers`
+/// (with the rewrite headers) and every route's `forward_claims` headers.
+fn strip_list(config: &Config) -> Vec<http::HeaderName> {
+    let mut out = config.server.strip_request_headers.clone();
+    for r in &config.routes {
+        for (h, _) in &r.forward_claims {
+            if !out.contains(h) {
+                out.push(h.clone());
+            }
+        }
+    }
+    out
 }
 
 async fn shutdown_of(mut watch: ShutdownWatch) {

@@ -18,13 +18,12 @@ use prometheus::Registry;
 
 fn reason_counts_from_text(text: &str) -> [f64; 11] {
     Reason::ALL.map(|r| {
-        let series = format!("attestgate_rejections_total{{reason=\"{}\"}}", r.as_str());
+        // every route's series of this reason, summed
+        let series = format!("attestgate_rejections_total{{reason=\"{}\",", r.as_str());
         text.lines()
-            .find_map(|l| {
-                l.strip_prefix(&series)
-                    .map(|v| v.trim().parse().unwrap_or(0.0))
-            })
-            .unwrap_or(0.0)
+            .filter(|l| l.starts_with(&series))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
     })
 }
 

@@ -115,7 +115,7 @@ async fn every_rejection_reason_gets_its_status_and_never_reaches_the_upstream()
     }
     assert_eq!(up.count(), 0, "a rejected request reached the upstream");
     for (reason, _) in &cases {
-        let series = format!("attestgate_rejections_total{{reason=\"{reason}\"}}");
+        let series = format!("attestgate_rejections_total{{reason=\"{reason}\",route=\"api\"}}");
         assert_eq!(proxy.metric(&series).await, Some(1.0), "{series}");
     }
     // the same request with a good token passes, ES256 and HS256

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use attestgate::{Metrics, Mode, RouteMetrics, Verifier};
+use attestgate::{Metrics, Mode, Policy, Verifier};
 use prometheus::Registry;
 use tower_layer::Layer;
 
@@ -12,7 +12,7 @@ use crate::reject::DefaultRejection;
 use crate::service::Attest;
 
 /// Route label used when none is given with [`AttestLayer::route_name`].
-pub const DEFAULT_ROUTE: &str = "default";
+pub const DEFAULT_ROUTE: &str = attestgate::DEFAULT_ROUTE_NAME;
 
 /// A [`Layer`] that checks the Approov token of every request before the
 /// inner service sees it. See the [crate docs](crate).
@@ -30,14 +30,11 @@ pub struct AttestLayer<R = DefaultRejection> {
 /// What every [`Attest`] made by one layer shares.
 #[derive(Clone)]
 pub(crate) struct Shared<R> {
+    /// The verifier handle with this layer's policy (route name, mode,
+    /// everything [`Policy`] holds).
     pub(crate) verifier: Verifier,
-    pub(crate) monitor: bool,
-    pub(crate) route_name: Arc<str>,
-    /// Registered series, kept to re-resolve the route handles when the
-    /// route name changes after [`AttestLayer::metrics`].
-    pub(crate) metrics: Option<Metrics>,
-    /// `attestgate_requests_total{route}` handles, resolved once.
-    pub(crate) route: Option<RouteMetrics>,
+    /// Whether series are attached (for `Debug`).
+    pub(crate) metrics: bool,
     pub(crate) reject: R,
 }
 
@@ -53,31 +50,25 @@ impl<R> fmt::Debug for AttestLayer<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AttestLayer")
             .field("verifier", &self.shared.verifier)
-            .field("monitor", &self.shared.monitor)
-            .field("route", &self.shared.route_name)
-            .field("metrics", &self.shared.metrics.is_some())
+            .field("metrics", &self.shared.metrics)
             .field("rejection", &std::any::type_name::<R>())
             .finish()
     }
 }
 
 impl AttestLayer {
-    /// A layer checking tokens with `verifier`, in the verifier's mode
-    /// (enforce unless built with `Mode::Monitor`), with the
-    /// [`DefaultRejection`] and no metrics.
+    /// A layer checking tokens with `verifier` under its policy (give a
+    /// route its own with `verifier.with_policy(policy)`: handles share keys,
+    /// refresher and cache), with the [`DefaultRejection`] and no metrics.
     ///
     /// The layer starts no task: to refresh keys from a JWKS URL or watch key
     /// files, keep the handle of `verifier.spawn_refresher()` (see the crate
     /// docs).
     pub fn new(verifier: Verifier) -> AttestLayer {
-        let monitor = verifier.mode() == Mode::Monitor;
         AttestLayer {
             shared: Arc::new(Shared {
                 verifier,
-                monitor,
-                route_name: Arc::from(DEFAULT_ROUTE),
-                metrics: None,
-                route: None,
+                metrics: false,
                 reject: DefaultRejection,
             }),
         }
@@ -92,12 +83,12 @@ impl<R> AttestLayer<R> {
 
     /// Whether failing requests are let through (monitor mode).
     pub fn is_monitor(&self) -> bool {
-        self.shared.monitor
+        self.shared.verifier.mode() == Mode::Monitor
     }
 
     /// The `route` label of this layer's `attestgate_requests_total` series.
     pub fn route(&self) -> &str {
-        &self.shared.route_name
+        &self.shared.verifier.policy().name
     }
 
     /// The rejection builder.
@@ -120,11 +111,8 @@ impl<R: Clone> AttestLayer<R> {
     /// value taken from a request. May be called before or after
     /// [`AttestLayer::metrics`].
     pub fn route_name(self, name: impl AsRef<str>) -> Self {
-        let name: Arc<str> = Arc::from(name.as_ref());
-        self.update(|s| {
-            s.route = s.metrics.as_ref().map(|m| m.route(&name));
-            s.route_name = name;
-        })
+        let name = name.as_ref().to_owned();
+        self.update(|s| s.verifier = policy_with(&s.verifier, |p| p.name = name))
     }
 
     /// Registers the series of DESIGN §5 into `registry`, attaches them to
@@ -144,8 +132,7 @@ impl<R: Clone> AttestLayer<R> {
     pub fn with_metrics(self, metrics: &Metrics) -> Self {
         self.update(|s| {
             s.verifier.attach_metrics(metrics);
-            s.route = Some(metrics.route(&s.route_name));
-            s.metrics = Some(metrics.clone());
+            s.metrics = true;
         })
     }
 
@@ -153,7 +140,12 @@ impl<R: Clone> AttestLayer<R> {
     /// `monitored` and logged at debug level, with no `VerifiedToken`) or off
     /// (`false`: they are refused). Overrides the verifier's mode.
     pub fn monitor(self, monitor: bool) -> Self {
-        self.update(|s| s.monitor = monitor)
+        let mode = if monitor {
+            Mode::Monitor
+        } else {
+            Mode::Enforce
+        };
+        self.update(|s| s.verifier = policy_with(&s.verifier, |p| p.mode = mode))
     }
 
     /// Replaces the rejection builder: a type implementing
@@ -164,14 +156,18 @@ impl<R: Clone> AttestLayer<R> {
         AttestLayer {
             shared: Arc::new(Shared {
                 verifier: s.verifier,
-                monitor: s.monitor,
-                route_name: s.route_name,
                 metrics: s.metrics,
-                route: s.route,
                 reject,
             }),
         }
     }
+}
+
+/// A handle on the same verifier with one policy field changed.
+fn policy_with(verifier: &Verifier, change: impl FnOnce(&mut Policy)) -> Verifier {
+    let mut policy = verifier.policy().clone();
+    change(&mut policy);
+    verifier.with_policy(policy)
 }
 
 impl<S, R> Layer<S> for AttestLayer<R> {

@@ -4,9 +4,9 @@
 
 use std::fmt;
 
-use attestgate::Reason;
+use attestgate::{Reason, Refusal};
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderValue};
+use http::header::HeaderMap;
 use http::{Method, Response, StatusCode, Uri, Version};
 use http_body_util::{BodyExt, Full};
 
@@ -40,7 +40,7 @@ impl Rejection {
 /// never copy them into the response.
 pub struct RejectContext<'a> {
     pub(crate) rejection: Rejection,
-    pub(crate) grpc: bool,
+    pub(crate) refusal: &'a Refusal,
     pub(crate) method: &'a Method,
     pub(crate) uri: &'a Uri,
     pub(crate) version: Version,
@@ -53,7 +53,7 @@ impl fmt::Debug for RejectContext<'_> {
         f.debug_struct("RejectContext")
             .field("reason", &self.rejection.reason)
             .field("status", &self.rejection.status)
-            .field("grpc", &self.grpc)
+            .field("grpc", &self.is_grpc())
             .field("method", self.method)
             .field("path", &self.uri.path())
             .finish_non_exhaustive()
@@ -74,7 +74,13 @@ impl<'a> RejectContext<'a> {
 
     /// Whether the request is a gRPC call (`content-type: application/grpc*`).
     pub fn is_grpc(&self) -> bool {
-        self.grpc
+        self.refusal.grpc_status().is_some()
+    }
+
+    /// The answer the core decided on (what [`DefaultRejection`] sends):
+    /// status, headers and body, the same the proxy sends.
+    pub fn refusal(&self) -> &'a Refusal {
+        self.refusal
     }
 
     /// The request method.
@@ -134,53 +140,37 @@ where
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DefaultRejection;
 
-/// `grpc-status` of `UNAUTHENTICATED`.
-const GRPC_UNAUTHENTICATED: HeaderValue = HeaderValue::from_static("16");
-/// `grpc-status` of `UNAVAILABLE`.
-const GRPC_UNAVAILABLE: HeaderValue = HeaderValue::from_static("14");
-const GRPC_STATUS: &str = "grpc-status";
-const GRPC_MESSAGE: &str = "grpc-message";
-
 impl DefaultRejection {
+    /// The core's refusal as a response: its status, its headers, its body.
+    fn translate<B>(refusal: &Refusal, body: B) -> Response<B> {
+        let mut response = Response::new(body);
+        *response.status_mut() = refusal.status();
+        let headers = response.headers_mut();
+        for (name, value) in refusal.headers() {
+            headers.insert(name, value);
+        }
+        response
+    }
+
     /// The HTTP half: configured status, `{}`, `application/json`.
     pub fn http<B: RejectBody>(ctx: &RejectContext<'_>) -> Response<B> {
-        let mut response = Response::new(B::from_static("{}"));
-        *response.status_mut() = ctx.status();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        response
+        let refusal = Refusal::new(ctx.reason(), ctx.status(), &HeaderMap::new());
+        Self::translate(&refusal, B::from_static(refusal.body()))
     }
 
     /// The gRPC half: a trailers-only response with `grpc-status` 16 (14 for
     /// `no_keys`). Needs only `B: Default`: the body is empty.
     pub fn grpc<B: Default>(ctx: &RejectContext<'_>) -> Response<B> {
-        let mut response = Response::new(B::default());
-        let headers = response.headers_mut();
-        let content_type = match ctx.headers.get(header::CONTENT_TYPE) {
-            Some(ct) if starts_with_ignore_case(ct.as_bytes(), b"application/grpc-web") => {
-                ct.clone()
-            }
-            _ => HeaderValue::from_static("application/grpc"),
-        };
-        headers.insert(header::CONTENT_TYPE, content_type);
-        let (status, message) = match ctx.reason() {
-            Reason::NoKeys => (GRPC_UNAVAILABLE, "service unavailable"),
-            _ => (GRPC_UNAUTHENTICATED, "unauthenticated"),
-        };
-        headers.insert(GRPC_STATUS, status);
-        headers.insert(GRPC_MESSAGE, HeaderValue::from_static(message));
-        response
+        Self::translate(&Refusal::grpc(ctx.reason(), ctx.headers), B::default())
     }
 }
 
 impl<B: RejectBody> Reject<B> for DefaultRejection {
     fn reject(&self, ctx: &RejectContext<'_>) -> Response<B> {
         if ctx.is_grpc() {
-            DefaultRejection::grpc(ctx)
+            Self::translate(ctx.refusal, B::default())
         } else {
-            DefaultRejection::http(ctx)
+            Self::translate(ctx.refusal, B::from_static(ctx.refusal.body()))
         }
     }
 }
@@ -255,80 +245,50 @@ impl RejectBody for tonic::body::Body {
     }
 }
 
-/// Whether the request is a gRPC call: `content-type` starts with
-/// `application/grpc` (ASCII case-insensitive; covers `+proto`, `+json`,
-/// gRPC-Web).
-pub(crate) fn is_grpc(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|ct| starts_with_ignore_case(ct.as_bytes(), b"application/grpc"))
-}
-
-fn starts_with_ignore_case(value: &[u8], prefix: &[u8]) -> bool {
-    value
-        .get(..prefix.len())
-        .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::header::{self, HeaderValue};
 
-    fn ctx<'a>(
-        reason: Reason,
-        status: u16,
-        headers: &'a HeaderMap,
-        method: &'a Method,
-        uri: &'a Uri,
-    ) -> RejectContext<'a> {
-        RejectContext {
-            rejection: Rejection::new(reason, StatusCode::from_u16(status).unwrap()),
-            grpc: is_grpc(headers),
-            method,
-            uri,
+    /// What the default rejection answers for `reason` under a policy
+    /// refusing with `status`, to a request with `headers`.
+    fn reject(reason: Reason, status: u16, headers: &HeaderMap) -> Response<String> {
+        let status = StatusCode::from_u16(status).unwrap();
+        let refusal = Refusal::new(reason, status, headers);
+        let (m, u) = (Method::POST, Uri::from_static("/pkg.Svc/M"));
+        let ctx = RejectContext {
+            rejection: Rejection::new(reason, status),
+            refusal: &refusal,
+            method: &m,
+            uri: &u,
             version: Version::HTTP_11,
             headers,
-        }
+        };
+        DefaultRejection.reject(&ctx)
     }
 
-    #[test]
-    fn grpc_detection() {
-        for (ct, want) in [
-            ("application/grpc", true),
-            ("application/grpc+proto", true),
-            ("Application/GRPC", true),
-            ("application/grpc-web-text", true),
-            ("application/json", false),
-            ("application/gr", false),
-            ("", false),
-        ] {
-            let mut h = HeaderMap::new();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_str(ct).unwrap());
-            assert_eq!(is_grpc(&h), want, "{ct:?}");
-        }
-        assert!(!is_grpc(&HeaderMap::new()));
+    fn grpc_headers(ct: &'static str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+        h
     }
 
     #[test]
     fn http_rejection_is_configured_status_and_empty_object() {
-        let (h, m, u) = (HeaderMap::new(), Method::GET, Uri::from_static("/x"));
-        let r: Response<String> = DefaultRejection.reject(&ctx(Reason::Expired, 403, &h, &m, &u));
+        let r = reject(Reason::Expired, 403, &HeaderMap::new());
         assert_eq!(r.status(), 403);
         assert_eq!(r.headers()["content-type"], "application/json");
+        assert_eq!(r.headers()["cache-control"], "no-store");
         assert_eq!(r.body(), "{}");
     }
 
     #[test]
     fn grpc_rejection_codes_and_no_reason() {
-        let mut h = HeaderMap::new();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/grpc"),
-        );
-        let (m, u) = (Method::POST, Uri::from_static("/pkg.Svc/M"));
+        let h = grpc_headers("Application/GRPC+proto");
         for reason in Reason::ALL {
-            let status = if reason == Reason::NoKeys { 503 } else { 401 };
-            let r: Response<String> = DefaultRejection.reject(&ctx(reason, status, &h, &m, &u));
+            // reject_status 503 must not turn UNAUTHENTICATED into
+            // UNAVAILABLE: the reason decides.
+            let r = reject(reason, 503, &h);
             assert_eq!(r.status(), 200);
             assert_eq!(r.headers()["content-type"], "application/grpc");
             let want = if reason == Reason::NoKeys { "14" } else { "16" };
@@ -341,13 +301,11 @@ mod tests {
 
     #[test]
     fn grpc_web_keeps_its_content_type() {
-        let mut h = HeaderMap::new();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/grpc-web+proto"),
+        let r = reject(
+            Reason::Missing,
+            401,
+            &grpc_headers("application/grpc-web+proto"),
         );
-        let (m, u) = (Method::POST, Uri::from_static("/pkg.Svc/M"));
-        let r: Response<String> = DefaultRejection.reject(&ctx(Reason::Missing, 401, &h, &m, &u));
         assert_eq!(r.headers()["content-type"], "application/grpc-web+proto");
         assert_eq!(r.headers()["grpc-status"], "16");
     }
@@ -359,8 +317,17 @@ mod tests {
             "approov-token",
             HeaderValue::from_static("secret.token.value"),
         );
+        let refusal = Refusal::new(Reason::Missing, StatusCode::UNAUTHORIZED, &h);
         let (m, u) = (Method::GET, Uri::from_static("/x"));
-        let text = format!("{:?}", ctx(Reason::Missing, 401, &h, &m, &u));
+        let ctx = RejectContext {
+            rejection: Rejection::new(Reason::Missing, StatusCode::UNAUTHORIZED),
+            refusal: &refusal,
+            method: &m,
+            uri: &u,
+            version: Version::HTTP_11,
+            headers: &h,
+        };
+        let text = format!("{ctx:?}");
         assert!(!text.contains("secret.token.value"), "{text}");
     }
 }

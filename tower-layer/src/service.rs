@@ -4,13 +4,13 @@ use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use attestgate::{Outcome, VerifiedToken};
+use attestgate::{RequestParts, VerifiedToken};
 use http::{Request, Response};
 use tower_service::Service;
 
 use crate::future::ResponseFuture;
 use crate::layer::{AttestLayer, Shared};
-use crate::reject::{self, Reject, RejectContext, Rejection};
+use crate::reject::{Reject, RejectContext, Rejection};
 
 /// Checks the Approov token of each request, then calls the inner service
 /// (token passed, or monitor mode) or answers at once (refused).
@@ -35,8 +35,7 @@ impl<S: fmt::Debug, R> fmt::Debug for Attest<S, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Attest")
             .field("inner", &self.inner)
-            .field("route", &self.shared.route_name)
-            .field("monitor", &self.shared.monitor)
+            .field("verifier", &self.shared.verifier)
             .finish_non_exhaustive()
     }
 }
@@ -82,51 +81,39 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let shared = &*self.shared;
-        let reason = match shared.verifier.check(req.headers()) {
-            Ok(token) => {
-                if let Some(route) = &shared.route {
-                    route.outcome(Outcome::Allowed);
-                }
-                req.extensions_mut().insert(token);
-                return ResponseFuture::inner(self.inner.call(req));
+        // The core decides, counts and logs; this only translates.
+        let mut decision = shared.verifier.decide(RequestParts::of(&req));
+        let rejection = decision
+            .reason()
+            .map(|r| Rejection::new(r, shared.verifier.reject_status(r)));
+        if let (Some(refusal), Some(rejection)) = (decision.refusal(), rejection) {
+            let ctx = RejectContext {
+                rejection,
+                refusal,
+                method: req.method(),
+                uri: req.uri(),
+                version: req.version(),
+                headers: req.headers(),
+            };
+            let mut response = shared.reject.reject(&ctx);
+            response.extensions_mut().insert(rejection);
+            return ResponseFuture::reject(response);
+        }
+        let extensions = req.extensions_mut();
+        match decision.take_token() {
+            Some(token) => {
+                extensions.insert(token);
             }
-            Err(reason) => reason,
-        };
-        let rejection = Rejection::new(reason, shared.verifier.reject_status(reason));
-        if shared.monitor {
-            if let Some(route) = &shared.route {
-                route.outcome(Outcome::Monitored);
+            // Whatever an earlier layer may have put there, a request whose
+            // token did not pass here carries no verified token.
+            None => {
+                extensions.remove::<VerifiedToken>();
             }
-            tracing::debug!(
-                route = &*shared.route_name,
-                reason = reason.as_str(),
-                "token check failed; request let through (monitor mode)"
-            );
-            // Whatever an earlier layer may have put there, a request that
-            // failed the check carries no verified token.
-            let extensions = req.extensions_mut();
-            extensions.remove::<VerifiedToken>();
+        }
+        if let Some(rejection) = rejection {
+            // monitor mode: the handler can tell this request apart
             extensions.insert(rejection);
-            return ResponseFuture::inner(self.inner.call(req));
         }
-        if let Some(route) = &shared.route {
-            route.outcome(Outcome::Rejected);
-        }
-        tracing::debug!(
-            route = &*shared.route_name,
-            reason = reason.as_str(),
-            "token check failed; request refused"
-        );
-        let ctx = RejectContext {
-            rejection,
-            grpc: reject::is_grpc(req.headers()),
-            method: req.method(),
-            uri: req.uri(),
-            version: req.version(),
-            headers: req.headers(),
-        };
-        let mut response = shared.reject.reject(&ctx);
-        response.extensions_mut().insert(rejection);
-        ResponseFuture::reject(response)
+        ResponseFuture::inner(self.inner.call(req))
     }
 }

@@ -64,8 +64,10 @@ impl Calls {
 }
 
 /// The value of a counter or gauge series (0 when absent), by name and
-/// label pairs.
+/// label pairs; the sum over every series that has them (a reason's
+/// rejections over all routes).
 pub fn metric(registry: &Registry, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let mut sum = 0.0;
     for family in registry.gather() {
         if family.name() != name {
             continue;
@@ -79,7 +81,7 @@ pub fn metric(registry: &Registry, name: &str, labels: &[(&str, &str)]) -> f64 {
             if !all_match {
                 continue;
             }
-            return match family.get_field_type() {
+            sum += match family.get_field_type() {
                 MetricType::COUNTER => m.get_counter().get_value(),
                 MetricType::GAUGE => m.get_gauge().get_value(),
                 MetricType::HISTOGRAM => m.get_histogram().get_sample_count() as f64,
@@ -87,7 +89,7 @@ pub fn metric(registry: &Registry, name: &str, labels: &[(&str, &str)]) -> f64 {
             };
         }
     }
-    0.0
+    sum
 }
 
 /// `attestgate_requests_total{route, outcome}`.

@@ -1,0 +1,360 @@
+//! Step 4, the decision, made once for both front ends (DESIGN §1, §9).
+//!
+//! [`crate::Verifier::decide`] looks at a request's method, target and
+//! headers under the handle's [`crate::Policy`] and returns a [`Decision`]:
+//! pass (with the [`VerifiedToken`]), anonymous, monitored or refused — and
+//! for a refusal, the whole answer ([`Refusal`]: status, headers, body, for
+//! HTTP and for gRPC). It also counts the outcome and the rejection, and
+//! writes the one `attestgate::reject` log line. The proxy and the tower
+//! layer only translate a `Decision` into their response types; neither
+//! decides anything.
+
+use std::net::IpAddr;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, StatusCode, Uri};
+
+use crate::metrics::Outcome;
+use crate::reason::Reason;
+use crate::token::VerifiedToken;
+
+/// What [`crate::Verifier::decide`] looks at.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestParts<'a> {
+    /// The method.
+    pub method: &'a Method,
+    /// The target (its query, for a `query_param` token).
+    pub uri: &'a Uri,
+    /// The headers.
+    pub headers: &'a HeaderMap,
+    /// The client's address, for the log line only.
+    pub client: Option<IpAddr>,
+}
+
+impl<'a> RequestParts<'a> {
+    /// The parts of an `http` request head.
+    pub fn of<B>(req: &'a http::Request<B>) -> RequestParts<'a> {
+        RequestParts {
+            method: req.method(),
+            uri: req.uri(),
+            headers: req.headers(),
+            client: None,
+        }
+    }
+}
+
+/// The decision on one request.
+#[derive(Debug)]
+pub struct Decision {
+    pub(crate) outcome: Outcome,
+    pub(crate) reason: Option<Reason>,
+    pub(crate) token: Option<VerifiedToken>,
+    pub(crate) refusal: Option<Refusal>,
+}
+
+impl Decision {
+    /// The outcome, as counted in `attestgate_requests_total`.
+    pub fn outcome(&self) -> Outcome {
+        self.outcome
+    }
+
+    /// Why the token failed (refused or monitored requests).
+    pub fn reason(&self) -> Option<Reason> {
+        self.reason
+    }
+
+    /// The verified token of a passing request.
+    pub fn token(&self) -> Option<&VerifiedToken> {
+        self.token.as_ref()
+    }
+
+    /// Takes the verified token out (to put it in request extensions).
+    pub fn take_token(&mut self) -> Option<VerifiedToken> {
+        self.token.take()
+    }
+
+    /// The answer to send instead of forwarding, if refused.
+    pub fn refusal(&self) -> Option<&Refusal> {
+        self.refusal.as_ref()
+    }
+
+    /// Whether secrets may be substituted into this request: only when a
+    /// token was checked and passed (never anonymous, monitored, exempt or
+    /// token-off requests).
+    pub fn secrets_allowed(&self) -> bool {
+        self.outcome == Outcome::Allowed && self.token.is_some()
+    }
+}
+
+/// The answer to a refused request. The reason is never in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    status: StatusCode,
+    grpc: Option<GrpcAnswer>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct GrpcAnswer {
+    code: u16,
+    content_type: HeaderValue,
+}
+
+/// `grpc-status` 16, UNAUTHENTICATED.
+pub const GRPC_UNAUTHENTICATED: u16 = 16;
+/// `grpc-status` 14, UNAVAILABLE (`no_keys`).
+pub const GRPC_UNAVAILABLE: u16 = 14;
+
+impl Refusal {
+    /// The refusal for `reason` under a policy refusing with
+    /// `reject_status`, for a request with these headers: HTTP
+    /// `reject_status` (503 for `no_keys`) with `{}`; a gRPC request
+    /// (`content-type: application/grpc*`, any case) a trailers-only
+    /// HTTP 200 with `grpc-status` 16 (14 for `no_keys`), gRPC-Web keeping
+    /// its own content type.
+    pub fn new(reason: Reason, reject_status: StatusCode, headers: &HeaderMap) -> Refusal {
+        match grpc_content_type(headers) {
+            Some(ct) => Refusal::grpc_with(reason, ct),
+            None => Refusal {
+                status: if reason == Reason::NoKeys {
+                    StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    reject_status
+                },
+                grpc: None,
+            },
+        }
+    }
+
+    /// The gRPC form of the refusal for `reason`, whatever the request's
+    /// content type (gRPC-Web keeps its own).
+    pub fn grpc(reason: Reason, headers: &HeaderMap) -> Refusal {
+        let ct = grpc_content_type(headers)
+            .unwrap_or_else(|| HeaderValue::from_static("application/grpc"));
+        Refusal::grpc_with(reason, ct)
+    }
+
+    fn grpc_with(reason: Reason, content_type: HeaderValue) -> Refusal {
+        let code = if reason == Reason::NoKeys {
+            GRPC_UNAVAILABLE
+        } else {
+            GRPC_UNAUTHENTICATED
+        };
+        Refusal {
+            status: StatusCode::OK,
+            grpc: Some(GrpcAnswer { code, content_type }),
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The `grpc-status` of a gRPC refusal.
+    pub fn grpc_status(&self) -> Option<u16> {
+        self.grpc.as_ref().map(|g| g.code)
+    }
+
+    /// The body: `{}` for HTTP, nothing for gRPC.
+    pub fn body(&self) -> &'static str {
+        if self.grpc.is_some() { "" } else { "{}" }
+    }
+
+    /// The response headers (besides framing: `content-length` is the
+    /// front end's): `content-type`, `cache-control: no-store`, and for
+    /// gRPC `grpc-status` and `grpc-message`.
+    pub fn headers(&self) -> Vec<(HeaderName, HeaderValue)> {
+        let mut out = Vec::with_capacity(4);
+        match &self.grpc {
+            None => out.push((
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )),
+            Some(g) => {
+                out.push((header::CONTENT_TYPE, g.content_type.clone()));
+                out.push((
+                    HeaderName::from_static("grpc-status"),
+                    HeaderValue::from(g.code),
+                ));
+                let message = if g.code == GRPC_UNAVAILABLE {
+                    "service unavailable"
+                } else {
+                    "unauthenticated"
+                };
+                out.push((
+                    HeaderName::from_static("grpc-message"),
+                    HeaderValue::from_static(message),
+                ));
+            }
+        }
+        out.push((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+        out
+    }
+}
+
+/// Whether the request is gRPC (`content-type` starting with
+/// `application/grpc`, ASCII case-insensitive).
+pub fn is_grpc(headers: &HeaderMap) -> bool {
+    grpc_content_type(headers).is_some()
+}
+
+/// The content type a gRPC refusal answers with: the request's own for
+/// gRPC-Web (`application/grpc-web`, `-web+proto`, `-web-text`, …), else
+/// `application/grpc`; `None` when the request is not gRPC.
+fn grpc_content_type(headers: &HeaderMap) -> Option<HeaderValue> {
+    let ct = headers.get(header::CONTENT_TYPE)?;
+    let starts = |p: &[u8]| {
+        ct.as_bytes()
+            .get(..p.len())
+            .is_some_and(|h| h.eq_ignore_ascii_case(p))
+    };
+    if starts(b"application/grpc-web") {
+        Some(ct.clone())
+    } else if starts(b"application/grpc") {
+        Some(HeaderValue::from_static("application/grpc"))
+    } else {
+        None
+    }
+}
+
+impl crate::Verifier {
+    /// Decides on one request under this handle's policy, now.
+    pub fn decide(&self, req: RequestParts<'_>) -> Decision {
+        self.decide_at(req, crate::clock::now())
+    }
+
+    /// [`crate::Verifier::decide`] at a given time (seconds since the Unix
+    /// epoch).
+    pub fn decide_at(&self, req: RequestParts<'_>, now: f64) -> Decision {
+        let p = &self.policy.policy;
+        let metrics = self.policy.metrics(&self.shared);
+        let decision = self.decide_inner(&req, now);
+        if let Some(m) = metrics {
+            m.outcome(decision.outcome);
+            if let Some(reason) = decision.reason {
+                m.rejected(reason);
+            }
+        }
+        if let Some(reason) = decision.reason
+            && tracing::enabled!(target: "attestgate::reject", tracing::Level::DEBUG)
+        {
+            let token = req.headers.get(&p.header).map(HeaderValue::as_bytes);
+            tracing::debug!(
+                target: "attestgate::reject",
+                route = %p.name,
+                reason = reason.as_str(),
+                client = %req.client.map_or_else(|| "-".to_owned(), |c| c.to_string()),
+                token = %fingerprint(token),
+                monitored = decision.outcome == Outcome::Monitored,
+                "token check failed"
+            );
+        }
+        decision
+    }
+
+    fn decide_inner(&self, req: &RequestParts<'_>, now: f64) -> Decision {
+        use crate::policy::TokenRequirement as T;
+        let p = &self.policy.policy;
+        let pass = |outcome, token| Decision {
+            outcome,
+            reason: None,
+            token,
+            refusal: None,
+        };
+        if p.token == T::Off {
+            return pass(Outcome::Allowed, None);
+        }
+        if p.methods_without_token.contains(req.method) {
+            return pass(Outcome::Anonymous, None);
+        }
+        let reason = match self.check_request(req.headers, req.uri, now) {
+            Ok(token) => return pass(Outcome::Allowed, Some(token)),
+            Err(crate::Reason::Missing) if p.token == T::Optional => {
+                return pass(Outcome::Anonymous, None);
+            }
+            Err(reason) => reason,
+        };
+        if p.mode == crate::Mode::Monitor {
+            return Decision {
+                outcome: Outcome::Monitored,
+                reason: Some(reason),
+                token: None,
+                refusal: None,
+            };
+        }
+        Decision {
+            outcome: Outcome::Rejected,
+            reason: Some(reason),
+            token: None,
+            refusal: Some(Refusal::new(reason, p.reject_status, req.headers)),
+        }
+    }
+}
+
+/// First 8 hex digits of SHA-256 over the token: enough to correlate log
+/// lines, useless to an attacker.
+pub(crate) fn fingerprint(token: Option<&[u8]>) -> String {
+    let Some(t) = token else {
+        return "-".to_owned();
+    };
+    let d = ring::digest::digest(&ring::digest::SHA256, t);
+    d.as_ref()[..4].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(ct: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_str(ct).unwrap());
+        h
+    }
+
+    #[test]
+    fn refusals_for_http_and_grpc() {
+        let http = Refusal::new(Reason::Expired, StatusCode::FORBIDDEN, &HeaderMap::new());
+        assert_eq!(
+            (http.status(), http.body(), http.grpc_status()),
+            (StatusCode::FORBIDDEN, "{}", None)
+        );
+        let no_keys = Refusal::new(Reason::NoKeys, StatusCode::FORBIDDEN, &HeaderMap::new());
+        assert_eq!(no_keys.status(), StatusCode::SERVICE_UNAVAILABLE);
+        // reject_status 503 does not make a gRPC refusal UNAVAILABLE: the
+        // reason does.
+        for (ct, want_ct) in [
+            ("application/grpc", "application/grpc"),
+            ("Application/GRPC+proto", "application/grpc"),
+            ("application/grpc-web+proto", "application/grpc-web+proto"),
+            ("application/grpc-web-text", "application/grpc-web-text"),
+        ] {
+            let r = Refusal::new(
+                Reason::Missing,
+                StatusCode::SERVICE_UNAVAILABLE,
+                &headers(ct),
+            );
+            assert_eq!(
+                (r.status(), r.grpc_status(), r.body()),
+                (StatusCode::OK, Some(16), "")
+            );
+            let h = r.headers();
+            assert_eq!(h[0].1, want_ct, "{ct}");
+            let r = Refusal::new(Reason::NoKeys, StatusCode::UNAUTHORIZED, &headers(ct));
+            assert_eq!(r.grpc_status(), Some(14));
+        }
+        assert!(!is_grpc(&headers("application/json")));
+        assert!(!is_grpc(&headers("application/gr")));
+    }
+
+    #[test]
+    fn no_refusal_names_its_reason() {
+        for reason in Reason::ALL {
+            for h in [HeaderMap::new(), headers("application/grpc")] {
+                let r = Refusal::new(reason, StatusCode::UNAUTHORIZED, &h);
+                for (_, v) in r.headers() {
+                    assert!(!v.to_str().unwrap().contains(reason.as_str()), "{reason}");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! A verifier's policy: everything about *how* a request is checked (where
+//! the token is, which claims must hold, what binding, what a refusal
+//! looks like), as opposed to the keys it is checked against.
+//!
+//! One [`crate::Verifier`] holds keys, refresher and cache; each
+//! [`crate::Verifier::with_policy`] handle shares them and has a policy of
+//! its own: the proxy makes one per route, the tower layer one per router.
+
+use std::time::Duration;
+
+use http::{HeaderName, Method, StatusCode};
+
+use crate::alg::AlgSet;
+use crate::builder::{BuildProblem, DEFAULT_HEADER, DEFAULT_MAX_TOKEN_BYTES};
+use crate::state::Mode;
+
+/// Whether a route checks tokens (`[[route]] token`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TokenRequirement {
+    /// Every request needs a token that passes.
+    #[default]
+    Required,
+    /// A request without a token passes (outcome `anonymous`, no secrets);
+    /// one with a token must pass the check.
+    Optional,
+    /// No check (outcome `allowed`, no secrets).
+    Off,
+}
+
+/// The name of the route label when none is given.
+pub const DEFAULT_ROUTE_NAME: &str = "default";
+
+/// A policy: plain data, every field typed, defaults those of DESIGN §4.
+/// Start from [`Policy::default`] or a verifier's [`crate::Verifier::policy`]
+/// and change what differs:
+///
+/// ```
+/// # use attestgate::{Policy, TokenRequirement};
+/// let login = Policy {
+///     name: "login".into(),
+///     token: TokenRequirement::Optional,
+///     binding_headers: vec![http::HeaderName::from_static("x-device-id")],
+///     ..Policy::default()
+/// };
+/// assert!(login.validate("route.policy").is_empty());
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Policy {
+    /// The `route` label of its metrics and log lines (a config name, never
+    /// request data).
+    pub name: String,
+    /// Required, optional or off.
+    pub token: TokenRequirement,
+    /// Methods that skip the check (CORS preflight `OPTIONS`): outcome
+    /// `anonymous`, never given secrets.
+    pub methods_without_token: Vec<Method>,
+    /// Enforce, or monitor (failures let through without secrets).
+    pub mode: Mode,
+    /// HTTP status of a refusal (4xx or 5xx; `no_keys` is always 503).
+    pub reject_status: StatusCode,
+    /// The token header.
+    pub header: HeaderName,
+    /// Stripped before the token, matched ignoring ASCII case (`Bearer `).
+    pub prefix: String,
+    /// Also take the token from this query parameter (WebSocket clients);
+    /// header and parameter both present is `malformed`.
+    pub query_param: Option<String>,
+    /// Largest token accepted (after the prefix).
+    pub max_token_bytes: usize,
+    /// Allowed algorithms; `None`: the verifier's (HS256 with secrets, the
+    /// asymmetric ones with a JWKS).
+    pub algorithms: Option<AlgSet>,
+    /// Clock skew allowed on `exp` and `nbf`.
+    pub leeway: Duration,
+    /// Longest lifetime a token may have.
+    pub max_lifetime: Option<Duration>,
+    /// Required `iss`.
+    pub issuer: Option<String>,
+    /// Required member of `aud`.
+    pub audience: Option<String>,
+    /// Headers whose trimmed values `pay` binds, in order.
+    pub binding_headers: Vec<HeaderName>,
+    /// Accept a token without `pay` although binding headers are set.
+    pub allow_missing_pay: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Policy {
+        Policy {
+            name: DEFAULT_ROUTE_NAME.to_owned(),
+            token: TokenRequirement::Required,
+            methods_without_token: Vec::new(),
+            mode: Mode::Enforce,
+            reject_status: StatusCode::UNAUTHORIZED,
+            header: HeaderName::from_static(DEFAULT_HEADER),
+            prefix: String::new(),
+            query_param: None,
+            max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
+            algorithms: None,
+            leeway: Duration::ZERO,
+            max_lifetime: None,
+            issuer: None,
+            audience: None,
+            binding_headers: Vec::new(),
+            allow_missing_pay: false,
+        }
+    }
+}
+
+impl Policy {
+    /// Every problem with this policy, each with its key path under `at`
+    /// (e.g. `route[2].policy`). Empty when it is usable.
+    pub fn validate(&self, at: &str) -> Vec<BuildProblem> {
+        let mut out = Vec::new();
+        let mut problem = |key: &str, message: String| {
+            out.push(BuildProblem {
+                path: if at.is_empty() {
+                    key.to_owned()
+                } else {
+                    format!("{at}.{key}")
+                },
+                message,
+            });
+        };
+        let s = self.reject_status;
+        if !(s.is_client_error() || s.is_server_error()) {
+            problem(
+                "reject_status",
+                format!(
+                    "{} is not an HTTP error status; use 4xx or 5xx (default 401)",
+                    s.as_u16()
+                ),
+            );
+        }
+        if self.max_token_bytes < 16 {
+            problem("max_token_bytes", "must be at least 16".into());
+        }
+        if let Some(q) = &self.query_param
+            && (q.is_empty() || q.bytes().any(|b| b <= b' ' || b"&=#%+".contains(&b)))
+        {
+            problem(
+                "query_param",
+                format!("{q:?} is not a plain query parameter name (no space, &, =, #, %, +)"),
+            );
+        }
+        if self.algorithms.is_some_and(AlgSet::is_empty) {
+            problem(
+                "algorithms",
+                "no algorithm is allowed; list at least one, e.g. [\"HS256\"]".into(),
+            );
+        }
+        if self.name.is_empty() {
+            problem("name", "empty; it is the route metric label".into());
+        }
+        out
+    }
+}
