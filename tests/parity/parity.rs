@@ -59,6 +59,49 @@ fn decide(name: &str, reply: &Reply, before: [f64; 11], after: [f64; 11]) -> Exp
     }
 }
 
+/// The headers of an answer that matter for parity (framing and dates
+/// differ by server and do not).
+const COMPARED: [&str; 4] = [
+    "content-type",
+    "cache-control",
+    "grpc-status",
+    "grpc-message",
+];
+
+/// An answer as compared: status, the headers that matter, body.
+type Answer = (u16, Vec<(String, String)>, Vec<u8>);
+
+fn answer_of(reply: &Reply) -> Answer {
+    let headers = COMPARED
+        .iter()
+        .filter_map(|h| Some((h.to_string(), reply.header(h)?.to_owned())))
+        .collect();
+    (reply.status, headers, reply.body.to_vec())
+}
+
+/// What the core says a refused request must get, in full.
+fn core_answer(verifier: &attestgate::Verifier, headers: &http::HeaderMap) -> Option<Answer> {
+    let uri = http::Uri::from_static("/p");
+    let decision = verifier.decide(attestgate::RequestParts {
+        method: &http::Method::GET,
+        uri: &uri,
+        headers,
+        client: None,
+    });
+    let refusal = decision.refusal()?;
+    let mut headers: Vec<(String, String)> = refusal
+        .headers()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned()))
+        .collect();
+    headers.sort_by_key(|(k, _)| COMPARED.iter().position(|c| c == k));
+    Some((
+        refusal.status().as_u16(),
+        headers,
+        refusal.body().as_bytes().to_vec(),
+    ))
+}
+
 fn core_decision(verifier: &attestgate::Verifier, case: &Case) -> Expect {
     match verifier.check(&case.header_map()) {
         Ok(_) => Expect::Allowed,
@@ -72,7 +115,7 @@ async fn proxy_layer_and_core_decide_every_case_alike() {
     let cases = fx.cases();
 
     // core
-    let core = fx.verifier_builder().build().unwrap();
+    let core_v = fx.verifier_builder().build().unwrap();
 
     // tower layer on axum
     let registry = Registry::new();
@@ -109,15 +152,15 @@ async fn proxy_layer_and_core_decide_every_case_alike() {
     // Twice: the second round runs on warm verified-token caches.
     for round in 0..2 {
         for case in &cases {
-            let core = core_decision(&core, case);
+            let core = core_decision(&core_v, case);
 
             let before = reason_counts_from_text(&registry_text(&registry));
-            let reply = client
+            let layer_reply = client
                 .send(request("GET", &layer_url, &case.header_pairs(), ""))
                 .await;
             let layer = decide(
                 case.name,
-                &reply,
+                &layer_reply,
                 before,
                 reason_counts_from_text(&registry_text(&registry)),
             );
@@ -142,6 +185,25 @@ async fn proxy_layer_and_core_decide_every_case_alike() {
             );
 
             assert_eq!(core, case.expect, "round {round}, core, {}", case.name);
+            // Refused: both front ends send the core's answer, whole.
+            if let Some(want) = core_answer(&core_v, &case.header_map()) {
+                assert_eq!(answer_of(&layer_reply), want, "layer answer, {}", case.name);
+                assert_eq!(answer_of(&reply), want, "proxy answer, {}", case.name);
+                // And the same request as a gRPC call gets the gRPC form.
+                let mut pairs = case.header_pairs();
+                pairs.push(("content-type", "application/grpc"));
+                let mut grpc_headers = case.header_map();
+                grpc_headers.insert(
+                    "content-type",
+                    http::HeaderValue::from_static("application/grpc"),
+                );
+                let want = core_answer(&core_v, &grpc_headers).unwrap();
+                assert_eq!(want.0, 200);
+                for url in [&layer_url, &proxy_url] {
+                    let r = client.send(request("POST", url, &pairs, "")).await;
+                    assert_eq!(answer_of(&r), want, "gRPC answer from {url}, {}", case.name);
+                }
+            }
             assert_eq!(layer, case.expect, "round {round}, layer, {}", case.name);
             assert_eq!(
                 proxy_says, case.expect,
