@@ -80,6 +80,11 @@ pub enum SecretError {
     /// The secret is empty.
     #[error("is empty")]
     Empty,
+    /// More than one line is left once the CLI's remarks are skipped.
+    #[error(
+        "holds more than one line; put one secret in it (lines with a ':' are skipped as remarks)"
+    )]
+    SeveralLines,
     /// The secret is too short.
     #[error(
         "decodes to {0} bytes; an Approov secret is 64 bytes, at least {MIN_HMAC_SECRET_BYTES} are required"
@@ -91,6 +96,7 @@ pub enum SecretError {
 /// optional) into its raw bytes, refusing one shorter than 32 bytes.
 pub fn decode_secret_base64(text: &[u8]) -> Result<Secret, SecretError> {
     let text = std::str::from_utf8(text).map_err(|_| SecretError::NotBase64)?;
+    let text = secret_line(text)?;
     let bytes = b64::decode_lenient(text).map_err(|e| match e {
         b64::LenientError::Empty => SecretError::Empty,
         b64::LenientError::MixedAlphabets => SecretError::MixedAlphabets,
@@ -101,6 +107,22 @@ pub fn decode_secret_base64(text: &[u8]) -> Result<Secret, SecretError> {
         return Err(SecretError::TooShort(secret.len()));
     }
     Ok(secret)
+}
+
+/// The base64 line of a secret's text. `approov secret -get base64 >
+/// file` can leave the CLI's own remarks in the file (a `note: ...` line
+/// before the secret); base64 never holds a space or a `:`, so lines that
+/// do are the CLI's, and are skipped. One line must remain.
+fn secret_line(text: &str) -> Result<&str, SecretError> {
+    let mut lines = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.contains(':'));
+    match (lines.next(), lines.next()) {
+        (Some(line), None) => Ok(line),
+        (None, _) => Err(SecretError::Empty),
+        (Some(_), Some(_)) => Err(SecretError::SeveralLines),
+    }
 }
 
 /// Why one JWK was skipped.
@@ -538,6 +560,28 @@ mod tests {
             SecretError::NotBase64
         );
         assert_eq!(decode_secret_base64(b"").unwrap_err(), SecretError::Empty);
+        // What `approov secret -get base64 > file` leaves: the CLI's note
+        // line, the secret, a newline.
+        let text = base64::engine::general_purpose::STANDARD.encode(&raw);
+        for file in [
+            format!("note: the secret is shown in base64 encoding\n{text}\n"),
+            format!("WARNING: keep it safe\r\n\r\n  {text}  \r\n"),
+            format!("{text}\n"),
+        ] {
+            assert_eq!(
+                decode_secret_base64(file.as_bytes()).unwrap().expose(),
+                &raw[..],
+                "{file:?}"
+            );
+        }
+        assert_eq!(
+            decode_secret_base64(format!("{text}\n{text}\n").as_bytes()).unwrap_err(),
+            SecretError::SeveralLines
+        );
+        assert_eq!(
+            decode_secret_base64(b"note: nothing\n").unwrap_err(),
+            SecretError::Empty
+        );
     }
 
     fn ec_jwk(kid: &str) -> serde_json::Value {

@@ -190,16 +190,9 @@ pub fn run_command(command: Command) -> ExitCode {
 fn check_config(path: &PathBuf) -> ExitCode {
     match Config::load(path) {
         Ok(config) => {
-            let problems = crate::serve_problems(&config);
+            // Everything serve checks before it listens, all at once.
+            let problems = crate::server::check_serve(&config);
             if !problems.is_empty() {
-                for p in problems {
-                    eprintln!("{}: {p}", path.display());
-                }
-                return ExitCode::from(EXIT_CONFIG);
-            }
-            if let Some(t) = &config.token
-                && let Err(problems) = t.build_verifier()
-            {
                 for p in problems {
                     eprintln!("{}: {p}", path.display());
                 }

@@ -19,4 +19,4 @@ mod routes;
 mod server;
 
 pub use routes::RouteError;
-pub use server::{Built, ServeOptions, StartError, build_server, run, serve_problems};
+pub use server::{Built, ServeOptions, StartError, build_server, check_serve, run, serve_problems};

@@ -79,57 +79,93 @@ pub struct ServeOptions {
     pub exit_when_drained: bool,
 }
 
+/// What `serve` builds before it listens.
+struct Prepared {
+    registry: Registry,
+    verifier: Option<Verifier>,
+    routes: Vec<Route>,
+}
+
+/// Every check `serve` makes before it listens, all of them, each problem
+/// with its key path: what [`serve_problems`] finds, the verifier (keys
+/// loaded now), and every route (upstream DNS, substitution secrets and
+/// their header safety). Binding the ports is the one check left to
+/// `serve`. This is what `check-config` runs.
+pub fn check_serve(config: &Config) -> Vec<String> {
+    match prepare(config, &demo_socket_path()) {
+        Ok(_) => Vec::new(),
+        Err(problems) => problems,
+    }
+}
+
+fn prepare(config: &Config, demo_socket: &str) -> Result<Prepared, Vec<String>> {
+    let mut problems = serve_problems(config);
+    let registry = Registry::new();
+    let metrics = Metrics::register(&registry).map_err(|e| vec![format!("metrics: {e}")])?;
+    let verifier = match &config.token {
+        Some(t) => match t.build_verifier() {
+            Ok(v) => {
+                v.attach_metrics(&metrics);
+                Some(v)
+            }
+            Err(found) => {
+                problems.extend(found.iter().map(ToString::to_string));
+                None
+            }
+        },
+        None => None,
+    };
+    let keepalive_idle = Duration::from_secs(60);
+    let mut routes = Vec::new();
+    for (i, r) in config.routes.iter().enumerate() {
+        match Route::build(
+            i,
+            r,
+            demo_socket,
+            keepalive_idle,
+            metrics.route(&r.name),
+            verifier.as_ref(),
+        ) {
+            Ok(route) => routes.push(route),
+            Err(e) => problems.push(e.to_string()),
+        }
+    }
+    if problems.is_empty() {
+        Ok(Prepared {
+            registry,
+            verifier,
+            routes,
+        })
+    } else {
+        Err(problems)
+    }
+}
+
 /// Builds the whole server from a checked config.
 pub fn build_server(config: &Config, options: ServeOptions) -> Result<Built, StartError> {
     let opt = Opt {
         upgrade: options.upgrade,
         ..Opt::default()
     };
-    let problems = serve_problems(config);
-    if !problems.is_empty() {
-        return Err(StartError::Config(problems.join("\n")));
-    }
     for w in &config.warnings {
         tracing::warn!("{}: {w}", config.path.display());
     }
-    let registry = Registry::new();
-    let metrics = Metrics::register(&registry)?;
-    let verifier = match &config.token {
-        Some(t) => {
-            let v = t.build_verifier().map_err(|problems| {
-                StartError::Config(
-                    problems
-                        .iter()
-                        .map(|p| format!("{}: {p}", config.path.display()))
-                        .collect::<Vec<_>>()
-                        .join("\n"),
-                )
-            })?;
-            v.attach_metrics(&metrics);
-            Some(v)
-        }
-        None => None,
-    };
-
     let s = &config.server;
     let demo_socket = demo_socket_path();
     let uses_demo = config.routes.iter().any(|r| r.upstream == Upstream::Demo);
-    let keepalive_idle = Duration::from_secs(60);
-    let routes = config
-        .routes
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            Route::build(
-                i,
-                r,
-                &demo_socket,
-                keepalive_idle,
-                metrics.route(&r.name),
-                verifier.as_ref(),
-            )
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let Prepared {
+        registry,
+        verifier,
+        routes,
+    } = prepare(config, &demo_socket).map_err(|problems| {
+        StartError::Config(
+            problems
+                .iter()
+                .map(|p| format!("{}: {p}", config.path.display()))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
+    })?;
     let substitutions: Vec<_> = routes
         .iter()
         .flat_map(|r| r.substitutions.iter().cloned())

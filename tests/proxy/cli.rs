@@ -279,3 +279,33 @@ fn check_config_accepts_the_samples_and_lists_every_problem() {
     }
     assert!(!Path::new(&bad).with_extension("").exists());
 }
+
+#[test]
+fn check_config_runs_every_check_serve_runs_and_lists_them_all() {
+    let dir = TempDir::new("cli-serve-checks");
+    let secret = stdout(&ag(&["secret", "new"]));
+    let path = dir.join("serve.toml");
+    // Each route is fine as TOML; serve would refuse both: a substitution
+    // secret that cannot be a header value, and one whose file is gone.
+    std::fs::write(
+        &path,
+        format!(
+            "[token]\n[[token.secret]]\nbase64 = {{ value = \"{secret}\" }}\n\n[[route]]\nname = \"a\"\npath_prefix = \"/a\"\nupstream = \"http://127.0.0.1:9\"\n[[route.substitute]]\nheader = \"Api-Key\"\nplaceholder = \"ph\"\nsecret = {{ env = \"TEST_BAD_KEY\" }}\n\n[[route]]\nname = \"b\"\nupstream = \"http://127.0.0.1:9\"\n[[route.substitute]]\nheader = \"Api-Key\"\nplaceholder = \"ph\"\nsecret = {{ env = \"TEST_BAD_KEY2\" }}\n"
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_attestgate"))
+        .args(["check-config", "--config", &path.display().to_string()])
+        .env("TEST_BAD_KEY", "line one\nline two")
+        .env("TEST_BAD_KEY2", "tab\tand\u{7f}del")
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("route[0].substitute[0].secret"), "{err}");
+    assert!(err.contains("route[1].substitute[0].secret"), "{err}");
+    assert!(
+        !err.contains("line one") && !err.contains("and\u{7f}del"),
+        "{err}"
+    );
+}

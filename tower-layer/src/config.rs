@@ -9,6 +9,12 @@ impl AttestLayer {
     /// Builds the verifier from a `[token]` section (keys loaded now, mode
     /// taken from `mode`) and a layer around it.
     ///
+    /// The layer starts no task. When the section has a JWKS `url` (or key
+    /// files to watch), start the refresher from inside your tokio runtime
+    /// and keep its handle: `let _refresher =
+    /// layer.verifier().spawn_refresher();` (see the crate docs, "Keys:
+    /// refresh").
+    ///
     /// ```
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let secret = attestgate::mint::new_secret_base64()?;
