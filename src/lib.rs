@@ -42,6 +42,7 @@ mod jose;
 pub mod keys;
 pub mod metrics;
 pub mod mint;
+pub mod msgsig;
 mod reason;
 pub mod refresh;
 pub mod secret;

@@ -253,7 +253,7 @@ impl RouteMetrics {
 
 /// The verifier's own handles.
 pub(crate) struct VerifierMetrics {
-    pub(crate) rejections: [IntCounter; 11],
+    pub(crate) rejections: [IntCounter; Reason::ALL.len()],
     pub(crate) verify_seconds: Histogram,
     pub(crate) cache_hit: IntCounter,
     pub(crate) cache_miss: IntCounter,
