@@ -15,8 +15,9 @@ const SPKI_P256_PREFIX: [u8; 26] = [
     0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
     0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
 ];
-/// Longest `ipk` text we decode (a P-256 SPKI is 124 base64 characters).
-const MAX_IPK_CHARS: usize = 256;
+/// Longest `ipk` text we decode (a P-256 SPKI is 124 base64 characters; an
+/// RSA key, refused as not P-256, ~400).
+const MAX_IPK_CHARS: usize = 1024;
 
 /// Why an `ipk` claim is not a usable installation key. Never holds the input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
