@@ -68,10 +68,12 @@ fn bench_verify(c: &mut Criterion) {
     )
     .unwrap();
     let t = now as f64;
-    assert!(signing
-        .verify(&parts(&h), Some(&body), Some(&key), t)
-        .unwrap()
-        .is_some());
+    assert!(
+        signing
+            .verify(&parts(&h), Some(&body), Some(&key), t)
+            .unwrap()
+            .is_some()
+    );
 
     let mut g = c.benchmark_group("verify");
     g.bench_function("full", |b| {

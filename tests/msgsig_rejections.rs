@@ -175,158 +175,589 @@ fn rows() -> Vec<Row> {
             attestgate_testkit::repo_root().join("tests/fixtures/rsa2048.pem"),
         )
         .unwrap();
-        pem.lines().filter(|l| !l.starts_with("-----")).collect::<String>()
+        pem.lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect::<String>()
     };
     let mut v = vec![
         // ------------------------------------------------ passes
         row("as signed", Ok(()), none()),
-        row("token header with extra outer spaces", Ok(()), Box::new(|r| {
-            let t = format!("  {}\t", ApproovVectors::token());
-            r.set("approov-token", &t);
-        })),
-        row("a second, unrelated signature on both headers", Ok(()), Box::new(|r| {
-            let i = r.headers["signature-input"].to_str().unwrap().to_owned();
-            let s = r.headers["signature"].to_str().unwrap().to_owned();
-            r.set("signature-input", &format!("{i}, proxy=(\"@method\");created=1"));
-            r.set("signature", &format!("{s}, proxy=:AAAA:"));
-        })),
-        row("signature headers split over two lines", Ok(()), Box::new(|r| {
-            let i = r.headers["signature-input"].to_str().unwrap().to_owned();
-            let s = r.headers["signature"].to_str().unwrap().to_owned();
-            r.set("signature-input", "proxy=(\"@method\");created=1");
-            r.add("signature-input", &i);
-            r.set("signature", &s);
-            r.add("signature", "proxy=:AAAA:");
-        })),
-        row("https default port in Host is the same authority", Ok(()), Box::new(|r| r.authority = "API.example.com:443".into())),
-        signed_as("every derived component", Ok(()), c(r#"("@method" "@target-uri" "@authority" "@scheme" "@request-target" "@path" "@query" "approov-token" "content-digest")"#)),
-        signed_as("@query-param, decoded and re-encoded", Ok(()), c(r#"("@method" "@target-uri" "approov-token" "content-digest" "@query-param";name="note" "@query-param";name="to")"#)),
-        signed_as("content-digest;sf", Ok(()), c(r#"("@method" "@target-uri" "approov-token" "content-digest";sf)"#)),
-        signed_as("content-digest;key=\"sha-256\"", Ok(()), c(r#"("@method" "@target-uri" "approov-token" "content-digest";key="sha-256")"#)),
-        signed_as("approov-token;bs", Ok(()), c(r#"("@method" "@target-uri" "approov-token";bs "content-digest")"#)),
-        signed_as("field covered plain and ;bs", Ok(()), c(r#"("@method" "@target-uri" "approov-token" "approov-token";bs "content-digest")"#)),
-        signed_as("keyid, nonce and tag", Ok(()), format!("{COVER}{};keyid=\"k\";nonce=\"n\";tag=\"approov\"", params(NOW))),
-        signed_as("expires in the future", Ok(()), format!("{COVER}{};expires={}", params(NOW), NOW + 30)),
-        signed_as("created at the max_age edge", Ok(()), format!("{COVER}{}", params(NOW - 64))),
-        signed_as("created in the future within leeway", Ok(()), format!("{COVER}{}", params(NOW + 5))),
-        signed_as("params in another order", Ok(()), format!("{COVER};created={NOW};alg=\"ecdsa-p256-sha256\"")),
-        prepped("a multi-line covered header", Ok(()), &c(r#"("@method" "@target-uri" "approov-token" "content-digest" "x-device-id")"#), Box::new(|r| r.add("x-device-id", "second"))),
+        row(
+            "token header with extra outer spaces",
+            Ok(()),
+            Box::new(|r| {
+                let t = format!("  {}\t", ApproovVectors::token());
+                r.set("approov-token", &t);
+            }),
+        ),
+        row(
+            "a second, unrelated signature on both headers",
+            Ok(()),
+            Box::new(|r| {
+                let i = r.headers["signature-input"].to_str().unwrap().to_owned();
+                let s = r.headers["signature"].to_str().unwrap().to_owned();
+                r.set(
+                    "signature-input",
+                    &format!("{i}, proxy=(\"@method\");created=1"),
+                );
+                r.set("signature", &format!("{s}, proxy=:AAAA:"));
+            }),
+        ),
+        row(
+            "signature headers split over two lines",
+            Ok(()),
+            Box::new(|r| {
+                let i = r.headers["signature-input"].to_str().unwrap().to_owned();
+                let s = r.headers["signature"].to_str().unwrap().to_owned();
+                r.set("signature-input", "proxy=(\"@method\");created=1");
+                r.add("signature-input", &i);
+                r.set("signature", &s);
+                r.add("signature", "proxy=:AAAA:");
+            }),
+        ),
+        row(
+            "https default port in Host is the same authority",
+            Ok(()),
+            Box::new(|r| r.authority = "API.example.com:443".into()),
+        ),
+        signed_as(
+            "every derived component",
+            Ok(()),
+            c(
+                r#"("@method" "@target-uri" "@authority" "@scheme" "@request-target" "@path" "@query" "approov-token" "content-digest")"#,
+            ),
+        ),
+        signed_as(
+            "@query-param, decoded and re-encoded",
+            Ok(()),
+            c(
+                r#"("@method" "@target-uri" "approov-token" "content-digest" "@query-param";name="note" "@query-param";name="to")"#,
+            ),
+        ),
+        signed_as(
+            "content-digest;sf",
+            Ok(()),
+            c(r#"("@method" "@target-uri" "approov-token" "content-digest";sf)"#),
+        ),
+        signed_as(
+            "content-digest;key=\"sha-256\"",
+            Ok(()),
+            c(r#"("@method" "@target-uri" "approov-token" "content-digest";key="sha-256")"#),
+        ),
+        signed_as(
+            "approov-token;bs",
+            Ok(()),
+            c(r#"("@method" "@target-uri" "approov-token";bs "content-digest")"#),
+        ),
+        signed_as(
+            "field covered plain and ;bs",
+            Ok(()),
+            c(r#"("@method" "@target-uri" "approov-token" "approov-token";bs "content-digest")"#),
+        ),
+        signed_as(
+            "keyid, nonce and tag",
+            Ok(()),
+            format!(
+                "{COVER}{};keyid=\"k\";nonce=\"n\";tag=\"approov\"",
+                params(NOW)
+            ),
+        ),
+        signed_as(
+            "expires in the future",
+            Ok(()),
+            format!("{COVER}{};expires={}", params(NOW), NOW + 30),
+        ),
+        signed_as(
+            "created at the max_age edge",
+            Ok(()),
+            format!("{COVER}{}", params(NOW - 64)),
+        ),
+        signed_as(
+            "created in the future within leeway",
+            Ok(()),
+            format!("{COVER}{}", params(NOW + 5)),
+        ),
+        signed_as(
+            "params in another order",
+            Ok(()),
+            format!("{COVER};created={NOW};alg=\"ecdsa-p256-sha256\""),
+        ),
+        prepped(
+            "a multi-line covered header",
+            Ok(()),
+            &c(r#"("@method" "@target-uri" "approov-token" "content-digest" "x-device-id")"#),
+            Box::new(|r| r.add("x-device-id", "second")),
+        ),
         // ------------------------------------------------ altered on the way
-        row("method changed", Err(BadSignature), Box::new(|r| r.method = "PUT".into())),
-        row("method case changed", Err(BadSignature), Box::new(|r| r.method = "post".into())),
-        row("one query byte changed", Err(BadSignature), Box::new(|r| r.path = r.path.replace("amount=10", "amount=19"))),
-        row("query reordered", Err(BadSignature), Box::new(|r| r.path = "/v1/pay?to=alice&amount=10&note=a+b%20c".into())),
-        row("query removed", Err(BadSignature), Box::new(|r| r.path = "/v1/pay".into())),
-        row("path changed", Err(BadSignature), Box::new(|r| r.path = r.path.replace("/v1/", "/v2/"))),
-        row("authority changed", Err(BadSignature), Box::new(|r| r.authority = "evil.example.com".into())),
-        row("port added", Err(BadSignature), Box::new(|r| r.authority = "api.example.com:8443".into())),
-        row("scheme changed", Err(BadSignature), Box::new(|r| r.scheme = "http".into())),
-        row("one body byte changed", Err(DigestMismatch), Box::new(|r| r.body.as_mut().unwrap()[3] ^= 1)),
-        row("body emptied", Err(DigestMismatch), Box::new(|r| r.body = Some(Vec::new()))),
-        row("body replaced and digest recomputed", Err(BadSignature), Box::new(|r| {
-            r.body = Some(b"{\"amount\":9999}".to_vec());
-            r.set("content-digest", &content_digest("sha-256", b"{\"amount\":9999}").unwrap());
-        })),
-        row("digest header dropped", Err(DigestMissing), Box::new(|r| { r.headers.remove("content-digest"); })),
-        row("digest header in string form instead", Err(BadSignature), Box::new(|r| {
-            let d = STANDARD.encode(ring::digest::digest(&ring::digest::SHA256, BODY));
-            r.set("content-digest", &format!("sha-256=\"{d}\""));
-        })),
-        row("a sha-512 digest added", Err(BadSignature), Box::new(|r| {
-            let both = format!("{}, {}", content_digest("sha-256", BODY).unwrap(), content_digest("sha-512", BODY).unwrap());
-            r.set("content-digest", &both);
-        })),
+        row(
+            "method changed",
+            Err(BadSignature),
+            Box::new(|r| r.method = "PUT".into()),
+        ),
+        row(
+            "method case changed",
+            Err(BadSignature),
+            Box::new(|r| r.method = "post".into()),
+        ),
+        row(
+            "one query byte changed",
+            Err(BadSignature),
+            Box::new(|r| r.path = r.path.replace("amount=10", "amount=19")),
+        ),
+        row(
+            "query reordered",
+            Err(BadSignature),
+            Box::new(|r| r.path = "/v1/pay?to=alice&amount=10&note=a+b%20c".into()),
+        ),
+        row(
+            "query removed",
+            Err(BadSignature),
+            Box::new(|r| r.path = "/v1/pay".into()),
+        ),
+        row(
+            "path changed",
+            Err(BadSignature),
+            Box::new(|r| r.path = r.path.replace("/v1/", "/v2/")),
+        ),
+        row(
+            "authority changed",
+            Err(BadSignature),
+            Box::new(|r| r.authority = "evil.example.com".into()),
+        ),
+        row(
+            "port added",
+            Err(BadSignature),
+            Box::new(|r| r.authority = "api.example.com:8443".into()),
+        ),
+        row(
+            "scheme changed",
+            Err(BadSignature),
+            Box::new(|r| r.scheme = "http".into()),
+        ),
+        row(
+            "one body byte changed",
+            Err(DigestMismatch),
+            Box::new(|r| r.body.as_mut().unwrap()[3] ^= 1),
+        ),
+        row(
+            "body emptied",
+            Err(DigestMismatch),
+            Box::new(|r| r.body = Some(Vec::new())),
+        ),
+        row(
+            "body replaced and digest recomputed",
+            Err(BadSignature),
+            Box::new(|r| {
+                r.body = Some(b"{\"amount\":9999}".to_vec());
+                r.set(
+                    "content-digest",
+                    &content_digest("sha-256", b"{\"amount\":9999}").unwrap(),
+                );
+            }),
+        ),
+        row(
+            "digest header dropped",
+            Err(DigestMissing),
+            Box::new(|r| {
+                r.headers.remove("content-digest");
+            }),
+        ),
+        row(
+            "digest header in string form instead",
+            Err(BadSignature),
+            Box::new(|r| {
+                let d = STANDARD.encode(ring::digest::digest(&ring::digest::SHA256, BODY));
+                r.set("content-digest", &format!("sha-256=\"{d}\""));
+            }),
+        ),
+        row(
+            "a sha-512 digest added",
+            Err(BadSignature),
+            Box::new(|r| {
+                let both = format!(
+                    "{}, {}",
+                    content_digest("sha-256", BODY).unwrap(),
+                    content_digest("sha-512", BODY).unwrap()
+                );
+                r.set("content-digest", &both);
+            }),
+        ),
         row("token swapped for another token", Err(BadSignature), {
             let t = other_token.clone();
             Box::new(move |r| r.set("approov-token", &t))
         }),
-        row("token header repeated", Err(BadSignature), Box::new(|r| r.add("approov-token", "x"))),
-        row("token header dropped", Err(AbsentComponent), Box::new(|r| { r.headers.remove("approov-token"); })),
-        row("one signature byte flipped", Err(BadSignature), Box::new(|r| { let mut s = r.sig_bytes(); s[10] ^= 0x40; r.set_sig(&s); })),
-        row("r and s swapped", Err(BadSignature), Box::new(|r| { let s = r.sig_bytes(); r.set_sig(&[&s[32..], &s[..32]].concat()); })),
-        row("signature of 63 bytes", Err(SignatureLength), Box::new(|r| { let s = r.sig_bytes(); r.set_sig(&s[..63]); })),
-        row("signature of 65 bytes", Err(SignatureLength), Box::new(|r| { let s = r.sig_bytes(); r.set_sig(&[&s[..], &[0]].concat()); })),
-        row("signature DER-encoded", Err(SignatureLength), Box::new(|r| { let s = r.sig_bytes(); r.set_sig(&der_of(&s)); })),
-        row("signature empty", Err(SignatureLength), Box::new(|r| r.set("signature", "install=::"))),
-        row("signature all zero", Err(BadSignature), Box::new(|r| r.set_sig(&[0u8; 64]))),
-        row("created changed after signing", Err(BadSignature), Box::new(|r| {
-            r.set("signature-input", &format!("install={COVER}{}", params(NOW - 1)));
-        })),
-        row("a component dropped from the input after signing", Err(BadSignature), Box::new(|r| {
-            r.set("signature-input", &format!("install=(\"@method\" \"@target-uri\" \"approov-token\" \"content-digest\" \"@path\"){}", params(NOW)));
-        })),
-        row("components reordered after signing", Err(BadSignature), Box::new(|r| {
-            r.set("signature-input", &format!("install=(\"@target-uri\" \"@method\" \"approov-token\" \"content-digest\"){}", params(NOW)));
-        })),
-        row("signature moved to another label", Err(NoInstallLabel), Box::new(|r| {
-            let i = r.headers["signature-input"].to_str().unwrap().replacen("install=", "sig1=", 1);
-            let s = r.headers["signature"].to_str().unwrap().replacen("install=", "sig1=", 1);
-            r.set("signature-input", &i);
-            r.set("signature", &s);
-        })),
+        row(
+            "token header repeated",
+            Err(BadSignature),
+            Box::new(|r| r.add("approov-token", "x")),
+        ),
+        row(
+            "token header dropped",
+            Err(AbsentComponent),
+            Box::new(|r| {
+                r.headers.remove("approov-token");
+            }),
+        ),
+        row(
+            "one signature byte flipped",
+            Err(BadSignature),
+            Box::new(|r| {
+                let mut s = r.sig_bytes();
+                s[10] ^= 0x40;
+                r.set_sig(&s);
+            }),
+        ),
+        row(
+            "r and s swapped",
+            Err(BadSignature),
+            Box::new(|r| {
+                let s = r.sig_bytes();
+                r.set_sig(&[&s[32..], &s[..32]].concat());
+            }),
+        ),
+        row(
+            "signature of 63 bytes",
+            Err(SignatureLength),
+            Box::new(|r| {
+                let s = r.sig_bytes();
+                r.set_sig(&s[..63]);
+            }),
+        ),
+        row(
+            "signature of 65 bytes",
+            Err(SignatureLength),
+            Box::new(|r| {
+                let s = r.sig_bytes();
+                r.set_sig(&[&s[..], &[0]].concat());
+            }),
+        ),
+        row(
+            "signature DER-encoded",
+            Err(SignatureLength),
+            Box::new(|r| {
+                let s = r.sig_bytes();
+                r.set_sig(&der_of(&s));
+            }),
+        ),
+        row(
+            "signature empty",
+            Err(SignatureLength),
+            Box::new(|r| r.set("signature", "install=::")),
+        ),
+        row(
+            "signature all zero",
+            Err(BadSignature),
+            Box::new(|r| r.set_sig(&[0u8; 64])),
+        ),
+        row(
+            "created changed after signing",
+            Err(BadSignature),
+            Box::new(|r| {
+                r.set(
+                    "signature-input",
+                    &format!("install={COVER}{}", params(NOW - 1)),
+                );
+            }),
+        ),
+        row(
+            "a component dropped from the input after signing",
+            Err(BadSignature),
+            Box::new(|r| {
+                r.set("signature-input", &format!("install=(\"@method\" \"@target-uri\" \"approov-token\" \"content-digest\" \"@path\"){}", params(NOW)));
+            }),
+        ),
+        row(
+            "components reordered after signing",
+            Err(BadSignature),
+            Box::new(|r| {
+                r.set("signature-input", &format!("install=(\"@target-uri\" \"@method\" \"approov-token\" \"content-digest\"){}", params(NOW)));
+            }),
+        ),
+        row(
+            "signature moved to another label",
+            Err(NoInstallLabel),
+            Box::new(|r| {
+                let i = r.headers["signature-input"]
+                    .to_str()
+                    .unwrap()
+                    .replacen("install=", "sig1=", 1);
+                let s = r.headers["signature"]
+                    .to_str()
+                    .unwrap()
+                    .replacen("install=", "sig1=", 1);
+                r.set("signature-input", &i);
+                r.set("signature", &s);
+            }),
+        ),
         // ------------------------------------------------ keys
-        row("the wrong key (another install)", Err(BadSignature), Box::new(|r| r.key = Some(InstallKey::from_ipk(&InstallSigner::generate().ipk())))),
+        row(
+            "the wrong key (another install)",
+            Err(BadSignature),
+            Box::new(|r| r.key = Some(InstallKey::from_ipk(&InstallSigner::generate().ipk()))),
+        ),
         row("token without ipk", Err(NoKey), Box::new(|r| r.key = None)),
-        row("ipk garbage", Err(BadKey), Box::new(|r| r.key = Some(InstallKey::from_ipk("garbage")))),
+        row(
+            "ipk garbage",
+            Err(BadKey),
+            Box::new(|r| r.key = Some(InstallKey::from_ipk("garbage"))),
+        ),
         row("ipk an RSA key", Err(BadKey), {
             let k = rsa_ipk.clone();
             Box::new(move |r| r.key = Some(InstallKey::from_ipk(&k)))
         }),
         // ------------------------------------------------ time
-        signed_as("expires passed", Err(Expired), format!("{COVER}{};expires={}", params(NOW - 30), NOW - 6)),
-        signed_as("expires before created", Err(Expired), format!("{COVER}{};expires={}", params(NOW), NOW - 1)),
-        signed_as("created older than max_age + leeway", Err(TooOld), format!("{COVER}{}", params(NOW - 65))),
-        signed_as("created long ago", Err(TooOld), format!("{COVER}{}", params(1744292750))),
-        signed_as("created negative", Err(TooOld), format!("{COVER}{}", params(-1))),
-        signed_as("created beyond the leeway ahead", Err(Future), format!("{COVER}{}", params(NOW + 6))),
-        signed_as("created far in the future", Err(Future), format!("{COVER}{}", params(999_999_999_999_999))),
-        signed_as("no created", Err(NoCreated), format!("{COVER};alg=\"ecdsa-p256-sha256\"")),
-        signed_as("created a string", Err(BadParameter), format!("{COVER};alg=\"ecdsa-p256-sha256\";created=\"{NOW}\"")),
-        signed_as("created a decimal", Err(BadParameter), format!("{COVER};alg=\"ecdsa-p256-sha256\";created={NOW}.5")),
-        signed_as("expires a token", Err(BadParameter), format!("{COVER}{};expires=soon", params(NOW))),
+        signed_as(
+            "expires passed",
+            Err(Expired),
+            format!("{COVER}{};expires={}", params(NOW - 30), NOW - 6),
+        ),
+        signed_as(
+            "expires before created",
+            Err(Expired),
+            format!("{COVER}{};expires={}", params(NOW), NOW - 1),
+        ),
+        signed_as(
+            "created older than max_age + leeway",
+            Err(TooOld),
+            format!("{COVER}{}", params(NOW - 65)),
+        ),
+        signed_as(
+            "created long ago",
+            Err(TooOld),
+            format!("{COVER}{}", params(1744292750)),
+        ),
+        signed_as(
+            "created negative",
+            Err(TooOld),
+            format!("{COVER}{}", params(-1)),
+        ),
+        signed_as(
+            "created beyond the leeway ahead",
+            Err(Future),
+            format!("{COVER}{}", params(NOW + 6)),
+        ),
+        signed_as(
+            "created far in the future",
+            Err(Future),
+            format!("{COVER}{}", params(999_999_999_999_999)),
+        ),
+        signed_as(
+            "no created",
+            Err(NoCreated),
+            format!("{COVER};alg=\"ecdsa-p256-sha256\""),
+        ),
+        signed_as(
+            "created a string",
+            Err(BadParameter),
+            format!("{COVER};alg=\"ecdsa-p256-sha256\";created=\"{NOW}\""),
+        ),
+        signed_as(
+            "created a decimal",
+            Err(BadParameter),
+            format!("{COVER};alg=\"ecdsa-p256-sha256\";created={NOW}.5"),
+        ),
+        signed_as(
+            "expires a token",
+            Err(BadParameter),
+            format!("{COVER}{};expires=soon", params(NOW)),
+        ),
         // ------------------------------------------------ algorithm and parameters
         signed_as("no alg", Err(Algorithm), format!("{COVER};created={NOW}")),
-        signed_as("alg p384", Err(Algorithm), format!("{COVER};alg=\"ecdsa-p384-sha384\";created={NOW}")),
-        signed_as("alg rsa-pss", Err(Algorithm), format!("{COVER};alg=\"rsa-pss-sha512\";created={NOW}")),
-        signed_as("alg hmac", Err(Algorithm), format!("{COVER};alg=\"hmac-sha256\";created={NOW}")),
-        signed_as("alg upper case", Err(Algorithm), format!("{COVER};alg=\"ECDSA-P256-SHA256\";created={NOW}")),
-        signed_as("alg a token", Err(BadParameter), format!("{COVER};alg=ecdsa-p256-sha256;created={NOW}")),
-        signed_as("alg empty", Err(Algorithm), format!("{COVER};alg=\"\";created={NOW}")),
-        signed_as("unknown parameter", Err(BadParameter), format!("{COVER}{};foo=1", params(NOW))),
-        signed_as("keyid not a string", Err(BadParameter), format!("{COVER}{};keyid=1", params(NOW))),
-        signed_as("alg repeated", Err(Syntax), format!("{COVER}{};alg=\"ecdsa-p256-sha256\"", params(NOW))),
+        signed_as(
+            "alg p384",
+            Err(Algorithm),
+            format!("{COVER};alg=\"ecdsa-p384-sha384\";created={NOW}"),
+        ),
+        signed_as(
+            "alg rsa-pss",
+            Err(Algorithm),
+            format!("{COVER};alg=\"rsa-pss-sha512\";created={NOW}"),
+        ),
+        signed_as(
+            "alg hmac",
+            Err(Algorithm),
+            format!("{COVER};alg=\"hmac-sha256\";created={NOW}"),
+        ),
+        signed_as(
+            "alg upper case",
+            Err(Algorithm),
+            format!("{COVER};alg=\"ECDSA-P256-SHA256\";created={NOW}"),
+        ),
+        signed_as(
+            "alg a token",
+            Err(BadParameter),
+            format!("{COVER};alg=ecdsa-p256-sha256;created={NOW}"),
+        ),
+        signed_as(
+            "alg empty",
+            Err(Algorithm),
+            format!("{COVER};alg=\"\";created={NOW}"),
+        ),
+        signed_as(
+            "unknown parameter",
+            Err(BadParameter),
+            format!("{COVER}{};foo=1", params(NOW)),
+        ),
+        signed_as(
+            "keyid not a string",
+            Err(BadParameter),
+            format!("{COVER}{};keyid=1", params(NOW)),
+        ),
+        signed_as(
+            "alg repeated",
+            Err(Syntax),
+            format!("{COVER}{};alg=\"ecdsa-p256-sha256\"", params(NOW)),
+        ),
         // ------------------------------------------------ components
-        signed_as("@target-uri not covered", Err(MissingComponent), c(r#"("@method" "approov-token" "content-digest")"#)),
-        signed_as("approov-token not covered", Err(MissingComponent), c(r#"("@method" "@target-uri" "content-digest")"#)),
-        signed_as("@method not covered", Err(MissingComponent), c(r#"("@target-uri" "approov-token" "content-digest")"#)),
+        signed_as(
+            "@target-uri not covered",
+            Err(MissingComponent),
+            c(r#"("@method" "approov-token" "content-digest")"#),
+        ),
+        signed_as(
+            "approov-token not covered",
+            Err(MissingComponent),
+            c(r#"("@method" "@target-uri" "content-digest")"#),
+        ),
+        signed_as(
+            "@method not covered",
+            Err(MissingComponent),
+            c(r#"("@target-uri" "approov-token" "content-digest")"#),
+        ),
         signed_as("nothing covered", Err(MissingComponent), c("()")),
-        signed_as("content-digest not covered, with a body", Err(DigestMissing), c(r#"("@method" "@target-uri" "approov-token")"#)),
-        signed_as("a component listed twice", Err(DuplicateComponent), c(r#"("@method" "@target-uri" "approov-token" "content-digest" "@method")"#)),
-        signed_as("a field listed twice", Err(DuplicateComponent), c(r#"("@method" "@target-uri" "approov-token" "content-digest" "approov-token")"#)),
-        signed_as("a field name in upper case", Err(BadComponent), c(r#"("@method" "@target-uri" "approov-token" "content-digest" "X-Device-Id")"#)),
-        signed_as("a component as a token", Err(BadComponent), c(r#"("@method" "@target-uri" "approov-token" "content-digest" x-device-id)"#)),
-        signed_as("a component as an integer", Err(BadComponent), c(r#"("@method" "@target-uri" "approov-token" "content-digest" 1)"#)),
-        signed_as("an unknown derived component", Err(BadComponent), c(r#"("@method" "@target-uri" "approov-token" "content-digest" "@foo")"#)),
-        signed_as("@status (response only)", Err(BadComponent), c(r#"("@method" "@target-uri" "approov-token" "content-digest" "@status")"#)),
-        signed_as("@signature-params covered", Err(BadComponent), c(r#"("@method" "@target-uri" "approov-token" "content-digest" "@signature-params")"#)),
-        signed_as("a field with ;req", Err(BadComponent), c(r#"("@method" "@target-uri" "approov-token";req "content-digest")"#)),
-        signed_as("a field with ;tr", Err(BadComponent), c(r#"("@method" "@target-uri" "approov-token";tr "content-digest")"#)),
-        signed_as("a field with ;bs;sf", Err(BadComponent), c(r#"("@method" "@target-uri" "approov-token" "content-digest";bs;sf)"#)),
-        signed_as("a field with ;sf=?0", Err(BadComponent), c(r#"("@method" "@target-uri" "approov-token" "content-digest";sf=?0)"#)),
-        signed_as("a field with ;key=1", Err(BadComponent), c(r#"("@method" "@target-uri" "approov-token" "content-digest";key=1)"#)),
-        signed_as("@method with a parameter", Err(BadComponent), c(r#"("@method";name="x" "@target-uri" "approov-token" "content-digest")"#)),
-        signed_as("@query-param without name", Err(BadComponent), c(r#"("@method" "@target-uri" "approov-token" "content-digest" "@query-param")"#)),
-        signed_as("@query-param name not a string", Err(BadComponent), c(r#"("@method" "@target-uri" "approov-token" "content-digest" "@query-param";name=to)"#)),
-        signed_as("a covered field absent", Err(AbsentComponent), c(r#"("@method" "@target-uri" "approov-token" "content-digest" "x-absent")"#)),
-        signed_as("a covered query parameter absent", Err(AbsentComponent), c(r#"("@method" "@target-uri" "approov-token" "content-digest" "@query-param";name="nope")"#)),
-        signed_as("a ;key absent from the dictionary", Err(AbsentComponent), c(r#"("@method" "@target-uri" "approov-token" "content-digest";key="sha-512")"#)),
-        prepped("a ;sf field that does not parse", Err(AbsentComponent), &c(r#"("@method" "@target-uri" "approov-token" "content-digest" "x-odd";sf)"#), Box::new(|r| r.set("x-odd", "(("))),
-        prepped("a ;key field that is not a dictionary", Err(AbsentComponent), &c(r#"("@method" "@target-uri" "approov-token" "content-digest" "x-odd";key="a")"#), Box::new(|r| r.set("x-odd", "1, 2"))),
-        prepped("a ;sf field re-serialized", Ok(()), &c(r#"("@method" "@target-uri" "approov-token" "content-digest" "x-list";sf)"#), Box::new(|r| r.set("x-list", "1,   2;a=?1 ,(\"x\"   y)"))),
-        signed_as("33 components", Err(TooManyComponents), c(&format!(
-            "(\"@method\" \"@target-uri\" \"approov-token\" \"content-digest\" {})",
-            (0..29).map(|i| format!("\"x-h{i}\"")).collect::<Vec<_>>().join(" ")
-        ))),
+        signed_as(
+            "content-digest not covered, with a body",
+            Err(DigestMissing),
+            c(r#"("@method" "@target-uri" "approov-token")"#),
+        ),
+        signed_as(
+            "a component listed twice",
+            Err(DuplicateComponent),
+            c(r#"("@method" "@target-uri" "approov-token" "content-digest" "@method")"#),
+        ),
+        signed_as(
+            "a field listed twice",
+            Err(DuplicateComponent),
+            c(r#"("@method" "@target-uri" "approov-token" "content-digest" "approov-token")"#),
+        ),
+        signed_as(
+            "a field name in upper case",
+            Err(BadComponent),
+            c(r#"("@method" "@target-uri" "approov-token" "content-digest" "X-Device-Id")"#),
+        ),
+        signed_as(
+            "a component as a token",
+            Err(BadComponent),
+            c(r#"("@method" "@target-uri" "approov-token" "content-digest" x-device-id)"#),
+        ),
+        signed_as(
+            "a component as an integer",
+            Err(BadComponent),
+            c(r#"("@method" "@target-uri" "approov-token" "content-digest" 1)"#),
+        ),
+        signed_as(
+            "an unknown derived component",
+            Err(BadComponent),
+            c(r#"("@method" "@target-uri" "approov-token" "content-digest" "@foo")"#),
+        ),
+        signed_as(
+            "@status (response only)",
+            Err(BadComponent),
+            c(r#"("@method" "@target-uri" "approov-token" "content-digest" "@status")"#),
+        ),
+        signed_as(
+            "@signature-params covered",
+            Err(BadComponent),
+            c(r#"("@method" "@target-uri" "approov-token" "content-digest" "@signature-params")"#),
+        ),
+        signed_as(
+            "a field with ;req",
+            Err(BadComponent),
+            c(r#"("@method" "@target-uri" "approov-token";req "content-digest")"#),
+        ),
+        signed_as(
+            "a field with ;tr",
+            Err(BadComponent),
+            c(r#"("@method" "@target-uri" "approov-token";tr "content-digest")"#),
+        ),
+        signed_as(
+            "a field with ;bs;sf",
+            Err(BadComponent),
+            c(r#"("@method" "@target-uri" "approov-token" "content-digest";bs;sf)"#),
+        ),
+        signed_as(
+            "a field with ;sf=?0",
+            Err(BadComponent),
+            c(r#"("@method" "@target-uri" "approov-token" "content-digest";sf=?0)"#),
+        ),
+        signed_as(
+            "a field with ;key=1",
+            Err(BadComponent),
+            c(r#"("@method" "@target-uri" "approov-token" "content-digest";key=1)"#),
+        ),
+        signed_as(
+            "@method with a parameter",
+            Err(BadComponent),
+            c(r#"("@method";name="x" "@target-uri" "approov-token" "content-digest")"#),
+        ),
+        signed_as(
+            "@query-param without name",
+            Err(BadComponent),
+            c(r#"("@method" "@target-uri" "approov-token" "content-digest" "@query-param")"#),
+        ),
+        signed_as(
+            "@query-param name not a string",
+            Err(BadComponent),
+            c(
+                r#"("@method" "@target-uri" "approov-token" "content-digest" "@query-param";name=to)"#,
+            ),
+        ),
+        signed_as(
+            "a covered field absent",
+            Err(AbsentComponent),
+            c(r#"("@method" "@target-uri" "approov-token" "content-digest" "x-absent")"#),
+        ),
+        signed_as(
+            "a covered query parameter absent",
+            Err(AbsentComponent),
+            c(
+                r#"("@method" "@target-uri" "approov-token" "content-digest" "@query-param";name="nope")"#,
+            ),
+        ),
+        signed_as(
+            "a ;key absent from the dictionary",
+            Err(AbsentComponent),
+            c(r#"("@method" "@target-uri" "approov-token" "content-digest";key="sha-512")"#),
+        ),
+        prepped(
+            "a ;sf field that does not parse",
+            Err(AbsentComponent),
+            &c(r#"("@method" "@target-uri" "approov-token" "content-digest" "x-odd";sf)"#),
+            Box::new(|r| r.set("x-odd", "((")),
+        ),
+        prepped(
+            "a ;key field that is not a dictionary",
+            Err(AbsentComponent),
+            &c(r#"("@method" "@target-uri" "approov-token" "content-digest" "x-odd";key="a")"#),
+            Box::new(|r| r.set("x-odd", "1, 2")),
+        ),
+        prepped(
+            "a ;sf field re-serialized",
+            Ok(()),
+            &c(r#"("@method" "@target-uri" "approov-token" "content-digest" "x-list";sf)"#),
+            Box::new(|r| r.set("x-list", "1,   2;a=?1 ,(\"x\"   y)")),
+        ),
+        signed_as(
+            "33 components",
+            Err(TooManyComponents),
+            c(&format!(
+                "(\"@method\" \"@target-uri\" \"approov-token\" \"content-digest\" {})",
+                (0..29)
+                    .map(|i| format!("\"x-h{i}\""))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )),
+        ),
     ];
     v.extend(malformed_headers());
     v
@@ -336,11 +767,19 @@ fn rows() -> Vec<Row> {
 fn malformed_headers() -> Vec<Row> {
     let input = |value: &'static str, want: SignatureError| -> Row {
         let name: &'static str = Box::leak(format!("Signature-Input: {value}").into_boxed_str());
-        row(name, Err(want), Box::new(move |r| r.set("signature-input", value)))
+        row(
+            name,
+            Err(want),
+            Box::new(move |r| r.set("signature-input", value)),
+        )
     };
     let sig = |value: &'static str, want: SignatureError| -> Row {
         let name: &'static str = Box::leak(format!("Signature: {value}").into_boxed_str());
-        row(name, Err(want), Box::new(move |r| r.set("signature", value)))
+        row(
+            name,
+            Err(want),
+            Box::new(move |r| r.set("signature", value)),
+        )
     };
     let mut v = vec![
         input("", LabelsDiffer),
@@ -381,33 +820,94 @@ fn malformed_headers() -> Vec<Row> {
         sig("sig1=:AAAA:", LabelsDiffer),
         sig("install=:AAAA:, sig1=:AAAA:", LabelsDiffer),
     ];
-    v.push(row("no Signature", Err(Missing), Box::new(|r| { r.headers.remove("signature"); })));
-    v.push(row("no Signature-Input", Err(Missing), Box::new(|r| { r.headers.remove("signature-input"); })));
-    v.push(row("neither header", Err(Missing), Box::new(|r| { r.headers.remove("signature"); r.headers.remove("signature-input"); })));
-    v.push(row("Signature-Input over 8 KiB", Err(TooLong), Box::new(|r| {
-        let big = format!("install=(\"@method\");nonce=\"{}\"", "a".repeat(9000));
-        r.set("signature-input", &big);
-    })));
-    v.push(row("Signature over 8 KiB in many lines", Err(TooLong), Box::new(|r| {
-        for i in 0..200 { r.add("signature", &format!("s{i}=:{}:", "A".repeat(60))); }
-    })));
-    v.push(row("100 labels", Err(Syntax), Box::new(|r| {
-        let many: Vec<String> = (0..100).map(|i| format!("s{i}=(\"@method\")")).collect();
-        r.set("signature-input", &many.join(","));
-    })));
-    v.push(row("inner list of 100 items", Err(Syntax), Box::new(|r| {
-        let items = (0..100).map(|i| format!("\"x-{i}\"")).collect::<Vec<_>>().join(" ");
-        r.set("signature-input", &format!("install=({items});created=1"));
-    })));
-    v.push(row("non-ASCII in Signature-Input", Err(NotAscii), Box::new(|r| {
-        r.headers.insert("signature-input", HeaderValue::from_bytes("install=(\"@méthod\")".as_bytes()).unwrap());
-    })));
-    v.push(row("non-ASCII in Signature", Err(NotAscii), Box::new(|r| {
-        r.headers.insert("signature", HeaderValue::from_bytes(b"install=:\xff\xfe:").unwrap());
-    })));
-    v.push(row("non-ASCII in a covered field", Err(NotAscii), Box::new(|r| {
-        r.headers.insert("approov-token", HeaderValue::from_bytes(b"tok\xe9n").unwrap());
-    })));
+    v.push(row(
+        "no Signature",
+        Err(Missing),
+        Box::new(|r| {
+            r.headers.remove("signature");
+        }),
+    ));
+    v.push(row(
+        "no Signature-Input",
+        Err(Missing),
+        Box::new(|r| {
+            r.headers.remove("signature-input");
+        }),
+    ));
+    v.push(row(
+        "neither header",
+        Err(Missing),
+        Box::new(|r| {
+            r.headers.remove("signature");
+            r.headers.remove("signature-input");
+        }),
+    ));
+    v.push(row(
+        "Signature-Input over 8 KiB",
+        Err(TooLong),
+        Box::new(|r| {
+            let big = format!("install=(\"@method\");nonce=\"{}\"", "a".repeat(9000));
+            r.set("signature-input", &big);
+        }),
+    ));
+    v.push(row(
+        "Signature over 8 KiB in many lines",
+        Err(TooLong),
+        Box::new(|r| {
+            for i in 0..200 {
+                r.add("signature", &format!("s{i}=:{}:", "A".repeat(60)));
+            }
+        }),
+    ));
+    v.push(row(
+        "100 labels",
+        Err(Syntax),
+        Box::new(|r| {
+            let many: Vec<String> = (0..100).map(|i| format!("s{i}=(\"@method\")")).collect();
+            r.set("signature-input", &many.join(","));
+        }),
+    ));
+    v.push(row(
+        "inner list of 100 items",
+        Err(Syntax),
+        Box::new(|r| {
+            let items = (0..100)
+                .map(|i| format!("\"x-{i}\""))
+                .collect::<Vec<_>>()
+                .join(" ");
+            r.set("signature-input", &format!("install=({items});created=1"));
+        }),
+    ));
+    v.push(row(
+        "non-ASCII in Signature-Input",
+        Err(NotAscii),
+        Box::new(|r| {
+            r.headers.insert(
+                "signature-input",
+                HeaderValue::from_bytes("install=(\"@méthod\")".as_bytes()).unwrap(),
+            );
+        }),
+    ));
+    v.push(row(
+        "non-ASCII in Signature",
+        Err(NotAscii),
+        Box::new(|r| {
+            r.headers.insert(
+                "signature",
+                HeaderValue::from_bytes(b"install=:\xff\xfe:").unwrap(),
+            );
+        }),
+    ));
+    v.push(row(
+        "non-ASCII in a covered field",
+        Err(NotAscii),
+        Box::new(|r| {
+            r.headers.insert(
+                "approov-token",
+                HeaderValue::from_bytes(b"tok\xe9n").unwrap(),
+            );
+        }),
+    ));
     v
 }
 
@@ -438,7 +938,12 @@ fn every_row_gets_its_answer() {
             failures.push(format!("{}: got {got:?}, want {:?}", row.name, row.want));
         }
     }
-    assert!(failures.is_empty(), "{} rows wrong:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} rows wrong:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert!(rows.len() > 120, "{}", rows.len());
 }
 
@@ -451,10 +956,30 @@ fn the_table_reaches_every_refusal() {
         .collect();
     // DigestSyntax is reached in the digest module's own table.
     for e in [
-        Missing, TooLong, NotAscii, Syntax, NoInstallLabel, LabelsDiffer, WrongType,
-        BadComponent, DuplicateComponent, TooManyComponents, MissingComponent,
-        AbsentComponent, BadParameter, Algorithm, NoCreated, TooOld, Future, Expired, NoKey,
-        BadKey, SignatureLength, BadSignature, DigestMissing, DigestMismatch,
+        Missing,
+        TooLong,
+        NotAscii,
+        Syntax,
+        NoInstallLabel,
+        LabelsDiffer,
+        WrongType,
+        BadComponent,
+        DuplicateComponent,
+        TooManyComponents,
+        MissingComponent,
+        AbsentComponent,
+        BadParameter,
+        Algorithm,
+        NoCreated,
+        TooOld,
+        Future,
+        Expired,
+        NoKey,
+        BadKey,
+        SignatureLength,
+        BadSignature,
+        DigestMissing,
+        DigestMismatch,
     ] {
         assert!(seen.contains(e.as_str()), "{e:?} not covered");
     }
@@ -502,20 +1027,29 @@ fn a_digest_is_optional_when_the_policy_says_so_but_checked_when_sent() {
         None,
     )
     .unwrap();
-    let member = format!("(\"@method\" \"@target-uri\" \"approov-token\"){}", params(NOW));
+    let member = format!(
+        "(\"@method\" \"@target-uri\" \"approov-token\"){}",
+        params(NOW)
+    );
     let mut r = Req::base();
     r.headers.remove("content-digest");
     sign(&signer, &mut r, &member);
     let check = |r: &Req| signing.verify(&r.parts(), r.body.as_deref(), r.key.as_ref(), r.now);
     assert!(matches!(check(&r), Ok(Some(_))));
     // an uncovered digest that is sent must still match the body
-    r.set("content-digest", &content_digest("sha-256", b"other").unwrap());
+    r.set(
+        "content-digest",
+        &content_digest("sha-256", b"other").unwrap(),
+    );
     assert_eq!(check(&r), Err(DigestMismatch));
     r.set("content-digest", "md5=:AAAA:");
     assert_eq!(check(&r), Err(DigestSyntax));
     // a GET without a body needs no digest even when required-with-body
     let strict = MessageSigning::new(
-        MessageSigningPolicy { replay: ReplayMode::Off, ..MessageSigningPolicy::default() },
+        MessageSigningPolicy {
+            replay: ReplayMode::Off,
+            ..MessageSigningPolicy::default()
+        },
         None,
     )
     .unwrap();

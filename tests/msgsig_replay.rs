@@ -100,7 +100,9 @@ fn high_s_twin(h: &HeaderMap) -> HeaderMap {
     let mut twin = h.clone();
     twin.insert(
         "signature",
-        format!("install=:{}:", STANDARD.encode(&sig)).parse().unwrap(),
+        format!("install=:{}:", STANDARD.encode(&sig))
+            .parse()
+            .unwrap(),
     );
     twin
 }
@@ -108,8 +110,8 @@ fn high_s_twin(h: &HeaderMap) -> HeaderMap {
 #[tokio::test]
 async fn memory_refuses_the_second_use_and_the_high_s_twin() {
     let signer = InstallSigner::approov_test_key();
-    let signing = MessageSigning::new(policy(ReplayMode::Memory, None, OnStoreError::Refuse), None)
-        .unwrap();
+    let signing =
+        MessageSigning::new(policy(ReplayMode::Memory, None, OnStoreError::Refuse), None).unwrap();
     let key = key();
     let t = 1_800_000_000i64;
     let h = signed_get(&signer, t, "/a?x=1");
@@ -118,7 +120,11 @@ async fn memory_refuses_the_second_use_and_the_high_s_twin() {
         let h = h.clone();
         let signing = signing.clone();
         let key = key.clone();
-        async move { signing.check(&parts(&h, "/a?x=1"), None, Some(&key), now).await }
+        async move {
+            signing
+                .check(&parts(&h, "/a?x=1"), None, Some(&key), now)
+                .await
+        }
     };
     assert_eq!(check(&h, at(1.0)).await, Ok(()));
     assert_eq!(check(&h, at(2.0)).await, Err(Reason::Replay));
@@ -165,7 +171,12 @@ async fn a_fleet_sharing_one_redis_accepts_each_signature_once() {
     // sequential: seen on A, refused on B and C
     let t = now();
     let h = signed_get(&signer, t as i64, "/pay");
-    assert_eq!(fleet[0].check(&parts(&h, "/pay"), None, Some(&key), t).await, Ok(()));
+    assert_eq!(
+        fleet[0]
+            .check(&parts(&h, "/pay"), None, Some(&key), t)
+            .await,
+        Ok(())
+    );
     for other in &fleet[1..] {
         assert_eq!(
             other.check(&parts(&h, "/pay"), None, Some(&key), t).await,
@@ -175,7 +186,9 @@ async fn a_fleet_sharing_one_redis_accepts_each_signature_once() {
     // the twin too
     let twin = high_s_twin(&h);
     assert_eq!(
-        fleet[2].check(&parts(&twin, "/pay"), None, Some(&key), t).await,
+        fleet[2]
+            .check(&parts(&twin, "/pay"), None, Some(&key), t)
+            .await,
         Err(Reason::Replay)
     );
 
@@ -195,7 +208,10 @@ async fn a_fleet_sharing_one_redis_accepts_each_signature_once() {
         .await
         .unwrap();
     let want_ms = ((signed.window_end - now()) * 1000.0) as i64;
-    assert!(pttl > want_ms - 2000 && pttl <= want_ms + 1000, "PTTL {pttl} vs {want_ms}");
+    assert!(
+        pttl > want_ms - 2000 && pttl <= want_ms + 1000,
+        "PTTL {pttl} vs {want_ms}"
+    );
 
     // concurrent: the same fresh signature on all three at once, one wins
     let h2 = signed_get(&signer, t as i64, "/pay2");
@@ -249,9 +265,19 @@ async fn redis_stopped_mid_test_refuses_or_allows_per_policy_and_counts() {
     };
 
     let (h, t) = fresh("/before");
-    assert_eq!(refuse.check(&parts(&h, "/before"), None, Some(&key), t).await, Ok(()));
+    assert_eq!(
+        refuse
+            .check(&parts(&h, "/before"), None, Some(&key), t)
+            .await,
+        Ok(())
+    );
     let (h, t) = fresh("/before2");
-    assert_eq!(allow.check(&parts(&h, "/before2"), None, Some(&key), t).await, Ok(()));
+    assert_eq!(
+        allow
+            .check(&parts(&h, "/before2"), None, Some(&key), t)
+            .await,
+        Ok(())
+    );
     assert_eq!(metrics.total(), 0);
 
     redis.stop();
@@ -265,14 +291,25 @@ async fn redis_stopped_mid_test_refuses_or_allows_per_policy_and_counts() {
         let begun = Instant::now();
         let got = refuse.check_replay(&signed, t).await;
         assert!(
-            matches!(got, Err(ReplayError::Store(StoreError::Unavailable | StoreError::Timeout))),
+            matches!(
+                got,
+                Err(ReplayError::Store(
+                    StoreError::Unavailable | StoreError::Timeout
+                ))
+            ),
             "{i}: {got:?}"
         );
-        assert!(begun.elapsed() < Duration::from_secs(2), "{:?}", begun.elapsed());
+        assert!(
+            begun.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            begun.elapsed()
+        );
         assert_eq!(Reason::from(got.unwrap_err()), Reason::Replay);
         let (h, t) = fresh("/down-allowed");
         assert_eq!(
-            allow.check(&parts(&h, "/down-allowed"), None, Some(&key), t).await,
+            allow
+                .check(&parts(&h, "/down-allowed"), None, Some(&key), t)
+                .await,
             Ok(()),
             "{i}"
         );
@@ -280,11 +317,18 @@ async fn redis_stopped_mid_test_refuses_or_allows_per_policy_and_counts() {
     assert!(metrics.total() >= 6, "{}", metrics.total());
     let text = {
         let mut out = Vec::new();
-        prometheus::Encoder::encode(&prometheus::TextEncoder::new(), &registry.gather(), &mut out)
-            .unwrap();
+        prometheus::Encoder::encode(
+            &prometheus::TextEncoder::new(),
+            &registry.gather(),
+            &mut out,
+        )
+        .unwrap();
         String::from_utf8(out).unwrap()
     };
-    assert!(text.contains("attestgate_replay_store_errors_total{kind="), "{text}");
+    assert!(
+        text.contains("attestgate_replay_store_errors_total{kind="),
+        "{text}"
+    );
     eprintln!("6 checks against a stopped redis: {:?}", stopped.elapsed());
 
     // Redis back on the same port: the store reconnects by itself.
@@ -292,7 +336,10 @@ async fn redis_stopped_mid_test_refuses_or_allows_per_policy_and_counts() {
     let back = Instant::now();
     loop {
         let (h, t) = fresh("/after");
-        match refuse.check(&parts(&h, "/after"), None, Some(&key), t).await {
+        match refuse
+            .check(&parts(&h, "/after"), None, Some(&key), t)
+            .await
+        {
             Ok(()) => break,
             Err(_) if back.elapsed() < Duration::from_secs(10) => {
                 tokio::time::sleep(Duration::from_millis(50)).await
@@ -327,18 +374,27 @@ async fn a_redis_that_never_answers_times_out_and_counts_a_timeout() {
     let got = store.first_use(&k, now() + 60.0, now()).await;
     let took = begun.elapsed();
     assert_eq!(got, Err(StoreError::Timeout));
-    assert!(took >= Duration::from_millis(140) && took < Duration::from_secs(2), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(140) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
     assert_eq!(metrics.total(), 1);
     held.abort();
 }
 
 #[test]
 fn a_redis_policy_without_a_store_or_with_a_bad_url_is_refused() {
-    assert!(MessageSigning::new(
-        policy(ReplayMode::Redis, Some("redis://127.0.0.1:1".into()), OnStoreError::Refuse),
-        None
-    )
-    .is_err());
+    assert!(
+        MessageSigning::new(
+            policy(
+                ReplayMode::Redis,
+                Some("redis://127.0.0.1:1".into()),
+                OnStoreError::Refuse
+            ),
+            None
+        )
+        .is_err()
+    );
     let m = ReplayMetrics::unregistered().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let _guard = rt.enter();

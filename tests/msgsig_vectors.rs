@@ -50,7 +50,9 @@ fn cases() -> Vec<Case> {
             components: r#"("@method" "approov-token")"#,
             digest: None,
             body: None,
-            script_message: "\"@method\": GET\n\"approov-token\": {token}\n\"@signature-params\": {params}".into(),
+            script_message:
+                "\"@method\": GET\n\"approov-token\": {token}\n\"@signature-params\": {params}"
+                    .into(),
         },
         Case {
             name: "test2: with @target-uri",
@@ -58,7 +60,9 @@ fn cases() -> Vec<Case> {
             components: r#"("@method" "@target-uri" "approov-token")"#,
             digest: None,
             body: None,
-            script_message: format!("\"@method\": GET\n\"@target-uri\": {TARGET_URI}\n\"approov-token\": {{token}}\n\"@signature-params\": {{params}}"),
+            script_message: format!(
+                "\"@method\": GET\n\"@target-uri\": {TARGET_URI}\n\"approov-token\": {{token}}\n\"@signature-params\": {{params}}"
+            ),
         },
         Case {
             name: "test3: POST, content-digest in string form",
@@ -66,7 +70,9 @@ fn cases() -> Vec<Case> {
             components: r#"("@method" "@target-uri" "approov-token" "content-digest")"#,
             digest: Some(format!("sha-256=\"{d}\"")),
             body: Some(BODY),
-            script_message: format!("\"@method\": POST\n\"@target-uri\": {TARGET_URI}\n\"approov-token\": {{token}}\n\"content-digest\": sha-256=\"{d}\"\n\"@signature-params\": {{params}}"),
+            script_message: format!(
+                "\"@method\": POST\n\"@target-uri\": {TARGET_URI}\n\"approov-token\": {{token}}\n\"content-digest\": sha-256=\"{d}\"\n\"@signature-params\": {{params}}"
+            ),
         },
         Case {
             name: "test4: POST, content-digest as a byte sequence",
@@ -74,7 +80,9 @@ fn cases() -> Vec<Case> {
             components: r#"("@method" "@target-uri" "approov-token" "content-digest")"#,
             digest: Some(format!("sha-256=:{d}:")),
             body: Some(BODY),
-            script_message: format!("\"@method\": POST\n\"@target-uri\": {TARGET_URI}\n\"approov-token\": {{token}}\n\"content-digest\": sha-256=:{d}:\n\"@signature-params\": {{params}}"),
+            script_message: format!(
+                "\"@method\": POST\n\"@target-uri\": {TARGET_URI}\n\"approov-token\": {{token}}\n\"content-digest\": sha-256=:{d}:\n\"@signature-params\": {{params}}"
+            ),
         },
     ]
 }
@@ -187,7 +195,10 @@ fn the_script_requests_signed_now_pass_once_then_replay() {
         .unwrap();
     for case in cases() {
         let mut headers = headers_for(&case);
-        let member = format!("{};alg=\"ecdsa-p256-sha256\";created={now}", case.components);
+        let member = format!(
+            "{};alg=\"ecdsa-p256-sha256\";created={now}",
+            case.components
+        );
         let (input, sig) = signer.sign(&parts(case.method, &headers), &member);
         headers.insert("signature-input", input.parse().unwrap());
         headers.insert("signature", sig.parse().unwrap());
@@ -221,7 +232,10 @@ fn the_default_policy_wants_target_uri_and_a_digest_for_a_body() {
     ];
     for (case, want) in cases().iter().zip(want) {
         let mut headers = headers_for(case);
-        let member = format!("{};alg=\"ecdsa-p256-sha256\";created={now}", case.components);
+        let member = format!(
+            "{};alg=\"ecdsa-p256-sha256\";created={now}",
+            case.components
+        );
         let (input, sig) = signer.sign(&parts(case.method, &headers), &member);
         headers.insert("signature-input", input.parse().unwrap());
         headers.insert("signature", sig.parse().unwrap());

@@ -39,7 +39,10 @@ fn derived_components_rfc_2_2() {
         headers: &h,
     };
     assert_eq!(one(&req, "\"@method\""), "POST");
-    assert_eq!(one(&req, "\"@target-uri\""), "https://www.example.com/path?param=value");
+    assert_eq!(
+        one(&req, "\"@target-uri\""),
+        "https://www.example.com/path?param=value"
+    );
     assert_eq!(one(&req, "\"@authority\""), "www.example.com");
     assert_eq!(one(&req, "\"@scheme\""), "https");
     assert_eq!(one(&req, "\"@request-target\""), "/path?param=value");
@@ -62,7 +65,16 @@ fn derived_components_rfc_2_2() {
         ..req
     };
     assert_eq!(one(&port, "\"@authority\""), "h:8443");
-    assert_eq!(one(&RequestParts { path_and_query: "?x", ..req }, "\"@path\""), "/");
+    assert_eq!(
+        one(
+            &RequestParts {
+                path_and_query: "?x",
+                ..req
+            },
+            "\"@path\""
+        ),
+        "/"
+    );
 }
 
 #[test]
@@ -76,7 +88,10 @@ fn query_params_rfc_2_2_8() {
         headers: &h,
     };
     let q = |name: &str| value(&req, &format!("\"@query-param\";name=\"{name}\""));
-    assert_eq!(q("var").unwrap(), ["this%20is%20a%20big%0Amultiline%20value"]);
+    assert_eq!(
+        q("var").unwrap(),
+        ["this%20is%20a%20big%0Amultiline%20value"]
+    );
     assert_eq!(q("bar").unwrap(), ["with%20plus%20whitespace"]);
     assert_eq!(q("fa%C3%A7ade%22%3A%20").unwrap(), ["something"]);
     assert_eq!(q("baz").unwrap(), ["batman"]);
@@ -90,7 +105,10 @@ fn query_params_rfc_2_2_8() {
         path_and_query: "/?a=%zz%4&b=%",
         ..req
     };
-    assert_eq!(value(&odd, "\"@query-param\";name=\"a\"").unwrap(), ["%25zz%254"]);
+    assert_eq!(
+        value(&odd, "\"@query-param\";name=\"a\"").unwrap(),
+        ["%25zz%254"]
+    );
     assert_eq!(value(&odd, "\"@query-param\";name=\"b\"").unwrap(), ["%25"]);
 }
 
@@ -113,22 +131,43 @@ fn header_fields_rfc_2_1() {
         path_and_query: "/",
         headers: &h,
     };
-    assert_eq!(one(&req, "\"x-ows-header\""), "Leading and trailing whitespace.");
-    assert_eq!(one(&req, "\"cache-control\""), "max-age=60, must-revalidate");
+    assert_eq!(
+        one(&req, "\"x-ows-header\""),
+        "Leading and trailing whitespace."
+    );
+    assert_eq!(
+        one(&req, "\"cache-control\""),
+        "max-age=60, must-revalidate"
+    );
     assert_eq!(one(&req, "\"x-empty-header\""), "");
-    assert_eq!(one(&req, "\"example-dict\""), "a=1,    b=2;x=1;y=2,   c=(a   b   c)");
-    assert_eq!(one(&req, "\"example-dict\";sf"), "a=1, b=2;x=1;y=2, c=(a b c)");
+    assert_eq!(
+        one(&req, "\"example-dict\""),
+        "a=1,    b=2;x=1;y=2,   c=(a   b   c)"
+    );
+    assert_eq!(
+        one(&req, "\"example-dict\";sf"),
+        "a=1, b=2;x=1;y=2, c=(a b c)"
+    );
     assert_eq!(one(&req, "\"example-dict\";key=\"a\""), "1");
     assert_eq!(one(&req, "\"example-dict-d\";key=\"d\""), "?1");
     assert_eq!(one(&req, "\"example-dict-d\";key=\"b\""), "2;x=1;y=2");
     assert_eq!(one(&req, "\"example-dict-d\";key=\"c\""), "(a b c)");
-    assert_eq!(one(&req, "\"example-header\""), "value, with, lots, of, commas");
+    assert_eq!(
+        one(&req, "\"example-header\""),
+        "value, with, lots, of, commas"
+    );
     assert_eq!(
         one(&req, "\"example-header\";bs"),
         ":dmFsdWUsIHdpdGgsIGxvdHM=:, :b2YsIGNvbW1hcw==:"
     );
-    assert_eq!(one(&req, "\"example-header\";sf"), "value, with, lots, of, commas");
-    assert_eq!(value(&req, "\"x-missing\""), Err(SignatureError::AbsentComponent));
+    assert_eq!(
+        one(&req, "\"example-header\";sf"),
+        "value, with, lots, of, commas"
+    );
+    assert_eq!(
+        value(&req, "\"x-missing\""),
+        Err(SignatureError::AbsentComponent)
+    );
     assert_eq!(
         value(&req, "\"example-dict\";key=\"zz\""),
         Err(SignatureError::AbsentComponent)
@@ -156,10 +195,24 @@ fn header_fields_rfc_2_1() {
 
 #[test]
 fn identifiers_for_min_components() {
-    for good in ["@method", "@target-uri", "@query", "approov-token", "content-digest"] {
+    for good in [
+        "@method",
+        "@target-uri",
+        "@query",
+        "approov-token",
+        "content-digest",
+    ] {
         assert_eq!(check_identifier(good), Ok(()), "{good}");
     }
-    for bad in ["@status", "@query-param", "@x", "Approov-Token", "", "a b", "a:b"] {
+    for bad in [
+        "@status",
+        "@query-param",
+        "@x",
+        "Approov-Token",
+        "",
+        "a b",
+        "a:b",
+    ] {
         assert!(check_identifier(bad).is_err(), "{bad}");
     }
     // the list form in a covered set is a list of strings

@@ -101,7 +101,10 @@ mod tests {
             (format!("sha-256=:{other}:"), M),
             (format!("sha-256=\"{other}\""), M),
             // one good, one bad: every digest must match
-            (format!("sha-256=:{s256}:, sha-512=:{}:", b64(&digest::SHA512, b"x")), M),
+            (
+                format!("sha-256=:{s256}:, sha-512=:{}:", b64(&digest::SHA512, b"x")),
+                M,
+            ),
             // the sha-256 value under the sha-512 name: wrong length
             (format!("sha-512=:{s256}:"), S),
             (format!("sha-256=:{s512}:"), S),

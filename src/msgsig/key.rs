@@ -114,7 +114,10 @@ mod tests {
             .unwrap();
         let url = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&der);
         assert_eq!(InstallKey::from_ipk(&url).unwrap(), key);
-        assert_eq!(InstallKey::from_ipk(APPROOV_IPK.trim_end_matches('=')).unwrap(), key);
+        assert_eq!(
+            InstallKey::from_ipk(APPROOV_IPK.trim_end_matches('=')).unwrap(),
+            key
+        );
         assert!(!format!("{key:?}").contains("MFkw"));
     }
 
@@ -138,9 +141,17 @@ mod tests {
             ("not base64", "not*base64!".into(), IpkError::Encoding),
             ("mixed alphabets", "ab+_cd".into(), IpkError::Encoding),
             ("huge", "A".repeat(10_000), IpkError::Encoding),
-            ("garbage bytes", enc(b"hello world, not a key"), IpkError::NotP256),
+            (
+                "garbage bytes",
+                enc(b"hello world, not a key"),
+                IpkError::NotP256,
+            ),
             ("truncated", enc(&der[..90]), IpkError::NotP256),
-            ("trailing byte", enc(&[&der[..], &[0]].concat()), IpkError::NotP256),
+            (
+                "trailing byte",
+                enc(&[&der[..], &[0]].concat()),
+                IpkError::NotP256,
+            ),
             ("raw point only", enc(&der[26..]), IpkError::NotP256),
             ("compressed point", enc(&compressed), IpkError::NotP256),
             ("hybrid point tag", enc(&hybrid), IpkError::NotP256),
@@ -174,10 +185,14 @@ mod tests {
         ))
         .unwrap();
         let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-        let pkcs8 = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+        let pkcs8 = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap();
         let pair = ring::rsa::KeyPair::from_pkcs8(&pkcs8).unwrap();
         // SPKI = SEQUENCE { AlgorithmIdentifier rsaEncryption NULL, BIT STRING { RSAPublicKey } }
-        let rsa_pub = ring::signature::KeyPair::public_key(&pair).as_ref().to_vec();
+        let rsa_pub = ring::signature::KeyPair::public_key(&pair)
+            .as_ref()
+            .to_vec();
         let alg = [
             0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05,
             0x00,

@@ -75,8 +75,7 @@ pub fn signature_base(
     req: &RequestParts<'_>,
     signature_input: &str,
 ) -> Result<String, SignatureError> {
-    let dict =
-        structured::parse_dictionary(signature_input).map_err(|_| SignatureError::Syntax)?;
+    let dict = structured::parse_dictionary(signature_input).map_err(|_| SignatureError::Syntax)?;
     match dict.iter().find(|(k, _)| k == LABEL) {
         Some((_, structured::Member::Inner(inner))) => base::signature_base(req, inner),
         Some(_) => Err(SignatureError::WrongType),

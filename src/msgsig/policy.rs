@@ -176,7 +176,9 @@ impl MessageSigningPolicy {
             bad("max_body_bytes".into(), "must be more than 0");
         }
         match (self.replay, &self.redis_url) {
-            (ReplayMode::Redis, None) => bad("redis_url".into(), "required when replay = \"redis\""),
+            (ReplayMode::Redis, None) => {
+                bad("redis_url".into(), "required when replay = \"redis\"")
+            }
             (ReplayMode::Redis, Some(url)) => {
                 if let Err(why) = check_redis_url(url) {
                     bad("redis_url".into(), why);
@@ -186,7 +188,10 @@ impl MessageSigningPolicy {
             _ => {}
         }
         if self.redis_timeout.is_zero() || self.redis_timeout > Duration::from_secs(10) {
-            bad("redis_timeout".into(), "must be more than 0s and at most 10s");
+            bad(
+                "redis_timeout".into(),
+                "must be more than 0s and at most 10s",
+            );
         }
         if self.replay == ReplayMode::Memory && self.replay_capacity == 0 {
             bad("replay_capacity".into(), "must be more than 0");
@@ -231,7 +236,10 @@ mod tests {
     #[test]
     fn default_is_valid_and_names_round_trip() {
         assert_eq!(MessageSigningPolicy::default().validate(), vec![]);
-        for r in [ContentDigestRule::RequiredWithBody, ContentDigestRule::Optional] {
+        for r in [
+            ContentDigestRule::RequiredWithBody,
+            ContentDigestRule::Optional,
+        ] {
             assert_eq!(ContentDigestRule::from_name(r.as_str()), Some(r));
         }
         for r in [ReplayMode::Memory, ReplayMode::Redis, ReplayMode::Off] {
@@ -302,13 +310,30 @@ mod tests {
             "redis://:pw@10.0.0.1:6380/2",
             "redis://[::1]:6379",
         ] {
-            assert_eq!(with(ReplayMode::Redis, Some(good)).validate(), vec![], "{good}");
+            assert_eq!(
+                with(ReplayMode::Redis, Some(good)).validate(),
+                vec![],
+                "{good}"
+            );
         }
-        for bad in ["", "redis://", "redis://h:notaport", "rediss://h:1", "h:6379"] {
-            assert_eq!(with(ReplayMode::Redis, Some(bad)).validate().len(), 1, "{bad}");
+        for bad in [
+            "",
+            "redis://",
+            "redis://h:notaport",
+            "rediss://h:1",
+            "h:6379",
+        ] {
+            assert_eq!(
+                with(ReplayMode::Redis, Some(bad)).validate().len(),
+                1,
+                "{bad}"
+            );
         }
         assert_eq!(with(ReplayMode::Redis, None).validate().len(), 1);
-        assert_eq!(with(ReplayMode::Memory, Some("redis://h")).validate().len(), 1);
+        assert_eq!(
+            with(ReplayMode::Memory, Some("redis://h")).validate().len(),
+            1
+        );
     }
 
     #[test]

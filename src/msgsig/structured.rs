@@ -105,7 +105,10 @@ impl Input<'_> {
     }
     fn start(text: &str) -> Result<Input<'_>, SfError> {
         let b = text.as_bytes();
-        if let Some(at) = b.iter().position(|c| !(0x20..0x7f).contains(c) && *c != b'\t') {
+        if let Some(at) = b
+            .iter()
+            .position(|c| !(0x20..0x7f).contains(c) && *c != b'\t')
+        {
             return Err(SfError {
                 what: "a byte outside printable ASCII",
                 at,
@@ -343,8 +346,9 @@ fn parse_number(input: &mut Input<'_>) -> Result<BareItem, SfError> {
         if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
             return None;
         }
-        b.iter()
-            .try_fold(0i64, |acc, d| acc.checked_mul(10)?.checked_add(i64::from(d - b'0')))
+        b.iter().try_fold(0i64, |acc, d| {
+            acc.checked_mul(10)?.checked_add(i64::from(d - b'0'))
+        })
     };
     let sign = if negative { -1 } else { 1 };
     match dot {

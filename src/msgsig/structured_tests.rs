@@ -25,16 +25,27 @@ fn item_text(text: &str) -> String {
 fn rfc_examples_serialize_canonically() {
     // (input, canonical serialization) — RFC 8941 §3 and RFC 9421 §2.1.1
     let dicts = [
-        ("en=\"Applepie\", da=:w4ZibGV0w6ZydGU=:", "en=\"Applepie\", da=:w4ZibGV0w6ZydGU=:"),
+        (
+            "en=\"Applepie\", da=:w4ZibGV0w6ZydGU=:",
+            "en=\"Applepie\", da=:w4ZibGV0w6ZydGU=:",
+        ),
         ("a=?0, b, c; foo=bar", "a=?0, b, c;foo=bar"),
-        ("rating=1.5, feelings=(joy sadness)", "rating=1.5, feelings=(joy sadness)"),
-        ("a=(1 2), b=3, c=4;aa=bb, d=(5 6);valid", "a=(1 2), b=3, c=4;aa=bb, d=(5 6);valid"),
+        (
+            "rating=1.5, feelings=(joy sadness)",
+            "rating=1.5, feelings=(joy sadness)",
+        ),
+        (
+            "a=(1 2), b=3, c=4;aa=bb, d=(5 6);valid",
+            "a=(1 2), b=3, c=4;aa=bb, d=(5 6);valid",
+        ),
         ("a=1 ,  b=2", "a=1, b=2"),
         ("a=1,\tb=2", "a=1, b=2"),
         ("  a=?1  ", "a"),
         ("a=1.500, b=-0.0, c=12.0", "a=1.5, b=0.0, c=12.0"),
-        ("sig1=(\"@method\" \"@authority\");created=1618884473;keyid=\"test-key\"",
-         "sig1=(\"@method\" \"@authority\");created=1618884473;keyid=\"test-key\""),
+        (
+            "sig1=(\"@method\" \"@authority\");created=1618884473;keyid=\"test-key\"",
+            "sig1=(\"@method\" \"@authority\");created=1618884473;keyid=\"test-key\"",
+        ),
         ("x=(   \"a\"   \"b\"  );p", "x=(\"a\" \"b\");p"),
         ("k=\"a\\\"b\\\\c\"", "k=\"a\\\"b\\\\c\""),
         ("t=*tok:en/x", "t=*tok:en/x"),
@@ -48,22 +59,35 @@ fn rfc_examples_serialize_canonically() {
     }
     let lists = [
         ("sugar, tea, rum", "sugar, tea, rum"),
-        ("(\"foo\" \"bar\"), (\"baz\"), (\"bat\" \"one\"), ()", "(\"foo\" \"bar\"), (\"baz\"), (\"bat\" \"one\"), ()"),
-        ("abc;a=1;b=2; cde_456, (ghi;jk=4 l);q=\"9\";r=w", "abc;a=1;b=2;cde_456, (ghi;jk=4 l);q=\"9\";r=w"),
+        (
+            "(\"foo\" \"bar\"), (\"baz\"), (\"bat\" \"one\"), ()",
+            "(\"foo\" \"bar\"), (\"baz\"), (\"bat\" \"one\"), ()",
+        ),
+        (
+            "abc;a=1;b=2; cde_456, (ghi;jk=4 l);q=\"9\";r=w",
+            "abc;a=1;b=2;cde_456, (ghi;jk=4 l);q=\"9\";r=w",
+        ),
         ("1,2", "1, 2"),
         ("-999999999999999", "-999999999999999"),
     ];
     for (input, want) in lists {
         assert_eq!(list_text(input), want, "{input:?}");
     }
-    for (input, want) in [("?1", "?1"), ("::", "::"), (":aGVsbG8:", ":aGVsbG8=:"), ("0.1", "0.1")] {
+    for (input, want) in [
+        ("?1", "?1"),
+        ("::", "::"),
+        (":aGVsbG8:", ":aGVsbG8=:"),
+        ("0.1", "0.1"),
+    ] {
         assert_eq!(item_text(input), want, "{input:?}");
     }
 }
 
 #[test]
 fn values_have_their_types() {
-    let d = parse_dictionary("i=-42, d=3.14, s=\"x\", t=tok, b=:AQID:, y=?1, n=?0, l=(1 \"a\");p=1").unwrap();
+    let d =
+        parse_dictionary("i=-42, d=3.14, s=\"x\", t=tok, b=:AQID:, y=?1, n=?0, l=(1 \"a\");p=1")
+            .unwrap();
     let bare = |k: &str| match &d.iter().find(|(n, _)| n == k).unwrap().1 {
         Member::Item(i) => i.bare.clone(),
         Member::Inner(_) => panic!(),
@@ -82,20 +106,60 @@ fn values_have_their_types() {
         parse_item("999999999999999").unwrap().bare,
         BareItem::Integer(999_999_999_999_999)
     );
-    assert_eq!(parse_item("123456789012.123").unwrap().bare, BareItem::Decimal(123_456_789_012_123));
+    assert_eq!(
+        parse_item("123456789012.123").unwrap().bare,
+        BareItem::Decimal(123_456_789_012_123)
+    );
     // padding is optional in byte sequences
-    assert_eq!(parse_item(":AQI:").unwrap().bare, BareItem::Bytes(vec![1, 2]));
+    assert_eq!(
+        parse_item(":AQI:").unwrap().bare,
+        BareItem::Bytes(vec![1, 2])
+    );
 }
 
 #[test]
 fn malformed_fields_are_refused_without_panicking() {
     let bad_dicts = [
-        "a=", "a=1,", ",a=1", "a=1,,b=2", "a=1 b=2", "A=1", "1a=1", "a b", "a=(", "a=(1",
-        "a=(1 2", "a=(1,2)", "a=(1\t2)", "a=\"unterminated", "a=\"bad\\escape\"", "a=\"tab\there\"",
-        "a=:not base64:", "a=:AAA", "a=:AA=A:", "a=1;", "a=1;B=2", "a=1;b=", "a=?", "a=?2",
-        "a=-", "a=-x", "a=1.", "a=1.2345", "a=1234567890123.1", "a=1234567890123456",
-        "a=12345678901234567890", "a=1..2", "a=@", "a=%", "a=1, a=2", "a;p=1;p=2", "a=é",
-        "a=1\u{0}", "a=\"\u{7f}\"", "a=(\"x\")y",
+        "a=",
+        "a=1,",
+        ",a=1",
+        "a=1,,b=2",
+        "a=1 b=2",
+        "A=1",
+        "1a=1",
+        "a b",
+        "a=(",
+        "a=(1",
+        "a=(1 2",
+        "a=(1,2)",
+        "a=(1\t2)",
+        "a=\"unterminated",
+        "a=\"bad\\escape\"",
+        "a=\"tab\there\"",
+        "a=:not base64:",
+        "a=:AAA",
+        "a=:AA=A:",
+        "a=1;",
+        "a=1;B=2",
+        "a=1;b=",
+        "a=?",
+        "a=?2",
+        "a=-",
+        "a=-x",
+        "a=1.",
+        "a=1.2345",
+        "a=1234567890123.1",
+        "a=1234567890123456",
+        "a=12345678901234567890",
+        "a=1..2",
+        "a=@",
+        "a=%",
+        "a=1, a=2",
+        "a;p=1;p=2",
+        "a=é",
+        "a=1\u{0}",
+        "a=\"\u{7f}\"",
+        "a=(\"x\")y",
     ];
     for text in bad_dicts {
         assert!(parse_dictionary(text).is_err(), "{text:?}");

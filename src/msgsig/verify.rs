@@ -11,7 +11,9 @@ use super::components::RequestParts;
 use super::digest;
 use super::error::SignatureError;
 use super::key::{InstallKey, IpkError};
-use super::policy::{ContentDigestRule, MessageSigningPolicy, OnStoreError, PolicyProblem, ReplayMode};
+use super::policy::{
+    ContentDigestRule, MessageSigningPolicy, OnStoreError, PolicyProblem, ReplayMode,
+};
 use super::replay::{MemoryStore, ReplayKey, ReplayStore, StoreError};
 use super::structured::{self, BareItem, InnerList, Member};
 use crate::reason::Reason;
@@ -181,7 +183,10 @@ impl MessageSigning {
         let Some(store) = &self.store else {
             return Ok(());
         };
-        match store.first_use(&signed.replay_key, signed.window_end, now).await {
+        match store
+            .first_use(&signed.replay_key, signed.window_end, now)
+            .await
+        {
             Ok(true) => Ok(()),
             Ok(false) => Err(ReplayError::Seen),
             Err(_) if self.policy.on_redis_error == OnStoreError::Allow => Ok(()),
@@ -228,8 +233,8 @@ fn install_member<'a>(
     inputs: &'a structured::Dictionary,
     sigs: &'a structured::Dictionary,
 ) -> Result<(&'a InnerList, &'a Vec<u8>), SignatureError> {
-    let same_labels = inputs.len() == sigs.len()
-        && inputs.iter().all(|(k, _)| sigs.iter().any(|(s, _)| s == k));
+    let same_labels =
+        inputs.len() == sigs.len() && inputs.iter().all(|(k, _)| sigs.iter().any(|(s, _)| s == k));
     let find = |d: &'a structured::Dictionary| d.iter().find(|(k, _)| k == LABEL).map(|(_, m)| m);
     let (input, sig) = match (find(inputs), find(sigs)) {
         (None, None) => return Err(SignatureError::NoInstallLabel),

@@ -41,7 +41,12 @@ fn registry_text(registry: &Registry) -> String {
 
 /// A decision seen from outside: 200 means passed; 401 means refused, and
 /// the reason is the one `attestgate_rejections_total` series that moved.
-fn decide(name: &str, reply: &Reply, before: [f64; Reason::ALL.len()], after: [f64; Reason::ALL.len()]) -> Expect {
+fn decide(
+    name: &str,
+    reply: &Reply,
+    before: [f64; Reason::ALL.len()],
+    after: [f64; Reason::ALL.len()],
+) -> Expect {
     let moved: Vec<Reason> = Reason::ALL
         .into_iter()
         .filter(|r| after[r.index()] != before[r.index()])

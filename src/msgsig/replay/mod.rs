@@ -209,10 +209,16 @@ mod tests {
         let mut twin = sig;
         twin[32..].copy_from_slice(&sub(&N, &s));
         assert!(twin[32] >= 0x80);
-        assert_eq!(ReplayKey::of_signature(&sig), ReplayKey::of_signature(&twin));
+        assert_eq!(
+            ReplayKey::of_signature(&sig),
+            ReplayKey::of_signature(&twin)
+        );
         let mut other = sig;
         other[0] ^= 1;
-        assert_ne!(ReplayKey::of_signature(&sig), ReplayKey::of_signature(&other));
+        assert_ne!(
+            ReplayKey::of_signature(&sig),
+            ReplayKey::of_signature(&other)
+        );
         // n - (n - s) = s
         assert_eq!(sub(&N, &sub(&N, &s)), s);
         assert_eq!(sub(&HALF_N, &HALF_N), [0; 32]);

@@ -65,11 +65,8 @@ impl RedisStore {
             .arg("NX")
             .arg("PX")
             .arg(ttl_ms);
-        let answer = tokio::time::timeout(
-            self.timeout,
-            cmd.query_async::<Option<String>>(&mut conn),
-        )
-        .await;
+        let answer =
+            tokio::time::timeout(self.timeout, cmd.query_async::<Option<String>>(&mut conn)).await;
         let result = match answer {
             Err(_) => Err(StoreError::Timeout),
             Ok(Err(e)) if e.is_timeout() => Err(StoreError::Timeout),
