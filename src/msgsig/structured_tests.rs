@@ -191,3 +191,112 @@ fn every_byte_prefix_of_a_real_header_parses_or_errors() {
     }
     assert!(parse_dictionary(text).is_ok());
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Fields made of the bytes that matter to the grammar.
+    fn field() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            prop_oneof![
+                Just('a'),
+                Just('z'),
+                Just('*'),
+                Just('='),
+                Just(','),
+                Just(';'),
+                Just(' '),
+                Just('\t'),
+                Just('('),
+                Just(')'),
+                Just('"'),
+                Just('\\'),
+                Just(':'),
+                Just('?'),
+                Just('1'),
+                Just('0'),
+                Just('-'),
+                Just('.'),
+                Just('A'),
+                Just('+'),
+                Just('/'),
+                Just('@'),
+                Just('é'),
+            ],
+            0..48,
+        )
+        .prop_map(|v| v.into_iter().collect())
+    }
+
+    proptest! {
+        /// Never a panic; whatever parses serializes to a canonical text
+        /// that parses to the same value and serializes to itself.
+        #[test]
+        fn parse_serialize_is_a_fixed_point(text in field()) {
+            if let Ok(d) = parse_dictionary(&text) {
+                let mut once = String::new();
+                write_dictionary(&mut once, &d);
+                let again = parse_dictionary(&once).unwrap();
+                prop_assert_eq!(&again, &d);
+                let mut twice = String::new();
+                write_dictionary(&mut twice, &again);
+                prop_assert_eq!(once, twice);
+            }
+            if let Ok(l) = parse_list(&text) {
+                let mut once = String::new();
+                write_list(&mut once, &l);
+                prop_assert_eq!(parse_list(&once).unwrap(), l);
+            }
+            if let Ok(i) = parse_item(&text) {
+                let mut once = String::new();
+                write_item(&mut once, &i);
+                prop_assert_eq!(parse_item(&once).unwrap(), i);
+            }
+        }
+    }
+
+    fn key() -> impl Strategy<Value = String> {
+        "[a-z*][a-z0-9_.*-]{0,6}"
+    }
+
+    fn bare() -> impl Strategy<Value = BareItem> {
+        prop_oneof![
+            (-999_999_999_999_999i64..=999_999_999_999_999).prop_map(BareItem::Integer),
+            (-999_999_999_999_999i64..=999_999_999_999_999).prop_map(BareItem::Decimal),
+            "[ -~]{0,12}".prop_map(BareItem::String),
+            "[A-Za-z*][A-Za-z0-9:/!#$%&'*+.^_`|~-]{0,8}".prop_map(BareItem::Token),
+            proptest::collection::vec(any::<u8>(), 0..20).prop_map(BareItem::Bytes),
+            any::<bool>().prop_map(BareItem::Boolean),
+        ]
+    }
+
+    fn params() -> impl Strategy<Value = Params> {
+        proptest::collection::btree_map(key(), bare(), 0..3).prop_map(|m| m.into_iter().collect())
+    }
+
+    fn item() -> impl Strategy<Value = Item> {
+        (bare(), params()).prop_map(|(bare, params)| Item { bare, params })
+    }
+
+    fn member() -> impl Strategy<Value = Member> {
+        prop_oneof![
+            item().prop_map(Member::Item),
+            (proptest::collection::vec(item(), 0..4), params())
+                .prop_map(|(items, params)| Member::Inner(InnerList { items, params })),
+        ]
+    }
+
+    proptest! {
+        /// Any dictionary serializes to a text that parses back to it.
+        #[test]
+        fn serialized_dictionaries_parse_back(
+            dict in proptest::collection::btree_map(key(), member(), 0..5)
+        ) {
+            let dict: Dictionary = dict.into_iter().collect();
+            let mut text = String::new();
+            write_dictionary(&mut text, &dict);
+            prop_assert_eq!(parse_dictionary(&text).unwrap(), dict);
+        }
+    }
+}
