@@ -400,3 +400,24 @@ fn a_redis_policy_without_a_store_or_with_a_bad_url_is_refused() {
     let _guard = rt.enter();
     assert!(RedisStore::new("not a url", Duration::from_millis(100), m).is_err());
 }
+
+/// The front ends (Pingora, tower) need `Send` futures and shareable
+/// checkers.
+#[test]
+fn the_checker_and_its_futures_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: &T) {}
+    let signing = MessageSigning::new(MessageSigningPolicy::default(), None).unwrap();
+    send_sync(&signing);
+    let h = HeaderMap::new();
+    let key = key();
+    let req = parts(&h, "/");
+    let fut = signing.check(&req, None, Some(&key), 0.0);
+    send(&fut);
+    let signed = attestgate::msgsig::Signed {
+        replay_key: ReplayKey::of_signature(&[0; 64]),
+        window_end: 1.0,
+        created: 0,
+    };
+    send(&signing.check_replay(&signed, 0.0));
+}

@@ -9,6 +9,7 @@
 //! counted in `attestgate_replay_store_errors_total` and answered as a
 //! [`StoreError`], which `on_redis_error` turns into a refusal or a pass.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -31,7 +32,13 @@ pub struct RedisStore {
     conn: ConnectionManager,
     timeout: Duration,
     metrics: ReplayMetrics,
+    /// When the last warning was logged (ms since the Unix epoch): an
+    /// outage warns once per [`WARN_EVERY_MS`], not once per request.
+    last_warn_ms: AtomicU64,
 }
+
+/// At most one "Redis did not answer" warning per this many milliseconds.
+const WARN_EVERY_MS: u64 = 10_000;
 
 impl RedisStore {
     /// Prepares a store for `url`, connecting on first use. Must be called
@@ -54,6 +61,7 @@ impl RedisStore {
             conn,
             timeout,
             metrics,
+            last_warn_ms: AtomicU64::new(0),
         })
     }
 
@@ -77,7 +85,19 @@ impl RedisStore {
         };
         if let Err(e) = result {
             self.metrics.count(e);
-            tracing::warn!(kind = e.as_str(), "replay store (redis) did not answer");
+            let now_ms = (crate::clock::now() * 1000.0) as u64;
+            let last = self.last_warn_ms.load(Ordering::Relaxed);
+            if now_ms.saturating_sub(last) >= WARN_EVERY_MS
+                && self
+                    .last_warn_ms
+                    .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+            {
+                tracing::warn!(
+                    kind = e.as_str(),
+                    "replay store (redis) did not answer (counted in attestgate_replay_store_errors_total; warned at most every 10 s)"
+                );
+            }
         }
         result
     }
