@@ -421,3 +421,30 @@ fn the_checker_and_its_futures_are_send_and_sync() {
     };
     send(&signing.check_replay(&signed, 0.0));
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_outage_warns_once_and_never_logs_the_url_or_password() {
+    let logs = attestgate_testkit::logs::Logs::default();
+    let _guard = logs.install();
+    // a port nobody listens on (bound, then released)
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let metrics = ReplayMetrics::unregistered().unwrap();
+    let store = RedisStore::new(
+        &format!("redis://:hunter2@127.0.0.1:{port}"),
+        Duration::from_millis(100),
+        metrics.clone(),
+    )
+    .unwrap();
+    for i in 0..5u8 {
+        let k = ReplayKey::of_signature(&[i; 64]);
+        assert!(store.first_use(&k, now() + 60.0, now()).await.is_err());
+    }
+    assert_eq!(metrics.total(), 5);
+    let text = logs.text();
+    assert_eq!(text.matches("replay store (redis) did not answer").count(), 1, "{text}");
+    assert!(!text.contains("hunter2") && !text.contains(&port.to_string()), "{text}");
+}
