@@ -1079,6 +1079,8 @@ fn errors_and_debug_never_show_the_token_or_key() {
     );
     let problems = signing.unwrap_err();
     assert!(problems.iter().all(|p| !p.to_string().contains("hunter2")));
+    let parts = format!("{:?}", r.parts());
+    assert!(parts.contains("approov-token") && !parts.contains("eyJ"), "{parts}");
     for e in [BadSignature, Syntax, NoKey] {
         let text = format!("{e} {e:?}");
         assert!(!text.contains("eyJ"), "{text}");
