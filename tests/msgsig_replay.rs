@@ -445,6 +445,13 @@ async fn an_outage_warns_once_and_never_logs_the_url_or_password() {
     }
     assert_eq!(metrics.total(), 5);
     let text = logs.text();
-    assert_eq!(text.matches("replay store (redis) did not answer").count(), 1, "{text}");
-    assert!(!text.contains("hunter2") && !text.contains(&port.to_string()), "{text}");
+    assert_eq!(
+        text.matches("replay store (redis) did not answer").count(),
+        1,
+        "{text}"
+    );
+    assert!(
+        !text.contains("hunter2") && !text.contains(&port.to_string()),
+        "{text}"
+    );
 }
