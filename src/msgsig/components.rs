@@ -1,7 +1,7 @@
 //! Component values (RFC 9421 §2.1, §2.2): the derived components of a
 //! request and its header fields, with the `;sf`, `;key` and `;bs`
-//! parameters. Each covered component gives the value (or, for a repeated
-//! `@query-param`, the values) of its line in the signature base.
+//! parameters. Each covered component gives the value of its line in the
+//! signature base.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -104,8 +104,8 @@ pub(crate) fn check_identifier(name: &str) -> Result<(), &'static str> {
 }
 
 /// The value lines of one covered component (`item` from the
-/// `Signature-Input` inner list): usually one, one per occurrence for a
-/// repeated `@query-param`.
+/// `Signature-Input` inner list): one line each (a list, so a component
+/// could yield several).
 pub(crate) fn values(req: &RequestParts<'_>, item: &Item) -> Result<Vec<String>, SignatureError> {
     let BareItem::String(name) = &item.bare else {
         return Err(SignatureError::BadComponent);
@@ -154,10 +154,12 @@ fn derived(req: &RequestParts<'_>, name: &str, item: &Item) -> Result<Vec<String
                     (reencode(&form_decode(k)) == wanted).then(|| reencode(&form_decode(v)))
                 })
                 .collect();
-            if found.is_empty() {
-                Err(SignatureError::AbsentComponent)
-            } else {
-                Ok(found)
+            match found.len() {
+                0 => Err(SignatureError::AbsentComponent),
+                // RFC 9421 §2.2.8: a name that occurs more than once MUST
+                // NOT be covered (sign @query instead).
+                1 => Ok(found),
+                _ => Err(SignatureError::BadComponent),
             }
         }
         // @status is response-only; anything else is unknown.

@@ -97,8 +97,8 @@ fn query_params_rfc_2_2_8() {
     assert_eq!(q("baz").unwrap(), ["batman"]);
     assert_eq!(q("qux").unwrap(), [""]);
     assert_eq!(q("flag").unwrap(), [""]);
-    // one line per occurrence, in order
-    assert_eq!(q("rep").unwrap(), ["1", "2"]);
+    // a repeated name must not be covered (RFC 9421 §2.2.8)
+    assert_eq!(q("rep"), Err(SignatureError::BadComponent));
     assert_eq!(q("nope"), Err(SignatureError::AbsentComponent));
     // a malformed escape stays as written (and is re-encoded)
     let odd = RequestParts {

@@ -25,8 +25,9 @@ pub enum SignatureError {
     /// `install` in `Signature-Input` is not an inner list, or in
     /// `Signature` not a byte sequence.
     WrongType,
-    /// A covered component is not a string, unknown, response-only, or has
-    /// parameters that do not apply.
+    /// A covered component is not a string, unknown, response-only, has
+    /// parameters that do not apply, or is a `@query-param` whose name
+    /// occurs more than once in the query (RFC 9421 §2.2.8).
     BadComponent,
     /// The same component identifier is covered twice.
     DuplicateComponent,

@@ -121,6 +121,14 @@ pub(crate) fn components() -> Vec<Row> {
                 r#"("@method" "@target-uri" "approov-token" "content-digest" "@query-param";name="nope")"#,
             ),
         ),
+        prepped(
+            "a covered query parameter repeated in the query",
+            Err(BadComponent),
+            &c(
+                r#"("@method" "@target-uri" "approov-token" "content-digest" "@query-param";name="to")"#,
+            ),
+            Box::new(|r| r.path.push_str("&to=mallory")),
+        ),
         signed_as(
             "a ;key absent from the dictionary",
             Err(AbsentComponent),
