@@ -18,6 +18,9 @@
 //! - `replay/memory_first_use`: a fresh key into the memory store (full
 //!   size, 16 shards) — the per-request replay cost.
 //! - `replay/memory_seen`: the refusal of a key already held.
+//! - `replay/redis_first_use`: `SET key 1 NX PX ttl` to a real
+//!   `redis-server` on loopback (started by the bench; one round trip,
+//!   plus a current-thread `block_on`).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::hint::black_box;
@@ -133,5 +136,36 @@ fn bench_replay(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_verify, bench_replay);
+fn bench_redis(c: &mut Criterion) {
+    use attestgate::msgsig::replay::{RedisStore, ReplayMetrics, ReplayStore};
+    let redis = attestgate_testkit::redis::RedisServer::start();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = rt.block_on(async {
+        RedisStore::new(
+            &redis.url(),
+            std::time::Duration::from_millis(500),
+            ReplayMetrics::unregistered().unwrap(),
+        )
+        .unwrap()
+    });
+    let mut i: u64 = 0;
+    let now = attestgate_testkit::now() as f64;
+    let mut g = c.benchmark_group("replay");
+    g.bench_function("redis_first_use", |b| {
+        b.iter(|| {
+            i += 1;
+            let mut sig = [0u8; 64];
+            sig[..8].copy_from_slice(&i.to_le_bytes());
+            let k = ReplayKey::of_signature(&sig);
+            assert_eq!(rt.block_on(store.first_use(&k, now + 65.0, now)), Ok(true));
+        })
+    });
+    g.finish();
+    drop(redis);
+}
+
+criterion_group!(benches, bench_verify, bench_replay, bench_redis);
 criterion_main!(benches);

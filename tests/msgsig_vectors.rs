@@ -250,3 +250,82 @@ fn the_default_policy_wants_target_uri_and_a_digest_for_a_body() {
         assert_eq!(got, want, "{}", case.name);
     }
 }
+
+/// The shape Approov's Android SDK (`ApproovDefaultMessageSigning`) gives a
+/// POST by default: `@method`, `@target-uri`, the token header, the
+/// optional `authorization`/`content-length`/`content-type` when present,
+/// `content-digest` (sha-256, byte sequence) for a body, `created` and
+/// `expires = created + 15`; and next to `install` an `account` signature
+/// (HMAC, which we do not check), each label in its own header line.
+#[test]
+fn the_android_sdk_default_shape_passes() {
+    let key = Ok(verified_key().unwrap());
+    let signer = InstallSigner::approov_test_key();
+    let signing = MessageSigning::new(
+        MessageSigningPolicy {
+            replay: ReplayMode::Off,
+            ..MessageSigningPolicy::default()
+        },
+        None,
+    )
+    .unwrap();
+    let body = br#"{"item":"book","qty":1}"#;
+    let mut h = HeaderMap::new();
+    h.insert("approov-token", ApproovVectors::token().parse().unwrap());
+    h.insert("authorization", "Bearer user-7".parse().unwrap());
+    h.insert("content-length", body.len().to_string().parse().unwrap());
+    h.insert(
+        "content-type",
+        "application/json; charset=utf-8".parse().unwrap(),
+    );
+    h.insert(
+        "content-digest",
+        msgsig::content_digest("sha-256", body)
+            .unwrap()
+            .parse()
+            .unwrap(),
+    );
+    let now = attestgate_testkit::now() as i64;
+    let member = format!(
+        "(\"@method\" \"@target-uri\" \"approov-token\" \"authorization\" \"content-length\" \"content-type\" \"content-digest\");alg=\"ecdsa-p256-sha256\";created={now};expires={}",
+        now + 15
+    );
+    let req = RequestParts {
+        method: "POST",
+        scheme: "https",
+        authority: "shapes.approov.io",
+        path_and_query: "/v1/orders?ref=a%7Cb",
+        headers: &h,
+    };
+    let (input, sig) = signer.sign(&req, &member);
+    let mut h2 = h.clone();
+    h2.append("signature", sig.parse().unwrap());
+    h2.append(
+        "signature",
+        "account=:c2lnbmF0dXJlLW9mLXRoZS1hY2NvdW50:"
+            .parse()
+            .unwrap(),
+    );
+    h2.append("signature-input", input.parse().unwrap());
+    h2.append(
+        "signature-input",
+        format!("account=(\"@method\" \"@target-uri\");alg=\"hmac-sha256\";created={now}")
+            .parse()
+            .unwrap(),
+    );
+    let req = RequestParts {
+        headers: &h2,
+        ..req
+    };
+    let signed = signing
+        .verify(&req, Some(body), Some(&key), now as f64 + 1.0)
+        .unwrap()
+        .unwrap();
+    // the window closes at expires (+ leeway), before created + max_age
+    assert_eq!(signed.window_end, (now + 15 + 5) as f64);
+    // 16 s later the SDK's own expiry has passed
+    assert_eq!(
+        signing.verify(&req, Some(body), Some(&key), now as f64 + 21.0),
+        Err(SignatureError::Expired)
+    );
+}
