@@ -396,6 +396,11 @@ fn a_redis_policy_without_a_store_or_with_a_bad_url_is_refused() {
         .is_err()
     );
     let m = ReplayMetrics::unregistered().unwrap();
+    // outside a runtime: an error, not a panic
+    assert!(matches!(
+        RedisStore::new("redis://127.0.0.1:1", Duration::from_millis(100), m.clone()),
+        Err(attestgate::msgsig::replay::RedisStoreError::NoRuntime)
+    ));
     let rt = tokio::runtime::Runtime::new().unwrap();
     let _guard = rt.enter();
     assert!(RedisStore::new("not a url", Duration::from_millis(100), m).is_err());

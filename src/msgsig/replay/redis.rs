@@ -25,6 +25,9 @@ pub enum RedisStoreError {
     /// The URL does not parse as a Redis URL.
     #[error("redis_url is not a usable redis:// URL")]
     Url,
+    /// Called outside a Tokio runtime.
+    #[error("the Redis replay store must be created within a Tokio runtime")]
+    NoRuntime,
 }
 
 /// The Redis replay store. Cheap to share (`Arc`); build one per URL.
@@ -42,12 +45,17 @@ const WARN_EVERY_MS: u64 = 10_000;
 
 impl RedisStore {
     /// Prepares a store for `url`, connecting on first use. Must be called
-    /// within a Tokio runtime (the connection task is spawned on it).
+    /// within a Tokio runtime that lives as long as the store (its
+    /// connection tasks are spawned on the runtimes that use it): in the
+    /// proxy, a server runtime, not a throw-away start-up one.
     pub fn new(
         url: &str,
         timeout: Duration,
         metrics: ReplayMetrics,
     ) -> Result<RedisStore, RedisStoreError> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(RedisStoreError::NoRuntime);
+        }
         let client = redis::Client::open(url).map_err(|_| RedisStoreError::Url)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
