@@ -212,3 +212,32 @@ fn errors_and_debug_never_show_the_token_or_key() {
         assert!(!text.contains("eyJ"), "{text}");
     }
 }
+
+mod hostile {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        /// Any printable `Signature-Input` / `Signature` pair: an error,
+        /// never a panic, never a pass.
+        #[test]
+        fn random_signature_headers_are_refused(
+            input in "install=\\(([\"@a-z;= ]|\"@method\"|\"approov-token\"){0,40}\\)[;a-z=\"0-9]{0,30}|[ -~]{0,80}",
+            sig in "install=:[A-Za-z0-9+/=]{0,100}:|[ -~]{0,80}",
+        ) {
+            let signing = MessageSigning::new(
+                MessageSigningPolicy { replay: ReplayMode::Off, ..MessageSigningPolicy::default() },
+                None,
+            )
+            .unwrap();
+            let mut r = Req::base();
+            if let (Ok(i), Ok(s)) = (HeaderValue::from_str(&input), HeaderValue::from_str(&sig)) {
+                r.headers.insert("signature-input", i);
+                r.headers.insert("signature", s);
+                let got = signing.verify(&r.parts(), r.body.as_deref(), r.key.as_ref(), r.now);
+                prop_assert!(got.is_err(), "{:?}", got);
+            }
+        }
+    }
+}
