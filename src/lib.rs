@@ -46,6 +46,7 @@ pub mod metrics;
 pub mod mint;
 mod policy;
 pub mod query;
+pub mod msgsig;
 mod reason;
 pub mod refresh;
 mod scrub;

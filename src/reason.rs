@@ -37,11 +37,19 @@ pub enum Reason {
     Binding,
     /// No key has ever been loaded, so nothing can be verified (503).
     NoKeys,
+    /// The RFC 9421 message signature (Approov installation message
+    /// signing) is missing where required, malformed, outside its time
+    /// window, does not cover what the policy requires, or does not verify;
+    /// or the body does not match its `Content-Digest`.
+    Signature,
+    /// A message signature already seen within its validity window (or the
+    /// shared replay store is unreachable and `on_redis_error = "refuse"`).
+    Replay,
 }
 
 impl Reason {
     /// Every reason, in a fixed order (for pre-registering metric series).
-    pub const ALL: [Reason; 11] = [
+    pub const ALL: [Reason; 13] = [
         Reason::Missing,
         Reason::Malformed,
         Reason::SdkStatus,
@@ -53,6 +61,8 @@ impl Reason {
         Reason::Claims,
         Reason::Binding,
         Reason::NoKeys,
+        Reason::Signature,
+        Reason::Replay,
     ];
 
     /// The reason string of the product contract (metric label, log field).
@@ -69,6 +79,8 @@ impl Reason {
             Reason::Claims => "claims",
             Reason::Binding => "binding",
             Reason::NoKeys => "no_keys",
+            Reason::Signature => "signature",
+            Reason::Replay => "replay",
         }
     }
 

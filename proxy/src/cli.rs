@@ -413,5 +413,7 @@ pub fn explain(reason: Reason) -> &'static str {
         Reason::Claims => "a claim is missing or wrong (exp, iss, aud, lifetime)",
         Reason::Binding => "pay does not match the binding values (or is missing)",
         Reason::NoKeys => "no key could be loaded",
+        Reason::Signature => "the RFC 9421 message signature is missing, wrong, or too old",
+        Reason::Replay => "the message signature was seen before within its window",
     }
 }

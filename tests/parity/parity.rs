@@ -16,7 +16,7 @@ use axum::Router;
 use axum::routing::get;
 use prometheus::Registry;
 
-fn reason_counts_from_text(text: &str) -> [f64; 11] {
+fn reason_counts_from_text(text: &str) -> [f64; Reason::ALL.len()] {
     Reason::ALL.map(|r| {
         // every route's series of this reason, summed
         let series = format!("attestgate_rejections_total{{reason=\"{}\",", r.as_str());
@@ -40,7 +40,12 @@ fn registry_text(registry: &Registry) -> String {
 
 /// A decision seen from outside: 200 means passed; 401 means refused, and
 /// the reason is the one `attestgate_rejections_total` series that moved.
-fn decide(name: &str, reply: &Reply, before: [f64; 11], after: [f64; 11]) -> Expect {
+fn decide(
+    name: &str,
+    reply: &Reply,
+    before: [f64; Reason::ALL.len()],
+    after: [f64; Reason::ALL.len()],
+) -> Expect {
     let moved: Vec<Reason> = Reason::ALL
         .into_iter()
         .filter(|r| after[r.index()] != before[r.index()])

@@ -13,6 +13,9 @@
 //! - [`client`]: a small HTTP/1 client for tests.
 //! - [`forge`]: tokens built byte by byte (padded, re-keyed, HS512, public
 //!   keys as HMAC secrets) for the rejection tests.
+//! - [`msgsig`]: an Approov-style installation signer and Approov's
+//!   published message-signing vectors.
+//! - [`redis::RedisServer`]: a real `redis-server` on a free loopback port.
 //! - [`parity`]: one table of token cases that the core, the tower layer and
 //!   the proxy must decide alike.
 #![allow(
@@ -27,10 +30,12 @@ pub mod forge;
 pub mod http;
 pub mod jwks;
 pub mod logs;
+pub mod msgsig;
 pub mod parity;
 pub mod peers;
 pub mod proxy;
 pub mod reference;
+pub mod redis;
 pub mod tls;
 pub mod tokens;
 pub mod upstream;
