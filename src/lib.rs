@@ -37,6 +37,7 @@ mod binding;
 mod builder;
 mod cache;
 mod clock;
+pub mod egress;
 mod extract;
 mod fetch;
 mod jose;
@@ -59,6 +60,7 @@ pub use builder::{
     BuildError, BuildProblem, DEFAULT_CACHE_CAPACITY, DEFAULT_HEADER, DEFAULT_MAX_TOKEN_BYTES,
     VerifierBuilder,
 };
+pub use egress::{EgressOptions, ProxySetting};
 pub use keys::{Key, KeySet};
 pub use metrics::{Metrics, Outcome, RouteMetrics, UpstreamErrorKind};
 pub use reason::Reason;

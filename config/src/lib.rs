@@ -18,6 +18,7 @@
 //! not echoed, and a syntax error is reported by line and column, never with
 //! the offending line's text.
 
+mod egress;
 mod raw;
 mod validate;
 

@@ -88,6 +88,11 @@ pub(crate) struct RawJwks {
     pub(crate) cache_file: Option<String>,
     pub(crate) watch_interval: Option<String>,
     pub(crate) max_body_bytes: Option<i64>,
+    pub(crate) ca_file: Option<String>,
+    pub(crate) system_roots: Option<bool>,
+    pub(crate) proxy: Option<String>,
+    pub(crate) client_cert: Option<String>,
+    pub(crate) client_key: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -54,14 +54,14 @@ pub(crate) fn parse(text: &str) -> Result<RawConfig, Problem> {
     })
 }
 
-struct Checker<'a> {
+pub(crate) struct Checker<'a> {
     base: &'a Path,
     problems: Vec<Problem>,
     warnings: Vec<String>,
 }
 
 impl Checker<'_> {
-    fn problem(&mut self, path: impl Into<String>, message: impl Into<String>) {
+    pub(crate) fn problem(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.problems.push(Problem {
             path: path.into(),
             message: message.into(),
@@ -98,7 +98,7 @@ impl Checker<'_> {
         }
     }
 
-    fn file(&self, text: &str) -> PathBuf {
+    pub(crate) fn file(&self, text: &str) -> PathBuf {
         let p = Path::new(text);
         if p.is_absolute() {
             p.to_owned()
@@ -481,7 +481,9 @@ fn check_jwks(c: &mut Checker<'_>, j: raw::RawJwks) -> JwksOptions {
     if watch_interval < Duration::from_millis(10) {
         c.problem("token.jwks.watch_interval", "below 10ms");
     }
+    let egress = crate::egress::check(c, &j);
     JwksOptions {
+        egress,
         file,
         url: j.url,
         refresh,

@@ -11,6 +11,10 @@
 //! - [`tokens::TestKeys`]: signing keys of every family and minting at run
 //!   time (tokens are never checked in: they would expire).
 //! - [`client`]: a small HTTP/1 client for tests.
+//! - [`pki`]: certificate chains made at run time (rcgen): a private CA,
+//!   server and client certificates, TLS servers that demand a client
+//!   certificate.
+//! - [`connect::ConnectProxy`]: an HTTP CONNECT proxy that counts tunnels.
 //! - [`forge`]: tokens built byte by byte (padded, re-keyed, HS512, public
 //!   keys as HMAC secrets) for the rejection tests.
 //! - [`parity`]: one table of token cases that the core, the tower layer and
@@ -23,11 +27,13 @@
 )]
 
 pub mod client;
+pub mod connect;
 pub mod forge;
 pub mod http;
 pub mod jwks;
 pub mod logs;
 pub mod parity;
+pub mod pki;
 pub mod proxy;
 pub mod tls;
 pub mod tokens;
