@@ -30,6 +30,8 @@ pub(crate) struct RawServer {
     pub(crate) max_header_bytes: Option<i64>,
     pub(crate) upstream_keepalive: Option<i64>,
     pub(crate) access_log: Option<bool>,
+    pub(crate) drain_delay: Option<String>,
+    pub(crate) runtime_dir: Option<String>,
     pub(crate) upgrade_sock: Option<String>,
     pub(crate) pid_file: Option<String>,
     pub(crate) upstream_ca_file: Option<String>,

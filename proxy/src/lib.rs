@@ -12,10 +12,12 @@
 mod admin;
 pub mod cli;
 mod demo;
+mod drain;
 mod gateway;
 mod respond;
 mod routes;
 mod server;
 
+pub use drain::Draining;
 pub use routes::RouteError;
 pub use server::{Built, ServeOptions, StartError, build_server, run, serve_problems};
