@@ -12,6 +12,11 @@
 //!
 //! During the delay a second signal cuts it short: SIGTERM again starts
 //! the shutdown now, SIGINT stops fast, SIGQUIT hands over (upgrade).
+//!
+//! SIGINT in the binary exits the process at once: Pingora 0.9's fast
+//! shutdown can spin for ever in a listener's accept loop (`accept()`
+//! fails once the runtime is shutting down, and the loop retries without
+//! yielding; seen here, in about one run out of three).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,11 +47,25 @@ pub(crate) struct DelayedTerminate {
     pub(crate) inner: Box<dyn ShutdownSignalWatch + Send + Sync>,
     pub(crate) delay: Duration,
     pub(crate) draining: Draining,
+    /// Exit the process on a fast shutdown instead of returning it (the
+    /// binary; see the module comment).
+    pub(crate) exit_on_fast: bool,
 }
 
 #[async_trait]
 impl ShutdownSignalWatch for DelayedTerminate {
     async fn recv(&self) -> ShutdownSignal {
+        let signal = self.delayed().await;
+        if self.exit_on_fast && matches!(signal, ShutdownSignal::FastShutdown) {
+            tracing::info!("SIGINT: stopping now");
+            std::process::exit(0);
+        }
+        signal
+    }
+}
+
+impl DelayedTerminate {
+    async fn delayed(&self) -> ShutdownSignal {
         let first = self.inner.recv().await;
         if !matches!(first, ShutdownSignal::GracefulTerminate) {
             return first;
@@ -104,6 +123,7 @@ mod tests {
             inner: Box::new(Script(Mutex::new(script))),
             delay: Duration::from_secs(delay),
             draining: Draining::default(),
+            exit_on_fast: false,
         }
     }
 

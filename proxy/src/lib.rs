@@ -14,6 +14,7 @@ pub mod cli;
 mod demo;
 mod drain;
 mod gateway;
+mod health;
 mod respond;
 mod routes;
 mod server;

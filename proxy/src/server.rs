@@ -53,6 +53,8 @@ pub struct Built {
     pub draining: Draining,
     /// How long the listeners keep serving after SIGTERM.
     pub drain_delay: Duration,
+    /// Exit the process at once on SIGINT (the binary: `exit_when_drained`).
+    pub exit_on_fast_shutdown: bool,
 }
 
 /// Problems that make a loaded config unusable for `serve`.
@@ -241,6 +243,7 @@ pub fn build_server(config: &Config, options: ServeOptions) -> Result<Built, Sta
         registry,
         draining,
         drain_delay: s.drain_delay,
+        exit_on_fast_shutdown: options.exit_when_drained,
     })
 }
 
@@ -321,6 +324,7 @@ pub fn run(built: Built, signal: Option<Box<dyn ShutdownSignalWatch + Send + Syn
             inner,
             delay: built.drain_delay,
             draining: built.draining,
+            exit_on_fast: built.exit_on_fast_shutdown,
         }),
     };
     built.server.run(args);

@@ -30,6 +30,44 @@ async fn fresh_get(addr: SocketAddr, path: &str) -> Option<u16> {
     text.split(' ').nth(1).and_then(|s| s.parse().ok())
 }
 
+/// `attestgate health --url URL`: its exit code.
+async fn health(url: &str) -> Option<i32> {
+    let url = url.to_owned();
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(bin())
+            .args(["health", "--timeout", "2s", "--url", &url])
+            .output()
+            .unwrap()
+            .status
+            .code()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_health_command_fails_on_errors_and_refuses_bad_urls() {
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}/healthz", dead.local_addr().unwrap());
+    drop(dead);
+    assert_eq!(health(&dead_url).await, Some(1), "connection refused");
+    // A server that accepts and never answers: the timeout ends it.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_url = format!("http://{}/healthz", silent.local_addr().unwrap());
+    let t = Instant::now();
+    assert_eq!(health(&silent_url).await, Some(1));
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    drop(silent);
+    for bad in [
+        "https://127.0.0.1:9091/healthz",
+        "127.0.0.1:9091",
+        "http://",
+        "nonsense",
+    ] {
+        assert_eq!(health(bad).await, Some(2), "{bad}");
+    }
+}
+
 async fn status(c: &Client, url: &str) -> u16 {
     c.get(url, &[]).await.status
 }
@@ -148,9 +186,22 @@ async fn sigint_during_the_drain_delay_stops_at_once() {
     )
     .await;
     let c = Client::new();
+    // `attestgate health` (the image's HEALTHCHECK) sees what a probe sees.
+    assert_eq!(health(&proxy.admin_url("/healthz")).await, Some(0));
+    assert_eq!(health(&proxy.admin_url("/readyz")).await, Some(0));
     proxy.signal("TERM");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(status(&c, &proxy.admin_url("/readyz")).await, 503);
+    assert_eq!(
+        health(&proxy.admin_url("/readyz")).await,
+        Some(1),
+        "503 fails the check"
+    );
+    assert_eq!(
+        health(&proxy.admin_url("/healthz")).await,
+        Some(0),
+        "alive while draining"
+    );
     assert_eq!(fresh_get(proxy.addr, "/x").await, Some(200));
     let t = Instant::now();
     proxy.signal("INT");
