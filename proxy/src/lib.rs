@@ -15,6 +15,7 @@ mod demo;
 mod drain;
 mod gateway;
 mod health;
+pub mod resolve;
 mod respond;
 mod routes;
 mod server;
