@@ -1,8 +1,9 @@
 //! Fetching a JWKS over HTTP or HTTPS: one `GET`, bounded in time and size.
 //!
-//! hyper 1 with hyper-util's client and hyper-rustls (ring, Mozilla's webpki
-//! roots; no OpenSSL, no native roots). Redirects are not followed (a 3xx is
-//! an error), the body is read up to a cap and no further, `ETag` and
+//! hyper 1 with hyper-util's client and hyper-rustls (ring; Mozilla's webpki
+//! roots or the system's, an extra CA, a client certificate, an HTTP
+//! CONNECT proxy: [`crate::egress`]; no OpenSSL). Redirects are not followed
+//! (a 3xx is an error), the body is read up to a cap and no further, `ETag` and
 //! `Cache-Control: max-age` are reported to the caller, which owns the
 //! schedule and the last good keys ([`crate::refresh`]).
 //!
@@ -19,7 +20,10 @@ use http_body_util::{BodyExt, Empty, Limited};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::rt::TokioExecutor;
+
+use crate::egress::{self, EgressOptions};
 
 /// What one fetch brought.
 #[derive(Debug)]
@@ -49,14 +53,33 @@ pub(crate) trait Fetcher: Send {
     -> impl Future<Output = Result<Fetched, String>> + Send;
 }
 
-type HttpsClient = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
+type Direct = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
+type Tunnelled = Client<HttpsConnector<Tunnel<HttpConnector>>, Empty<Bytes>>;
 
-/// The real fetcher: HTTP/1.1 over TCP or TLS.
+/// A client for one fetch: straight to the issuer, or through a proxy.
+enum HttpsClient {
+    Direct(Direct),
+    Tunnelled(Tunnelled),
+}
+
+impl HttpsClient {
+    async fn request(
+        &self,
+        req: Request<Empty<Bytes>>,
+    ) -> Result<http::Response<hyper::body::Incoming>, hyper_util::client::legacy::Error> {
+        match self {
+            HttpsClient::Direct(c) => c.request(req).await,
+            HttpsClient::Tunnelled(c) => c.request(req).await,
+        }
+    }
+}
+
+/// The real fetcher: HTTP/1.1 over TCP or TLS, perhaps through a proxy.
 pub(crate) struct HttpFetcher {
-    client: HttpsClient,
     uri: Uri,
     timeout: Duration,
     max_bytes: usize,
+    egress: EgressOptions,
 }
 
 /// Checks a JWKS URL: `http://` or `https://` with a host.
@@ -67,35 +90,95 @@ pub(crate) fn parse_url(url: &str) -> Result<Uri, String> {
     }
 }
 
+/// `uri` with its port written out (a tunnel needs it: `CONNECT host:80`).
+fn with_port(uri: &Uri) -> Result<Uri, String> {
+    if uri.port().is_some() {
+        return Ok(uri.clone());
+    }
+    let port = if uri.scheme_str() == Some("http") {
+        80
+    } else {
+        443
+    };
+    let host = uri.host().unwrap_or_default();
+    let authority = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.authority = Some(
+        authority
+            .parse()
+            .map_err(|_| format!("{uri} has no usable host"))?,
+    );
+    Uri::from_parts(parts).map_err(|_| format!("{uri} has no usable host"))
+}
+
 impl HttpFetcher {
-    /// A client for `url` (TLS verified against Mozilla's roots for
-    /// `https://`).
+    /// A fetcher of `url`; the TLS settings and the proxy are applied at
+    /// each fetch (so rotated files are picked up).
     pub(crate) fn new(
         url: &str,
         timeout: Duration,
         max_bytes: usize,
+        egress: &EgressOptions,
     ) -> Result<HttpFetcher, String> {
         let uri = parse_url(url)?;
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-            .map_err(|e| format!("TLS setup failed: {e}"))?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(1)
-            .build(connector);
+        match egress::proxy_for(egress, &uri) {
+            Ok(Some(hop)) => {
+                tracing::info!(source = "jwks.url", proxy = %hop.shown, "the JWKS URL is fetched through a proxy")
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(source = "jwks.url", "{e}"),
+        }
         Ok(HttpFetcher {
-            client,
             uri,
             timeout,
             max_bytes,
+            egress: egress.clone(),
         })
     }
 
+    /// The client and the request URI for one fetch.
+    fn client(&self) -> Result<(HttpsClient, Uri), String> {
+        let tls = egress::tls_config(&self.egress).map_err(|e| e.to_string())?;
+        let https = || {
+            hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(tls.clone())
+                .https_or_http()
+                .enable_http1()
+        };
+        let mut tcp = HttpConnector::new();
+        tcp.enforce_http(false);
+        tcp.set_nodelay(true);
+        let builder = || {
+            let mut b = Client::builder(TokioExecutor::new());
+            b.pool_idle_timeout(Duration::from_secs(90))
+                .pool_max_idle_per_host(1);
+            b
+        };
+        match egress::proxy_for(&self.egress, &self.uri).map_err(|e| e.to_string())? {
+            None => Ok((
+                HttpsClient::Direct(builder().build(https().wrap_connector(tcp))),
+                self.uri.clone(),
+            )),
+            Some(hop) => {
+                let mut tunnel = Tunnel::new(hop.uri, tcp);
+                if let Some(auth) = hop.auth {
+                    tunnel = tunnel.with_auth(auth);
+                }
+                Ok((
+                    HttpsClient::Tunnelled(builder().build(https().wrap_connector(tunnel))),
+                    with_port(&self.uri)?,
+                ))
+            }
+        }
+    }
+
     async fn fetch_inner(&self, etag: Option<&str>) -> Result<Fetched, String> {
-        let mut req = Request::get(self.uri.clone())
+        let (client, uri) = self.client()?;
+        let mut req = Request::get(uri)
             .header(ACCEPT, "application/jwk-set+json, application/json")
             .header(
                 USER_AGENT,
@@ -107,11 +190,7 @@ impl HttpFetcher {
         let req = req
             .body(Empty::new())
             .map_err(|e| format!("cannot build the request: {e}"))?;
-        let resp = self
-            .client
-            .request(req)
-            .await
-            .map_err(|e| error_chain(&e))?;
+        let resp = client.request(req).await.map_err(|e| error_chain(&e))?;
         let status = resp.status();
         let max_age = max_age(resp.headers());
         if status == StatusCode::NOT_MODIFIED {
@@ -265,6 +344,10 @@ mod tests {
             &format!("http://{addr}/jwks"),
             Duration::from_secs(30),
             1024 * 1024,
+            &EgressOptions {
+                proxy: crate::egress::ProxySetting::Off,
+                ..EgressOptions::default()
+            },
         )
         .unwrap();
         let err = f.fetch(None).await.unwrap_err();

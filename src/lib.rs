@@ -38,15 +38,16 @@ mod builder;
 mod cache;
 mod clock;
 mod decide;
+pub mod egress;
 mod extract;
 mod fetch;
 mod jose;
 pub mod keys;
 pub mod metrics;
 pub mod mint;
+pub mod msgsig;
 mod policy;
 pub mod query;
-pub mod msgsig;
 mod reason;
 pub mod refresh;
 mod scrub;
@@ -68,6 +69,7 @@ pub use builder::{
 pub use decide::{
     Decision, GRPC_UNAUTHENTICATED, GRPC_UNAVAILABLE, Refusal, RequestParts, is_grpc,
 };
+pub use egress::{EgressOptions, ProxySetting};
 pub use keys::{Key, KeySet};
 pub use metrics::{Metrics, Outcome, RouteMetrics, UpstreamErrorKind};
 pub use policy::{DEFAULT_ROUTE_NAME, Policy, TokenRequirement};

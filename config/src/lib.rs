@@ -18,6 +18,7 @@
 //! not echoed, and a syntax error is reported by line and column, never with
 //! the offending line's text.
 
+mod egress;
 mod policy;
 mod raw;
 mod validate;
@@ -30,7 +31,7 @@ use std::time::Duration;
 use attestgate::{JwksOptions, Policy, SecretSource, Verifier, VerifierBuilder};
 use http::HeaderName;
 
-pub use validate::parse_duration;
+pub use validate::{DEFAULT_DRAIN_DELAY, DEFAULT_RUNTIME_DIR, parse_duration};
 
 /// The whole configuration, checked.
 #[derive(Debug, Clone)]
@@ -58,8 +59,12 @@ pub struct ServerConfig {
     pub tls: Vec<TlsListener>,
     /// Worker threads (default: the number of CPUs).
     pub threads: usize,
-    /// On SIGTERM: stop accepting, and give requests in flight at most this
-    /// long to finish; the process exits as soon as none is left.
+    /// On SIGTERM, `/readyz` answers 503 at once and the listeners keep
+    /// serving this long (so load balancers stop sending first); then the
+    /// shutdown below begins. Default 5s.
+    pub drain_delay: Duration,
+    /// Then: stop accepting, and give requests in flight at most this long
+    /// to finish; the process exits as soon as none is left.
     pub grace_period: Duration,
     /// Then, how long background work may take to stop.
     pub graceful_shutdown_timeout: Duration,
@@ -69,9 +74,14 @@ pub struct ServerConfig {
     pub upstream_keepalive: usize,
     /// One log line per request (target `attestgate::access`).
     pub access_log: bool,
-    /// Unix socket the old process hands its listeners over on `--upgrade`.
+    /// Folder of the upgrade socket and the PID file (default
+    /// `$RUNTIME_DIRECTORY`, as systemd's `RuntimeDirectory=` sets it, else
+    /// `/run/attestgate`): a writable place on a read-only root.
+    pub runtime_dir: PathBuf,
+    /// Unix socket the old process hands its listeners over on `--upgrade`
+    /// (default `runtime_dir/upgrade.sock`).
     pub upgrade_sock: String,
-    /// PID file (written when daemonized).
+    /// PID file, written when daemonized (default `runtime_dir/attestgate.pid`).
     pub pid_file: String,
     /// CA certificates (PEM) that `https://` upstreams are verified against,
     /// instead of the system's roots (a private CA).

@@ -30,6 +30,8 @@ pub(crate) struct RawServer {
     pub(crate) max_header_bytes: Option<i64>,
     pub(crate) upstream_keepalive: Option<i64>,
     pub(crate) access_log: Option<bool>,
+    pub(crate) drain_delay: Option<String>,
+    pub(crate) runtime_dir: Option<String>,
     pub(crate) upgrade_sock: Option<String>,
     pub(crate) pid_file: Option<String>,
     pub(crate) upstream_ca_file: Option<String>,
@@ -114,6 +116,11 @@ pub(crate) struct RawJwks {
     pub(crate) cache_file: Option<String>,
     pub(crate) watch_interval: Option<String>,
     pub(crate) max_body_bytes: Option<i64>,
+    pub(crate) ca_file: Option<String>,
+    pub(crate) system_roots: Option<bool>,
+    pub(crate) proxy: Option<String>,
+    pub(crate) client_cert: Option<String>,
+    pub(crate) client_key: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -14,6 +14,15 @@ use crate::{
     SubstituteTarget, TlsListener, TokenConfig, TokenRequirement, Upstream,
 };
 
+/// Default `[server] drain_delay`: long enough for Kubernetes endpoints and
+/// cloud load balancers to stop sending (they learn of a terminating pod a
+/// few seconds after it does), short enough that the defaults (5s + 20s
+/// grace) fit Kubernetes' default 30s `terminationGracePeriodSeconds`.
+pub const DEFAULT_DRAIN_DELAY: Duration = Duration::from_secs(5);
+
+/// Default `[server] runtime_dir` when `$RUNTIME_DIRECTORY` is not set.
+pub const DEFAULT_RUNTIME_DIR: &str = "/run/attestgate";
+
 /// Parses a duration written as `"300ms"`, `"30s"`, `"5m"`, `"1h"` (or any
 /// combination humantime accepts, like `"1m 30s"`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -306,10 +315,30 @@ fn check_server(c: &mut Checker<'_>, s: raw::RawServer) -> ServerConfig {
             strip_request_headers.push(h);
         }
     }
+    let runtime_dir = s.runtime_dir.as_deref().map_or_else(
+        || {
+            std::env::var_os("RUNTIME_DIRECTORY")
+                .filter(|d| !d.is_empty())
+                .map_or_else(|| PathBuf::from(DEFAULT_RUNTIME_DIR), PathBuf::from)
+        },
+        |d| c.file(d),
+    );
+    let drain_delay = c.duration(
+        "server.drain_delay",
+        s.drain_delay.as_ref(),
+        DEFAULT_DRAIN_DELAY,
+    );
+    if drain_delay > Duration::from_secs(300) {
+        c.problem(
+            "server.drain_delay",
+            "above 5m; load balancers catch up within seconds (default 5s)",
+        );
+    }
     ServerConfig {
         target_rules,
         path_case_insensitive,
         strip_request_headers,
+        drain_delay,
         listen,
         tls,
         threads: c.int_in("server.threads", s.threads, 1, 1024, cpus) as usize,
@@ -339,13 +368,24 @@ fn check_server(c: &mut Checker<'_>, s: raw::RawServer) -> ServerConfig {
         ) as usize,
         access_log: s.access_log.unwrap_or(false),
         upgrade_sock: s.upgrade_sock.map_or_else(
-            || "/tmp/attestgate_upgrade.sock".to_owned(),
+            || {
+                runtime_dir
+                    .join("upgrade.sock")
+                    .to_string_lossy()
+                    .into_owned()
+            },
             |p| c.file(&p).to_string_lossy().into_owned(),
         ),
         pid_file: s.pid_file.map_or_else(
-            || "/tmp/attestgate.pid".to_owned(),
+            || {
+                runtime_dir
+                    .join("attestgate.pid")
+                    .to_string_lossy()
+                    .into_owned()
+            },
             |p| c.file(&p).to_string_lossy().into_owned(),
         ),
+        runtime_dir,
         upstream_ca_file,
     }
 }
@@ -460,7 +500,9 @@ fn check_jwks(c: &mut Checker<'_>, j: raw::RawJwks) -> JwksOptions {
     if watch_interval < Duration::from_millis(10) {
         c.problem("token.jwks.watch_interval", "below 10ms");
     }
+    let egress = crate::egress::check(c, &j);
     JwksOptions {
+        egress,
         file,
         url: j.url,
         refresh,

@@ -1,4 +1,8 @@
 //! The admin listener: `/healthz`, `/readyz`, `/metrics`.
+//!
+//! `/healthz` is 200 while the process runs (liveness: never restart a
+//! draining process). `/readyz` is 200 once keys are loaded, and 503 before
+//! that and from SIGTERM on (see [`crate::drain`]).
 
 use async_trait::async_trait;
 use http::{Response, StatusCode};
@@ -12,6 +16,8 @@ pub(crate) struct Admin {
     pub(crate) registry: Registry,
     /// The verifier whose keys decide readiness (`None`: nothing to wait for).
     pub(crate) verifier: Option<attestgate::Verifier>,
+    /// Set on SIGTERM: `/readyz` answers 503 from then on (drain).
+    pub(crate) draining: crate::drain::Draining,
 }
 
 fn text(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
@@ -32,6 +38,11 @@ impl ServeHttp for Admin {
         let plain = "text/plain; charset=utf-8";
         match session.req_header().uri.path() {
             "/healthz" => text(StatusCode::OK, plain, b"ok\n".to_vec()),
+            "/readyz" if self.draining.is_draining() => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                plain,
+                b"draining\n".to_vec(),
+            ),
             "/readyz" => {
                 if self
                     .verifier

@@ -55,6 +55,16 @@ pub enum Command {
     /// Account secrets.
     #[command(subcommand)]
     Secret(SecretCommand),
+    /// GET an admin endpoint; exit 0 on 200, 1 otherwise (a container
+    /// HEALTHCHECK without curl).
+    Health {
+        /// The endpoint.
+        #[arg(long, default_value = "http://127.0.0.1:9091/healthz")]
+        url: String,
+        /// Timeout of the whole exchange.
+        #[arg(long, default_value = "2s", value_parser = attestgate_config::parse_duration)]
+        timeout: std::time::Duration,
+    },
 }
 
 /// `attestgate token ...`
@@ -138,6 +148,21 @@ pub fn run_command(command: Command) -> ExitCode {
     match command {
         Command::Serve { .. } => ExitCode::FAILURE,
         Command::CheckConfig { config } => check_config(&config),
+        Command::Health { url, timeout } => match crate::health::check(&url, timeout) {
+            Ok(Ok(200)) => ExitCode::SUCCESS,
+            Ok(Ok(status)) => {
+                eprintln!("attestgate health: {url}: status {status}");
+                ExitCode::FAILURE
+            }
+            Ok(Err(why)) => {
+                eprintln!("attestgate health: {url}: {why}");
+                ExitCode::FAILURE
+            }
+            Err(e) => {
+                eprintln!("attestgate health: {e}");
+                ExitCode::from(EXIT_CONFIG)
+            }
+        },
         Command::Token(TokenCommand::Mint(args)) => match mint_tokens(&args) {
             Ok(tokens) => {
                 use std::io::Write;

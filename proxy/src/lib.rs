@@ -12,11 +12,15 @@
 mod admin;
 pub mod cli;
 mod demo;
+mod drain;
 mod gateway;
+mod health;
 mod inbound;
+pub mod resolve;
 mod respond;
 mod routes;
 mod server;
 
+pub use drain::Draining;
 pub use routes::RouteError;
 pub use server::{Built, ServeOptions, StartError, build_server, check_serve, run, serve_problems};

@@ -11,13 +11,16 @@ use pingora_core::apps::HttpServerOptions;
 use pingora_core::apps::http_app::HttpServer;
 use pingora_core::listeners::tls::TlsSettings;
 use pingora_core::server::configuration::{Opt, ServerConf};
-use pingora_core::server::{RunArgs, Server, ShutdownSignalWatch, ShutdownWatch};
+use pingora_core::server::{
+    RunArgs, Server, ShutdownSignalWatch, ShutdownWatch, UnixShutdownSignalWatch,
+};
 use pingora_core::services::background::{BackgroundService, background_service};
 use pingora_core::services::listening::Service;
 use prometheus::Registry;
 
 use crate::admin::Admin;
 use crate::demo::Echo;
+use crate::drain::{DelayedTerminate, Draining};
 use crate::gateway::Gateway;
 use crate::routes::{Route, RouteTable};
 
@@ -46,6 +49,12 @@ pub struct Built {
     pub verifier: Option<Verifier>,
     /// The registry behind `/metrics`.
     pub registry: Registry,
+    /// Set on SIGTERM (`/readyz` then answers 503).
+    pub draining: Draining,
+    /// How long the listeners keep serving after SIGTERM.
+    pub drain_delay: Duration,
+    /// Exit the process at once on SIGINT (the binary: `exit_when_drained`).
+    pub exit_on_fast_shutdown: bool,
 }
 
 /// Problems that make a loaded config unusable for `serve`.
@@ -227,12 +236,14 @@ pub fn build_server(config: &Config, options: ServeOptions) -> Result<Built, Sta
     }
     server.add_service(proxy);
 
+    let draining = Draining::default();
     if let Some(admin) = &config.admin {
         let mut svc = Service::new(
             "attestgate admin".to_owned(),
             HttpServer::new_app(Admin {
                 registry: registry.clone(),
                 verifier: verifier.clone(),
+                draining: draining.clone(),
             }),
         );
         svc.add_tcp(&admin.listen.to_string());
@@ -281,6 +292,9 @@ pub fn build_server(config: &Config, options: ServeOptions) -> Result<Built, Sta
         server,
         verifier,
         registry,
+        draining,
+        drain_delay: s.drain_delay,
+        exit_on_fast_shutdown: options.exit_when_drained,
     })
 }
 
@@ -364,13 +378,19 @@ impl BackgroundService for Drain {
     }
 }
 
-/// Runs until the signal says stop. The binary passes Pingora's Unix signal
-/// watcher (SIGTERM: drain then exit; SIGINT: fast; SIGQUIT: upgrade); tests
-/// pass their own.
-pub fn run(built: Built, signal: Option<Box<dyn ShutdownSignalWatch>>) {
-    let args = match signal {
-        Some(shutdown_signal) => RunArgs { shutdown_signal },
-        None => RunArgs::default(),
+/// Runs until the signal says stop. The binary passes `None`: Pingora's Unix
+/// signal watcher (SIGTERM: `/readyz` 503, serve on for `drain_delay`, then
+/// drain and exit; SIGINT: fast; SIGQUIT: upgrade); tests may pass their
+/// own. Either way a graceful terminate waits `drain_delay`.
+pub fn run(built: Built, signal: Option<Box<dyn ShutdownSignalWatch + Send + Sync>>) {
+    let inner = signal.unwrap_or_else(|| Box::new(UnixShutdownSignalWatch));
+    let args = RunArgs {
+        shutdown_signal: Box::new(DelayedTerminate {
+            inner,
+            delay: built.drain_delay,
+            draining: built.draining,
+            exit_on_fast: built.exit_on_fast_shutdown,
+        }),
     };
     built.server.run(args);
 }

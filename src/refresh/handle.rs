@@ -49,7 +49,7 @@ impl RefresherHandle {
 /// The fetcher of the configured URL, if any can be built.
 fn url_fetcher(j: &JwksOptions) -> Option<HttpFetcher> {
     let url = j.url.as_deref()?;
-    match HttpFetcher::new(url, j.timeout, j.max_body_bytes) {
+    match HttpFetcher::new(url, j.timeout, j.max_body_bytes, &j.egress) {
         Ok(f) => Some(f),
         Err(e) => {
             tracing::warn!(source = "jwks.url", "the JWKS URL cannot be fetched: {e}");

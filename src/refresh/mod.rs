@@ -26,7 +26,8 @@
 //!
 //! - **Each fetch** is one `GET` with `timeout` on the whole exchange
 //!   (connect, TLS, headers, body), over `http://` or `https://` (rustls with
-//!   ring and Mozilla's webpki roots). Redirects are not followed (a 3xx is an
+//!   ring; Mozilla's webpki roots or the system's, an extra CA, a client
+//!   certificate, a proxy: see [`crate::egress`]). Redirects are not followed (a 3xx is an
 //!   error). The body is read up to `max_body_bytes` (1 MiB) and no further.
 //!   `If-None-Match` carries the `ETag` of the document in service; a 304
 //!   keeps it and counts as a success. A 2xx body must be a JWKS with at least

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::egress::EgressOptions;
+
 /// Default cap on a JWKS document, fetched or read from a file.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
@@ -27,6 +29,8 @@ pub struct JwksOptions {
     /// Largest JWKS document read, from the URL or a file (default 1 MiB);
     /// reading stops beyond it.
     pub max_body_bytes: usize,
+    /// How the URL is reached: roots, extra CA, client certificate, proxy.
+    pub egress: EgressOptions,
 }
 
 impl Default for JwksOptions {
@@ -40,6 +44,7 @@ impl Default for JwksOptions {
             cache_file: None,
             watch_interval: Duration::from_secs(1),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            egress: EgressOptions::default(),
         }
     }
 }

@@ -61,6 +61,9 @@ impl JwksUrl {
         if let Err(message) = fetch::parse_url(url) {
             problem("jwks.url".into(), message);
         }
+        if let Err(e) = jwks.egress.check() {
+            problem(format!("jwks.{}", e.setting), e.message);
+        }
         let mut slot = JwksUrl {
             keys: Vec::new(),
             etag: None,

@@ -49,7 +49,28 @@ pub type Handler = Arc<dyn Fn(SeenRequest) -> BoxFut + Send + Sync>;
 /// A running server; stops when dropped.
 pub struct TestServer {
     pub addr: SocketAddr,
+    scheme: &'static str,
     stop: watch::Sender<bool>,
+}
+
+/// Serves one connection until it ends or the server stops.
+async fn serve<S>(stream: S, handler: Handler, mut stopped: watch::Receiver<bool>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = hyper::service::service_fn(move |req: ::http::Request<Incoming>| {
+        let handler = handler.clone();
+        async move {
+            let seen = SeenRequest::collect(req).await;
+            Ok::<_, Infallible>(handler(seen).await)
+        }
+    });
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let conn = builder.serve_connection(TokioIo::new(stream), svc);
+    tokio::select! {
+        _ = conn => {}
+        _ = stopped.changed() => {}
+    }
 }
 
 impl TestServer {
@@ -61,8 +82,21 @@ impl TestServer {
 
     /// Starts on a listener the caller bound.
     pub fn start_on(listener: TcpListener, handler: Handler) -> TestServer {
+        TestServer::start_with(listener, None, handler)
+    }
+
+    /// Starts on a listener the caller bound, over TLS when `tls` is given
+    /// (a handshake that fails, e.g. without a required client
+    /// certificate, closes that connection).
+    pub fn start_with(
+        listener: TcpListener,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        handler: Handler,
+    ) -> TestServer {
         let addr = listener.local_addr().unwrap();
         let (stop, mut stopped) = watch::channel(false);
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
         tokio::spawn(async move {
             loop {
                 let accepted = tokio::select! {
@@ -71,30 +105,25 @@ impl TestServer {
                 };
                 let Ok((stream, _)) = accepted else { continue };
                 let handler = handler.clone();
-                let mut stopped = stopped.clone();
+                let stopped = stopped.clone();
+                let acceptor = acceptor.clone();
                 tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req: ::http::Request<Incoming>| {
-                        let handler = handler.clone();
-                        async move {
-                            let seen = SeenRequest::collect(req).await;
-                            Ok::<_, Infallible>(handler(seen).await)
+                    match acceptor {
+                        None => serve(stream, handler, stopped).await,
+                        Some(a) => {
+                            if let Ok(tls) = a.accept(stream).await {
+                                serve(tls, handler, stopped).await;
+                            }
                         }
-                    });
-                    let builder =
-                        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                    let conn = builder.serve_connection(TokioIo::new(stream), svc);
-                    tokio::select! {
-                        _ = conn => {}
-                        _ = stopped.changed() => {}
                     }
                 });
             }
         });
-        TestServer { addr, stop }
+        TestServer { addr, scheme, stop }
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
+        format!("{}://{}{}", self.scheme, self.addr, path)
     }
 }
 

@@ -58,6 +58,21 @@ impl JwksServer {
     /// Starts on a listener the caller bound (e.g. on the port of an
     /// endpoint that was down, to show recovery without a restart).
     pub fn start_on(listener: tokio::net::TcpListener, first: Answer) -> JwksServer {
+        JwksServer::start_with(listener, None, first)
+    }
+
+    /// Starts over TLS with this server configuration (see [`crate::pki`]).
+    pub async fn start_tls(tls: Arc<rustls::ServerConfig>, first: Answer) -> JwksServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        JwksServer::start_with(listener, Some(tls), first)
+    }
+
+    /// Starts on a listener the caller bound, over TLS if `tls` is given.
+    pub fn start_with(
+        listener: tokio::net::TcpListener,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        first: Answer,
+    ) -> JwksServer {
         let answer = Arc::new(Mutex::new(first));
         let fetches = Arc::new(AtomicUsize::new(0));
         let not_modified = Arc::new(AtomicUsize::new(0));
@@ -129,7 +144,7 @@ impl JwksServer {
             })
         });
         JwksServer {
-            server: TestServer::start_on(listener, handler),
+            server: TestServer::start_with(listener, tls, handler),
             answer,
             fetches,
             not_modified,

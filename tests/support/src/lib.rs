@@ -11,6 +11,10 @@
 //! - [`tokens::TestKeys`]: signing keys of every family and minting at run
 //!   time (tokens are never checked in: they would expire).
 //! - [`client`]: a small HTTP/1 client for tests.
+//! - [`pki`]: certificate chains made at run time (rcgen): a private CA,
+//!   server and client certificates, TLS servers that demand a client
+//!   certificate.
+//! - [`connect::ConnectProxy`]: an HTTP CONNECT proxy that counts tunnels.
 //! - [`forge`]: tokens built byte by byte (padded, re-keyed, HS512, public
 //!   keys as HMAC secrets) for the rejection tests.
 //! - [`msgsig`]: an Approov-style installation signer and Approov's
@@ -26,6 +30,7 @@
 )]
 
 pub mod client;
+pub mod connect;
 pub mod forge;
 pub mod http;
 pub mod jwks;
@@ -33,9 +38,10 @@ pub mod logs;
 pub mod msgsig;
 pub mod parity;
 pub mod peers;
+pub mod pki;
 pub mod proxy;
-pub mod reference;
 pub mod redis;
+pub mod reference;
 pub mod tls;
 pub mod tokens;
 pub mod upstream;

@@ -46,18 +46,24 @@ impl Proxy {
     /// Starts `bin` and waits until `/healthz` answers; retries with new
     /// ports if the first ones were taken.
     pub async fn start(bin: &Path, opts: Start<'_>) -> Proxy {
+        Proxy::start_on_host(bin, "127.0.0.1", opts).await
+    }
+
+    /// As [`Proxy::start`], with both listeners on `host` (another address
+    /// of 127.0.0.0/8, for several instances side by side).
+    pub async fn start_on_host(bin: &Path, host: &str, opts: Start<'_>) -> Proxy {
         for _ in 0..3 {
-            if let Some(p) = Proxy::try_start(bin, &opts).await {
+            if let Some(p) = Proxy::try_start(bin, host, &opts).await {
                 return p;
             }
         }
         panic!("attestgate did not start; see the logs above");
     }
 
-    async fn try_start(bin: &Path, opts: &Start<'_>) -> Option<Proxy> {
+    async fn try_start(bin: &Path, host: &str, opts: &Start<'_>) -> Option<Proxy> {
         let dir = TempDir::new("proxy");
-        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let addr: SocketAddr = format!("{host}:{}", free_port()).parse().unwrap();
+        let admin: SocketAddr = format!("{host}:{}", free_port()).parse().unwrap();
         let config = format!(
             "[server]\nlisten = [\"{addr}\"]\nthreads = 2\nupgrade_sock = \"{}\"\n{}\n[admin]\nlisten = \"{admin}\"\n\n{}",
             dir.join("upgrade.sock").display(),

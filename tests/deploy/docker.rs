@@ -1,0 +1,62 @@
+//! The Dockerfile against the scripts and the ConfigMap's config.
+
+use crate::*;
+
+#[test]
+fn the_dockerfile_builds_with_the_scripts_and_checks_the_admin_port() {
+    let docker = read("deploy/Dockerfile");
+    let froms: Vec<&str> = docker.lines().filter(|l| l.starts_with("FROM ")).collect();
+    assert_eq!(froms.len(), 2, "multi-stage: {froms:?}");
+    assert!(
+        froms[0].starts_with("FROM rust:"),
+        "official Rust image: {}",
+        froms[0]
+    );
+    assert!(froms[1].contains("distroless/cc"), "{}", froms[1]);
+    // The build runs the repository's own script, which exists and runs
+    // the release build of the binary.
+    let run = docker.lines().find(|l| l.starts_with("RUN ")).unwrap();
+    let script = run
+        .trim_start_matches("RUN ")
+        .split_whitespace()
+        .next()
+        .unwrap();
+    let script_path = repo_root().join(script);
+    let text = std::fs::read_to_string(&script_path).unwrap();
+    assert!(text.contains("cargo build --release") && text.contains("--bin attestgate"));
+    assert!(text.contains("scripts/ensure-tools"));
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&script_path).unwrap().permissions(),
+    );
+    assert!(mode & 0o111 != 0, "{script} is not executable");
+    // Non-root, and the health check hits the ConfigMap's admin port.
+    let user = docker.lines().find(|l| l.starts_with("USER ")).unwrap();
+    assert!(!user.contains("root") && !user.contains(" 0"), "{user}");
+    let deploy_items = secret_items(Base::load().kind("Deployment"));
+    let (config, _, _dir) = load_config(&deploy_items);
+    let admin = config.admin.unwrap().listen.port();
+    let health = docker
+        .lines()
+        .skip_while(|l| !l.starts_with("HEALTHCHECK"))
+        .nth(1)
+        .unwrap();
+    assert!(
+        health.contains("\"health\"")
+            && health.contains(&format!("http://127.0.0.1:{admin}/healthz")),
+        "{health}"
+    );
+    let expose = docker.lines().find(|l| l.starts_with("EXPOSE ")).unwrap();
+    for port in [config.server.listen[0].port(), admin] {
+        assert!(
+            expose.split_whitespace().any(|p| p == port.to_string()),
+            "{expose}"
+        );
+    }
+    let cmd = docker.lines().find(|l| l.starts_with("CMD ")).unwrap();
+    assert!(cmd.contains("\"/etc/attestgate/attestgate.toml\""), "{cmd}");
+    let ignore = read(".dockerignore");
+    assert!(
+        ignore.lines().any(|l| l.trim() == "target/"),
+        "the build context skips target/"
+    );
+}
