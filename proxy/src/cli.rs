@@ -55,6 +55,10 @@ pub enum Command {
     /// Account secrets.
     #[command(subcommand)]
     Secret(SecretCommand),
+    /// Certificate pinning kit: pins from endpoints and files, platform
+    /// configs, lint, live check, pre-rotation gate.
+    #[command(subcommand)]
+    Pins(crate::cli_pins::PinsCommand),
 }
 
 /// `attestgate token ...`
@@ -174,6 +178,7 @@ pub fn run_command(command: Command) -> ExitCode {
                 }
             }
         }
+        Command::Pins(pins) => crate::cli_pins::run(pins),
         Command::Secret(SecretCommand::New) => match mint::new_secret_base64() {
             Ok(s) => {
                 println!("{s}");

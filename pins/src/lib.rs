@@ -1,0 +1,26 @@
+//! # attestgate-pins
+//!
+//! The certificate pinning kit behind `attestgate pins`: SPKI SHA-256 pins
+//! from certificates, chains, CSRs and keys ([`spki`]); the `pins.toml`
+//! model ([`model`]); lint rules ([`lint`]); platform configs for Android,
+//! iOS, OkHttp and TrustKit ([`render`]); a live chain fetcher that sees
+//! every address of a host ([`fetch`]); and the checks that answer "would
+//! the apps accept this chain?" ([`check`]). A new backup key and its CSR
+//! come from [`backup`].
+//!
+//! It shares nothing with token checking and depends on no proxy or HTTP
+//! framework: rustls (ring) for TLS, x509-parser for certificates.
+
+mod der;
+
+pub mod backup;
+pub mod check;
+pub mod clock;
+pub mod fetch;
+pub mod lint;
+pub mod model;
+pub mod render;
+pub mod spki;
+
+pub use model::{Domain, PinEntry, PinKind, PinsFile};
+pub use spki::Pin;
