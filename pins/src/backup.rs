@@ -67,20 +67,29 @@ pub enum BackupError {
 fn generate(alg: KeyAlg) -> Result<KeyPair, BackupError> {
     let gen_err = |e: &dyn std::fmt::Display| BackupError::Generate(e.to_string());
     match alg {
-        KeyAlg::P256 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| gen_err(&e)),
+        KeyAlg::P256 => {
+            KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| gen_err(&e))
+        }
         KeyAlg::Rsa2048 => {
             use rsa::pkcs8::EncodePrivateKey;
-            let key = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, 2048).map_err(|e| gen_err(&e))?;
+            let key =
+                rsa::RsaPrivateKey::new(&mut rand_core::OsRng, 2048).map_err(|e| gen_err(&e))?;
             let der = key.to_pkcs8_der().map_err(|e| gen_err(&e))?;
             let der = rustls_pki_types::PrivatePkcs8KeyDer::from(der.as_bytes().to_vec());
-            KeyPair::from_pkcs8_der_and_sign_algo(&der, &rcgen::PKCS_RSA_SHA256).map_err(|e| gen_err(&e))
+            KeyPair::from_pkcs8_der_and_sign_algo(&der, &rcgen::PKCS_RSA_SHA256)
+                .map_err(|e| gen_err(&e))
         }
     }
 }
 
 /// Generates a key and a CSR for `subject` (its CN, and a DNS SAN when it
 /// looks like a host name), writes `DIR/NAME.key` and `DIR/NAME.csr`.
-pub fn write_backup_key(dir: &Path, name: &str, alg: KeyAlg, subject: &str) -> Result<BackupKey, BackupError> {
+pub fn write_backup_key(
+    dir: &Path,
+    name: &str,
+    alg: KeyAlg,
+    subject: &str,
+) -> Result<BackupKey, BackupError> {
     let key_file = dir.join(format!("{name}.key"));
     let csr_file = dir.join(format!("{name}.csr"));
     for f in [&key_file, &csr_file] {
@@ -89,8 +98,13 @@ pub fn write_backup_key(dir: &Path, name: &str, alg: KeyAlg, subject: &str) -> R
         }
     }
     let key = generate(alg)?;
-    let sans = if subject.contains('.') && !subject.contains(' ') { vec![subject.to_owned()] } else { Vec::new() };
-    let mut params = CertificateParams::new(sans).map_err(|e| BackupError::Generate(e.to_string()))?;
+    let sans = if subject.contains('.') && !subject.contains(' ') {
+        vec![subject.to_owned()]
+    } else {
+        Vec::new()
+    };
+    let mut params =
+        CertificateParams::new(sans).map_err(|e| BackupError::Generate(e.to_string()))?;
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, subject);
     params.distinguished_name = dn;
@@ -99,14 +113,24 @@ pub fn write_backup_key(dir: &Path, name: &str, alg: KeyAlg, subject: &str) -> R
         .and_then(|c| c.pem())
         .map_err(|e| BackupError::Generate(e.to_string()))?;
     let pin = Pin::of_spki(&rcgen::PublicKeyData::subject_public_key_info(&key));
-    std::fs::create_dir_all(dir).map_err(|source| BackupError::Io { path: dir.to_owned(), source })?;
+    std::fs::create_dir_all(dir).map_err(|source| BackupError::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
     write_new(&key_file, key.serialize_pem().as_bytes(), true)?;
     write_new(&csr_file, csr.as_bytes(), false)?;
-    Ok(BackupKey { pin, key_file, csr_file })
+    Ok(BackupKey {
+        pin,
+        key_file,
+        csr_file,
+    })
 }
 
 fn write_new(path: &Path, bytes: &[u8], private: bool) -> Result<(), BackupError> {
-    let io = |source| BackupError::Io { path: path.to_owned(), source };
+    let io = |source| BackupError::Io {
+        path: path.to_owned(),
+        source,
+    };
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

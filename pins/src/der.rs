@@ -153,11 +153,11 @@ mod tests {
         for bad in [
             &[][..],
             &[0x30],
-            &[0x30, 0x05, 0x00],            // short
+            &[0x30, 0x05, 0x00],                // short
             &[0x30, 0x81, 0x05, 0, 0, 0, 0, 0], // non-minimal length
-            &[0x30, 0x80],                  // indefinite
-            &[0x30, 0x85, 1, 1, 1, 1, 1],   // length of 5 bytes
-            &[0x1f, 0x01, 0x00],            // multi-byte tag
+            &[0x30, 0x80],                      // indefinite
+            &[0x30, 0x85, 1, 1, 1, 1, 1],       // length of 5 bytes
+            &[0x1f, 0x01, 0x00],                // multi-byte tag
         ] {
             assert!(read(bad).is_none(), "{bad:?}");
         }

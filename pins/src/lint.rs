@@ -58,12 +58,21 @@ pub struct Broken {
 
 /// Lints `file` as of `today`. `served` holds the live fetch of each domain
 /// (by name) for the `backup` rule; `None` skips that rule.
-pub fn lint(file: &PinsFile, today: time::Date, served: Option<&HashMap<String, Report>>) -> Vec<Broken> {
+pub fn lint(
+    file: &PinsFile,
+    today: time::Date,
+    served: Option<&HashMap<String, Report>>,
+) -> Vec<Broken> {
     let mut out = Vec::new();
     for (i, d) in file.domains.iter().enumerate() {
         let at = format!("domain[{i}]");
         let mut broken = |rule, path: String, message: String| {
-            out.push(Broken { rule, path, domain: d.name.clone(), message });
+            out.push(Broken {
+                rule,
+                path,
+                domain: d.name.clone(),
+                message,
+            });
         };
         let distinct: Vec<Pin> = d.pin_values().fold(Vec::new(), |mut v, p| {
             if !v.contains(&p) {
@@ -90,7 +99,11 @@ pub fn lint(file: &PinsFile, today: time::Date, served: Option<&HashMap<String, 
                     format!("pin {} is already given at {}", p.pin, first.key_path),
                 );
             }
-            if let PinSource::File { path, found, stated: true } = &p.source
+            if let PinSource::File {
+                path,
+                found,
+                stated: true,
+            } = &p.source
                 && !found.contains(&p.pin)
             {
                 broken(
@@ -100,7 +113,11 @@ pub fn lint(file: &PinsFile, today: time::Date, served: Option<&HashMap<String, 
                         "{} is not the pin of {} (it holds {})",
                         p.pin,
                         path.display(),
-                        found.iter().map(Pin::to_base64).collect::<Vec<_>>().join(", ")
+                        found
+                            .iter()
+                            .map(Pin::to_base64)
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 );
             }
@@ -120,7 +137,11 @@ pub fn lint(file: &PinsFile, today: time::Date, served: Option<&HashMap<String, 
         }
         let Some(served) = served else { continue };
         match served.get(&d.name) {
-            None => broken(Rule::Backup, at.clone(), "no live chain was fetched for this domain".into()),
+            None => broken(
+                Rule::Backup,
+                at.clone(),
+                "no live chain was fetched for this domain".into(),
+            ),
             Some(report) => {
                 let mut in_service: Vec<Pin> = Vec::new();
                 let mut unreachable = Vec::new();

@@ -48,7 +48,13 @@ fn label_of(domain: &Domain, pin: Pin) -> String {
         .pins
         .iter()
         .find(|p| p.pin == pin)
-        .map(|p| if p.label.is_empty() { p.key_path.clone() } else { format!("{:?}", p.label) })
+        .map(|p| {
+            if p.label.is_empty() {
+                p.key_path.clone()
+            } else {
+                format!("{:?}", p.label)
+            }
+        })
         .unwrap_or_default()
 }
 
@@ -58,9 +64,11 @@ pub fn check_cert(domain: &Domain, chain: &[ChainCert], now: i64) -> CertCheck {
         .expires
         .filter(|d| crate::clock::date_start(*d) <= now)
         .map(crate::clock::date_text);
-    let anywhere = chain
-        .iter()
-        .find_map(|c| c.pin.filter(|p| domain.pin_values().any(|q| q == *p)).map(|p| (c.position, p)));
+    let anywhere = chain.iter().find_map(|c| {
+        c.pin
+            .filter(|p| domain.pin_values().any(|q| q == *p))
+            .map(|p| (c.position, p))
+    });
     let any_rule = |platform: &'static str, expires_off: bool| -> Verdict {
         match (&expired, anywhere) {
             (Some(day), _) if expires_off => Verdict {
@@ -71,7 +79,10 @@ pub fn check_cert(domain: &Domain, chain: &[ChainCert], now: i64) -> CertCheck {
             (_, Some((pos, pin))) => Verdict {
                 platform,
                 accepts: true,
-                reason: format!("certificate {pos} has pinned key {pin} ({})", label_of(domain, pin)),
+                reason: format!(
+                    "certificate {pos} has pinned key {pin} ({})",
+                    label_of(domain, pin)
+                ),
             },
             (_, None) => Verdict {
                 platform,
@@ -90,7 +101,10 @@ pub fn check_cert(domain: &Domain, chain: &[ChainCert], now: i64) -> CertCheck {
     match chain.first().and_then(|c| c.info.as_ref()) {
         Some(leaf) => {
             if !leaf.covers(&domain.name) {
-                warnings.push(format!("the leaf's names {:?} do not cover {}", leaf.names, domain.name));
+                warnings.push(format!(
+                    "the leaf's names {:?} do not cover {}",
+                    leaf.names, domain.name
+                ));
             }
             if leaf.not_after <= now {
                 warnings.push(format!("the leaf expired at {}", leaf.not_after_text));
@@ -112,15 +126,21 @@ pub fn check_cert(domain: &Domain, chain: &[ChainCert], now: i64) -> CertCheck {
 
 fn ios(domain: &Domain, chain: &[ChainCert]) -> Verdict {
     let of_kind = |k: PinKind| -> Vec<Pin> {
-        domain.pins.iter().filter(|p| p.kind == k).map(|p| p.pin).collect()
+        domain
+            .pins
+            .iter()
+            .filter(|p| p.kind == k)
+            .map(|p| p.pin)
+            .collect()
     };
     let (leaf_pins, ca_pins) = (of_kind(PinKind::Leaf), of_kind(PinKind::Ca));
     let leaf = chain.first().and_then(|c| c.pin);
     let leaf_ok = leaf.is_some_and(|p| leaf_pins.contains(&p));
-    let ca_hit = chain
-        .iter()
-        .skip(1)
-        .find_map(|c| c.pin.filter(|p| ca_pins.contains(p)).map(|p| (c.position, p)));
+    let ca_hit = chain.iter().skip(1).find_map(|c| {
+        c.pin
+            .filter(|p| ca_pins.contains(p))
+            .map(|p| (c.position, p))
+    });
     let mut reasons = Vec::new();
     let mut accepts = true;
     if !leaf_pins.is_empty() {
@@ -136,7 +156,8 @@ fn ios(domain: &Domain, chain: &[ChainCert]) -> Verdict {
             Some((pos, _)) => reasons.push(format!("certificate {pos} is a pinned CA identity")),
             None => {
                 accepts = false;
-                reasons.push("no CA certificate of the chain is among the CA identities".to_owned());
+                reasons
+                    .push("no CA certificate of the chain is among the CA identities".to_owned());
             }
         }
     }

@@ -89,10 +89,15 @@ impl Finding {
                 format!("warning: certificate {position} expires in {days} days")
             }
             Finding::PinSetExpires { days } if *days < 0 => {
-                format!("warning: the pin set expired {} days ago (Android and TrustKit no longer pin)", -days)
+                format!(
+                    "warning: the pin set expired {} days ago (Android and TrustKit no longer pin)",
+                    -days
+                )
             }
             Finding::PinSetExpires { days } => {
-                format!("warning: the pin set expires in {days} days (then Android and TrustKit stop pinning)")
+                format!(
+                    "warning: the pin set expires in {days} days (then Android and TrustKit stop pinning)"
+                )
             }
             Finding::Unreachable { reason } => format!("no chain: {reason}"),
         }
@@ -142,7 +147,9 @@ impl DomainCheck {
 /// seconds). Pure.
 pub fn evaluate(domain: &Domain, report: &Report, now: i64) -> DomainCheck {
     let pins: Vec<Pin> = domain.pin_values().collect();
-    let pinset = domain.expires.map(|d| (crate::clock::date_start(d) - now).div_euclid(86_400));
+    let pinset = domain
+        .expires
+        .map(|d| (crate::clock::date_start(d) - now).div_euclid(86_400));
     let first_chain = report
         .addresses
         .iter()
@@ -155,7 +162,9 @@ pub fn evaluate(domain: &Domain, report: &Report, now: i64) -> DomainCheck {
             let mut findings = Vec::new();
             let (result, matched, expiry) = match &a.outcome {
                 Outcome::Error(reason) => {
-                    findings.push(Finding::Unreachable { reason: reason.clone() });
+                    findings.push(Finding::Unreachable {
+                        reason: reason.clone(),
+                    });
                     (PinResult::Error, Vec::new(), None)
                 }
                 Outcome::Chain(chain) => {
@@ -164,7 +173,9 @@ pub fn evaluate(domain: &Domain, report: &Report, now: i64) -> DomainCheck {
                         findings.push(Finding::NoPin);
                     }
                     if let Some(reason) = &chain.invalid {
-                        findings.push(Finding::NotValid { reason: reason.clone() });
+                        findings.push(Finding::NotValid {
+                            reason: reason.clone(),
+                        });
                     }
                     if let (Some(g), Some(first)) = (a.chain_group, first_chain)
                         && g > 0
@@ -177,11 +188,22 @@ pub fn evaluate(domain: &Domain, report: &Report, now: i64) -> DomainCheck {
                         let left = info.not_after - now;
                         earliest = Some(earliest.map_or(left, |e| e.min(left)));
                         if (0..EXPIRY_WARNING_SECS).contains(&left) {
-                            findings.push(Finding::ExpiresSoon { position: c.position, days: left / 86_400 });
+                            findings.push(Finding::ExpiresSoon {
+                                position: c.position,
+                                days: left / 86_400,
+                            });
                         }
                     }
                     let ok = !matched.is_empty() && chain.invalid.is_none();
-                    (if ok { PinResult::Match } else { PinResult::Mismatch }, matched, earliest)
+                    (
+                        if ok {
+                            PinResult::Match
+                        } else {
+                            PinResult::Mismatch
+                        },
+                        matched,
+                        earliest,
+                    )
                 }
             };
             if let Some(days) = pinset

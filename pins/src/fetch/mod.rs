@@ -270,7 +270,9 @@ async fn one(
     };
     let result = match tokio::time::timeout(timeout, attempt).await {
         Ok(r) => r,
-        Err(_) => Err(format!("no TLS handshake within {timeout:?} (connect + handshake)")),
+        Err(_) => Err(format!(
+            "no TLS handshake within {timeout:?} (connect + handshake)"
+        )),
     };
     match (recorder.take(), result) {
         (Some(seen), result) => Outcome::Chain(Chain {

@@ -41,12 +41,21 @@ fn provider() -> Arc<CryptoProvider> {
 pub fn load_roots(ca_file: Option<&Path>) -> Result<Roots, String> {
     match ca_file {
         Some(path) => {
-            let found = spki::read_file(path).map_err(|e| format!("ca_file {}: {e}", path.display()))?;
-            let bytes = spki::read_bounded(path).map_err(|e| format!("ca_file {}: {e}", path.display()))?;
+            let found =
+                spki::read_file(path).map_err(|e| format!("ca_file {}: {e}", path.display()))?;
+            let bytes =
+                spki::read_bounded(path).map_err(|e| format!("ca_file {}: {e}", path.display()))?;
             let mut store = RootCertStore::empty();
             let ders = cert_ders(&bytes);
-            if ders.is_empty() || found.iter().any(|f| !matches!(f.origin, Origin::Certificate(_))) {
-                return Err(format!("ca_file {}: holds something other than certificates", path.display()));
+            if ders.is_empty()
+                || found
+                    .iter()
+                    .any(|f| !matches!(f.origin, Origin::Certificate(_)))
+            {
+                return Err(format!(
+                    "ca_file {}: holds something other than certificates",
+                    path.display()
+                ));
             }
             for der in ders {
                 store

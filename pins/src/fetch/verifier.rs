@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use rustls::DigitallySignedStruct;
 use rustls::SignatureScheme;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
@@ -63,7 +63,9 @@ impl ServerCertVerifier for Recorder {
             .map(|c| c.clone().into_owned())
             .collect();
         let invalid = if served > MAX_CHAIN {
-            Some(format!("the chain has {served} certificates (more than {MAX_CHAIN})"))
+            Some(format!(
+                "the chain has {served} certificates (more than {MAX_CHAIN})"
+            ))
         } else {
             self.inner
                 .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)

@@ -181,7 +181,10 @@ impl PinsFile {
             .collect();
         for (i, d) in domains.iter().enumerate() {
             if domains[..i].iter().any(|o| o.name == d.name) {
-                checker.problem(format!("domain[{i}].name"), format!("{:?} is listed twice", d.name));
+                checker.problem(
+                    format!("domain[{i}].name"),
+                    format!("{:?} is listed twice", d.name),
+                );
             }
         }
         if raw.domain.is_empty() {
@@ -197,7 +200,9 @@ impl PinsFile {
     /// The domain named `name`.
     pub fn domain(&self, name: &str) -> Option<&Domain> {
         let name = name.trim_end_matches('.');
-        self.domains.iter().find(|d| d.name.eq_ignore_ascii_case(name))
+        self.domains
+            .iter()
+            .find(|d| d.name.eq_ignore_ascii_case(name))
     }
 }
 
@@ -246,7 +251,11 @@ impl Checker<'_> {
 
     fn resolve(&self, file: &str) -> PathBuf {
         let p = Path::new(file);
-        if p.is_absolute() { p.to_owned() } else { self.base.join(p) }
+        if p.is_absolute() {
+            p.to_owned()
+        } else {
+            self.base.join(p)
+        }
     }
 
     fn domain(&mut self, i: usize, raw: &raw::RawDomain) -> Option<Domain> {
@@ -284,7 +293,10 @@ impl Checker<'_> {
         let ca_file = (!raw.ca_file.trim().is_empty()).then(|| self.resolve(raw.ca_file.trim()));
         let expires = raw.expires.as_deref().and_then(|e| {
             crate::clock::parse_date(e).or_else(|| {
-                self.problem(format!("{at}.expires"), format!("{e:?} is not a date; write it YYYY-MM-DD"));
+                self.problem(
+                    format!("{at}.expires"),
+                    format!("{e:?} is not a date; write it YYYY-MM-DD"),
+                );
                 None
             })
         });
@@ -294,7 +306,10 @@ impl Checker<'_> {
                 .ok()
                 .filter(|d| !d.is_zero() && *d <= Duration::from_secs(600))
                 .unwrap_or_else(|| {
-                    self.problem(format!("{at}.timeout"), format!("{t:?} is not a duration from \"1ms\" to \"10m\""));
+                    self.problem(
+                        format!("{at}.timeout"),
+                        format!("{t:?} is not a duration from \"1ms\" to \"10m\""),
+                    );
                     DEFAULT_TIMEOUT
                 }),
         };
@@ -321,7 +336,10 @@ impl Checker<'_> {
             Some("leaf") => Some(PinKind::Leaf),
             Some("ca") => Some(PinKind::Ca),
             Some(other) => {
-                self.problem(format!("{at}.kind"), format!("{other:?}: write \"leaf\" or \"ca\""));
+                self.problem(
+                    format!("{at}.kind"),
+                    format!("{other:?}: write \"leaf\" or \"ca\""),
+                );
                 return;
             }
         };
@@ -330,7 +348,10 @@ impl Checker<'_> {
             Some(text) => match Pin::parse(text) {
                 Some(p) => Some(p),
                 None => {
-                    self.problem(format!("{at}.sha256"), "not the base64 of 32 bytes (an SPKI SHA-256 pin)");
+                    self.problem(
+                        format!("{at}.sha256"),
+                        "not the base64 of 32 bytes (an SPKI SHA-256 pin)",
+                    );
                     return;
                 }
             },
@@ -370,7 +391,11 @@ impl Checker<'_> {
                 label,
                 kind: kind.or(from_file.map(inferred)).unwrap_or(PinKind::Leaf),
                 key_path,
-                source: PinSource::File { path, found: all, stated: true },
+                source: PinSource::File {
+                    path,
+                    found: all,
+                    stated: true,
+                },
             });
             return;
         }
@@ -380,7 +405,11 @@ impl Checker<'_> {
                 label: label.clone(),
                 kind: kind.unwrap_or_else(|| inferred(f)),
                 key_path: key_path.clone(),
-                source: PinSource::File { path: path.clone(), found: all.clone(), stated: false },
+                source: PinSource::File {
+                    path: path.clone(),
+                    found: all.clone(),
+                    stated: false,
+                },
             });
         }
     }
@@ -388,9 +417,11 @@ impl Checker<'_> {
 
 fn parse_address(text: &str, port: u16) -> Option<SocketAddr> {
     let text = text.trim();
-    text.parse::<SocketAddr>()
-        .ok()
-        .or_else(|| text.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, port)))
+    text.parse::<SocketAddr>().ok().or_else(|| {
+        text.parse::<IpAddr>()
+            .ok()
+            .map(|ip| SocketAddr::new(ip, port))
+    })
 }
 
 fn valid_host(name: &str) -> bool {
@@ -401,6 +432,8 @@ fn valid_host(name: &str) -> bool {
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
 }

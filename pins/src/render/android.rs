@@ -23,7 +23,11 @@ pub(crate) fn render(file: &PinsFile) -> String {
         );
         match d.expires {
             Some(e) => {
-                let _ = writeln!(out, "        <pin-set expiration=\"{}\">", crate::clock::date_text(e));
+                let _ = writeln!(
+                    out,
+                    "        <pin-set expiration=\"{}\">",
+                    crate::clock::date_text(e)
+                );
             }
             None => out.push_str("        <pin-set>\n"),
         }

@@ -16,8 +16,14 @@ pub(crate) fn render(file: &PinsFile) -> Result<String, String> {
     let mut domains = Dictionary::new();
     for d in &file.domains {
         let mut entry = Dictionary::new();
-        entry.insert("NSIncludesSubdomains".into(), Value::Boolean(d.include_subdomains));
-        for (kind, key) in [(PinKind::Leaf, "NSPinnedLeafIdentities"), (PinKind::Ca, "NSPinnedCAIdentities")] {
+        entry.insert(
+            "NSIncludesSubdomains".into(),
+            Value::Boolean(d.include_subdomains),
+        );
+        for (kind, key) in [
+            (PinKind::Leaf, "NSPinnedLeafIdentities"),
+            (PinKind::Ca, "NSPinnedCAIdentities"),
+        ] {
             let mut seen = Vec::new();
             let identities: Vec<Value> = d
                 .pins
@@ -30,7 +36,10 @@ pub(crate) fn render(file: &PinsFile) -> Result<String, String> {
                 })
                 .map(|p| {
                     let mut id = Dictionary::new();
-                    id.insert("SPKI-SHA256-BASE64".into(), Value::String(p.pin.to_base64()));
+                    id.insert(
+                        "SPKI-SHA256-BASE64".into(),
+                        Value::String(p.pin.to_base64()),
+                    );
                     Value::Dictionary(id)
                 })
                 .collect();

@@ -29,7 +29,13 @@ pub enum Format {
 
 impl Format {
     /// Every format, in the order of the docs.
-    pub const ALL: [Format; 5] = [Format::Android, Format::Ios, Format::Okhttp, Format::Trustkit, Format::Json];
+    pub const ALL: [Format; 5] = [
+        Format::Android,
+        Format::Ios,
+        Format::Okhttp,
+        Format::Trustkit,
+        Format::Json,
+    ];
 
     /// Its name on the command line.
     pub fn as_str(self) -> &'static str {

@@ -23,7 +23,12 @@ pub(crate) fn render(file: &PinsFile) -> String {
                     continue;
                 }
                 seen.push(p.pin);
-                let _ = write!(out, "    .add({}, {})", super::quoted(pattern), super::quoted(&format!("sha256/{}", p.pin)));
+                let _ = write!(
+                    out,
+                    "    .add({}, {})",
+                    super::quoted(pattern),
+                    super::quoted(&format!("sha256/{}", p.pin))
+                );
                 if !p.label.is_empty() {
                     let _ = write!(out, " // {}", super::comment(&p.label));
                 }

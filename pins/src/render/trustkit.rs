@@ -14,9 +14,17 @@ pub(crate) fn render(file: &PinsFile) -> String {
     for d in &file.domains {
         let _ = writeln!(out, "        {}: [", super::quoted(&d.name));
         let _ = writeln!(out, "            kTSKEnforcePinning: true,");
-        let _ = writeln!(out, "            kTSKIncludeSubdomains: {},", d.include_subdomains);
+        let _ = writeln!(
+            out,
+            "            kTSKIncludeSubdomains: {},",
+            d.include_subdomains
+        );
         if let Some(e) = d.expires {
-            let _ = writeln!(out, "            kTSKExpirationDate: {},", super::quoted(&crate::clock::date_text(e)));
+            let _ = writeln!(
+                out,
+                "            kTSKExpirationDate: {},",
+                super::quoted(&crate::clock::date_text(e))
+            );
         }
         out.push_str("            kTSKPublicKeyHashes: [\n");
         let mut seen = Vec::new();
@@ -25,7 +33,11 @@ pub(crate) fn render(file: &PinsFile) -> String {
                 continue;
             }
             seen.push(p.pin);
-            let _ = write!(out, "                {},", super::quoted(&p.pin.to_base64()));
+            let _ = write!(
+                out,
+                "                {},",
+                super::quoted(&p.pin.to_base64())
+            );
             if !p.label.is_empty() {
                 let _ = write!(out, " // {}", super::comment(&p.label));
             }

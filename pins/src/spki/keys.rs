@@ -16,10 +16,8 @@ fn bad(what: &'static str) -> SpkiError {
 pub(crate) fn pkcs8_to_spki(input: &[u8]) -> Result<Vec<u8>, SpkiError> {
     let info = der::whole(input, tag::SEQUENCE).ok_or(bad("PKCS#8: not a SEQUENCE"))?;
     let (_version, rest) = der::expect(info.content, tag::INTEGER).ok_or(bad("PKCS#8 version"))?;
-    let (algorithm, rest) =
-        der::expect(rest, tag::SEQUENCE).ok_or(bad("PKCS#8 algorithm"))?;
-    let (private, rest) =
-        der::expect(rest, tag::OCTET_STRING).ok_or(bad("PKCS#8 private key"))?;
+    let (algorithm, rest) = der::expect(rest, tag::SEQUENCE).ok_or(bad("PKCS#8 algorithm"))?;
+    let (private, rest) = der::expect(rest, tag::OCTET_STRING).ok_or(bad("PKCS#8 private key"))?;
     let mut public_v2 = None;
     let mut rest = rest;
     while let Some((t, after)) = der::read(rest) {
@@ -39,18 +37,22 @@ pub(crate) fn pkcs8_to_spki(input: &[u8]) -> Result<Vec<u8>, SpkiError> {
             Ok(der::spki(algorithm.whole, &public))
         }
         oid::EC_PUBLIC_KEY => {
-            let (curve, _) = der::expect(params, tag::OID).ok_or(bad("EC key without its curve"))?;
+            let (curve, _) =
+                der::expect(params, tag::OID).ok_or(bad("EC key without its curve"))?;
             let point = sec1_public(private.content)?.or(public_v2.and_then(bit_string_bytes));
             let point = point.ok_or(SpkiError::NoPublicKey)?;
             Ok(der::spki(&der::algorithm_ec(curve.whole), point))
         }
         oid::ED25519 => {
-            let seed = der::whole(private.content, tag::OCTET_STRING)
-                .ok_or(bad("Ed25519 private key"))?;
+            let seed =
+                der::whole(private.content, tag::OCTET_STRING).ok_or(bad("Ed25519 private key"))?;
             let pair = ring::signature::Ed25519KeyPair::from_seed_unchecked(seed.content)
                 .map_err(|_| bad("Ed25519 private key"))?;
             let public = ring::signature::KeyPair::public_key(&pair);
-            Ok(der::spki(&der::algorithm_bare(oid::ED25519), public.as_ref()))
+            Ok(der::spki(
+                &der::algorithm_bare(oid::ED25519),
+                public.as_ref(),
+            ))
         }
         other => Err(SpkiError::UnknownKeyType(oid_text(other))),
     }

@@ -50,7 +50,9 @@ pub enum SpkiError {
     #[error("PEM block {0:?} holds no certificate or key we read")]
     Label(String),
     /// An encrypted private key.
-    #[error("the private key is encrypted; decrypt it first, or give its certificate, CSR or public key")]
+    #[error(
+        "the private key is encrypted; decrypt it first, or give its certificate, CSR or public key"
+    )]
     Encrypted,
     /// DER that is none of the known structures.
     #[error("not a certificate, CSR, public key or private key (PEM or DER)")]
@@ -62,10 +64,14 @@ pub enum SpkiError {
     #[error("malformed: {0}")]
     Malformed(&'static str),
     /// A private key that does not hold its public key.
-    #[error("the EC private key does not hold its public key; export it with the public key included")]
+    #[error(
+        "the EC private key does not hold its public key; export it with the public key included"
+    )]
     NoPublicKey,
     /// A key algorithm no TLS stack would present.
-    #[error("unsupported key algorithm (OID {0}): no platform's TLS accepts it, so a pin on it means nothing")]
+    #[error(
+        "unsupported key algorithm (OID {0}): no platform's TLS accepts it, so a pin on it means nothing"
+    )]
     UnknownKeyType(String),
 }
 
@@ -269,9 +275,11 @@ fn found(spki: Vec<u8>, origin: Origin) -> Result<Found, SpkiError> {
 /// an algorithm no TLS stack uses is an error.
 pub fn key_type(spki: &[u8]) -> Result<String, SpkiError> {
     let outer = der::whole(spki, tag::SEQUENCE).ok_or(SpkiError::Malformed("SPKI"))?;
-    let (alg, rest) = der::expect(outer.content, tag::SEQUENCE).ok_or(SpkiError::Malformed("SPKI algorithm"))?;
+    let (alg, rest) =
+        der::expect(outer.content, tag::SEQUENCE).ok_or(SpkiError::Malformed("SPKI algorithm"))?;
     let (bits, _) = der::expect(rest, tag::BIT_STRING).ok_or(SpkiError::Malformed("SPKI key"))?;
-    let (alg_oid, params) = der::expect(alg.content, tag::OID).ok_or(SpkiError::Malformed("SPKI algorithm"))?;
+    let (alg_oid, params) =
+        der::expect(alg.content, tag::OID).ok_or(SpkiError::Malformed("SPKI algorithm"))?;
     let key_bits = bits.content.get(1..).unwrap_or_default();
     match alg_oid.content {
         oid::RSA | oid::RSA_PSS => {
@@ -280,7 +288,11 @@ pub fn key_type(spki: &[u8]) -> Result<String, SpkiError> {
                 .map(|(n, _)| n.content)
                 .ok_or(SpkiError::Malformed("RSA public key"))?;
             let n = n.strip_prefix(&[0]).unwrap_or(n);
-            let name = if alg_oid.content == oid::RSA { "RSA" } else { "RSA-PSS" };
+            let name = if alg_oid.content == oid::RSA {
+                "RSA"
+            } else {
+                "RSA-PSS"
+            };
             Ok(format!("{name} {}", n.len() * 8))
         }
         oid::EC_PUBLIC_KEY => {

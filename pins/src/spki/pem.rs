@@ -40,10 +40,12 @@ pub(crate) fn blocks(bytes: &[u8]) -> Result<Vec<Block>, SpkiError> {
                         problem: format!("END {end:?} closes BEGIN {label:?}"),
                     });
                 }
-                let der = STANDARD.decode(body.as_bytes()).map_err(|_| SpkiError::Pem {
-                    line: *start,
-                    problem: format!("the {label} block is not valid base64"),
-                })?;
+                let der = STANDARD
+                    .decode(body.as_bytes())
+                    .map_err(|_| SpkiError::Pem {
+                        line: *start,
+                        problem: format!("the {label} block is not valid base64"),
+                    })?;
                 out.push(Block {
                     label: std::mem::take(label),
                     der,

@@ -67,7 +67,13 @@ mod tests {
         assert_eq!(Pin::parse(&format!("sha256/{pin}")), Some(pin));
         assert_eq!(Pin::parse(pin.to_base64().trim_end_matches('=')), Some(pin));
         assert_eq!(pin.to_base64().len(), 44);
-        for bad in ["", "abc", "!!!!", &STANDARD.encode([0u8; 31]), &STANDARD.encode([0u8; 33])] {
+        for bad in [
+            "",
+            "abc",
+            "!!!!",
+            &STANDARD.encode([0u8; 31]),
+            &STANDARD.encode([0u8; 33]),
+        ] {
             assert_eq!(Pin::parse(bad), None, "{bad}");
         }
     }

@@ -22,7 +22,9 @@ fn describe(found: &Found) -> String {
         ),
         Origin::Csr { subject } => format!("certificate request {subject}, {}", found.key),
         Origin::PublicKey => format!("public key, {}", found.key),
-        Origin::PrivateKey { format } => format!("private key ({format}), {}: its public key", found.key),
+        Origin::PrivateKey { format } => {
+            format!("private key ({format}), {}: its public key", found.key)
+        }
     }
 }
 
@@ -52,7 +54,11 @@ pub(super) fn from_file(files: &[PathBuf], json: bool) -> ExitCode {
     if json && !print_json(&entries) {
         return ExitCode::FAILURE;
     }
-    if failed { ExitCode::from(EXIT_USAGE) } else { ExitCode::SUCCESS }
+    if failed {
+        ExitCode::from(EXIT_USAGE)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// `pins backup-key --out DIR [--alg p256|rsa2048] [--subject CN]`
@@ -73,7 +79,10 @@ pub(super) fn backup_key(out: &Path, alg: &str, subject: &str, name: &str) -> Ex
                 k.key_file.display(),
                 k.csr_file.display()
             );
-            eprintln!("add to pins.toml:  {{ file = \"{}\", label = \"backup\" }}", k.csr_file.display());
+            eprintln!(
+                "add to pins.toml:  {{ file = \"{}\", label = \"backup\" }}",
+                k.csr_file.display()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -86,7 +95,9 @@ pub(super) fn backup_key(out: &Path, alg: &str, subject: &str, name: &str) -> Ex
 /// `pins render --config pins.toml --format F`
 pub(super) fn render(config: &Path, format: &str) -> ExitCode {
     let Some(format) = platform::Format::from_name(format) else {
-        eprintln!("attestgate pins render: --format {format:?}: write android, ios, okhttp, trustkit or json");
+        eprintln!(
+            "attestgate pins render: --format {format:?}: write android, ios, okhttp, trustkit or json"
+        );
         return ExitCode::from(EXIT_USAGE);
     };
     let Some(file) = load(config) else {
@@ -121,7 +132,11 @@ pub(super) fn check_cert(args: &CheckCertArgs) -> ExitCode {
             "{}: no [[domain]] named {:?} (it has: {})",
             args.config.display(),
             args.domain,
-            file.domains.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", ")
+            file.domains
+                .iter()
+                .map(|d| d.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         return ExitCode::from(EXIT_USAGE);
     };
@@ -158,7 +173,12 @@ pub(super) fn check_cert(args: &CheckCertArgs) -> ExitCode {
             println!("#{} {subject}  {pin}", c.position);
         }
         for v in &result.verdicts {
-            println!("{:<9} {}  {}", v.platform, if v.accepts { "accepts" } else { "REFUSES" }, v.reason);
+            println!(
+                "{:<9} {}  {}",
+                v.platform,
+                if v.accepts { "accepts" } else { "REFUSES" },
+                v.reason
+            );
         }
         for w in &result.warnings {
             println!("warning: {w}");
@@ -166,11 +186,21 @@ pub(super) fn check_cert(args: &CheckCertArgs) -> ExitCode {
         println!(
             "{}",
             if result.accepted() {
-                format!("ok: apps with these pins accept this chain for {}", domain.name)
+                format!(
+                    "ok: apps with these pins accept this chain for {}",
+                    domain.name
+                )
             } else {
-                format!("NO: apps with these pins would refuse this chain for {}: do not deploy it", domain.name)
+                format!(
+                    "NO: apps with these pins would refuse this chain for {}: do not deploy it",
+                    domain.name
+                )
             }
         );
     }
-    if result.accepted() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if result.accepted() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

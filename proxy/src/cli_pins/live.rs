@@ -20,9 +20,11 @@ fn host_port(text: &str) -> Option<(String, u16)> {
         return Some((text.to_owned(), 443));
     }
     match text.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') => {
-            port.parse().ok().filter(|&p| p > 0).map(|p| (host.to_owned(), p))
-        }
+        Some((host, port)) if !host.contains(':') => port
+            .parse()
+            .ok()
+            .filter(|&p| p > 0)
+            .map(|p| (host.to_owned(), p)),
         Some(_) => None,
         None => (!text.is_empty()).then(|| (text.to_owned(), 443)),
     }
@@ -32,8 +34,16 @@ fn print_chain(chain: &Chain) {
     for c in &chain.certs {
         match &c.info {
             Some(i) => {
-                println!("  #{} {}{}", c.position, i.subject, if i.is_ca { " [CA]" } else { "" });
-                println!("     issuer {}  notAfter {}  {}", i.issuer, i.not_after_text, c.key);
+                println!(
+                    "  #{} {}{}",
+                    c.position,
+                    i.subject,
+                    if i.is_ca { " [CA]" } else { "" }
+                );
+                println!(
+                    "     issuer {}  notAfter {}  {}",
+                    i.issuer, i.not_after_text, c.key
+                );
             }
             None => println!("  #{} (does not parse)", c.position),
         }
@@ -43,7 +53,11 @@ fn print_chain(chain: &Chain) {
         }
     }
     if chain.served > chain.certs.len() {
-        println!("  … {} more not shown (the server sent {})", chain.served - chain.certs.len(), chain.served);
+        println!(
+            "  … {} more not shown (the server sent {})",
+            chain.served - chain.certs.len(),
+            chain.served
+        );
     }
 }
 
@@ -54,7 +68,11 @@ fn print_report(report: &Report) {
         report.host,
         report.servername,
         if n == 1 { "" } else { "es" },
-        if report.differs { "; their chains DIFFER" } else { "" }
+        if report.differs {
+            "; their chains DIFFER"
+        } else {
+            ""
+        }
     );
     if let Some(e) = &report.resolve_error {
         println!("  {e}");
@@ -63,7 +81,9 @@ fn print_report(report: &Report) {
         match &a.outcome {
             Outcome::Error(e) => println!("{}: no chain: {e}", a.address),
             Outcome::Chain(c) => {
-                let group = a.chain_group.map(|g| format!(" chain {}", char::from(b'A' + (g % 26) as u8)));
+                let group = a
+                    .chain_group
+                    .map(|g| format!(" chain {}", char::from(b'A' + (g % 26) as u8)));
                 let valid = match &c.invalid {
                     None => "validates".to_owned(),
                     Some(r) => format!("does NOT validate: {r}"),
@@ -99,7 +119,10 @@ pub(super) fn fetch(args: &FetchArgs) -> ExitCode {
         }
     }
     let Ok(timeout) = humantime_like(&args.timeout) else {
-        return usage(format!("--timeout {:?}: write it like 10s or 500ms", args.timeout));
+        return usage(format!(
+            "--timeout {:?}: write it like 10s or 500ms",
+            args.timeout
+        ));
     };
     let target = Target {
         servername: args.servername.clone().unwrap_or_else(|| host.clone()),
@@ -113,7 +136,9 @@ pub(super) fn fetch(args: &FetchArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return usage(e),
     };
-    let Some(rt) = runtime() else { return ExitCode::FAILURE };
+    let Some(rt) = runtime() else {
+        return ExitCode::FAILURE;
+    };
     let report = rt.block_on(fetch::fetch(&target, &roots));
     if args.json {
         if !print_json(&report) {
@@ -123,8 +148,15 @@ pub(super) fn fetch(args: &FetchArgs) -> ExitCode {
         print_report(&report);
     }
     let all_answered = report.resolve_error.is_none()
-        && report.addresses.iter().all(|a| matches!(a.outcome, Outcome::Chain(_)));
-    if all_answered { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+        && report
+            .addresses
+            .iter()
+            .all(|a| matches!(a.outcome, Outcome::Chain(_)));
+    if all_answered {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 fn humantime_like(text: &str) -> Result<std::time::Duration, ()> {
@@ -137,7 +169,11 @@ fn humantime_like(text: &str) -> Result<std::time::Duration, ()> {
         "m" => std::time::Duration::from_secs(n * 60),
         _ => return Err(()),
     };
-    if d.is_zero() || d > std::time::Duration::from_secs(600) { Err(()) } else { Ok(d) }
+    if d.is_zero() || d > std::time::Duration::from_secs(600) {
+        Err(())
+    } else {
+        Ok(d)
+    }
 }
 
 /// `pins lint --config pins.toml [--offline] [--today D] [--json]`
@@ -152,12 +188,16 @@ pub(super) fn lint(config: &Path, offline: bool, today: Option<&str>, json: bool
     let Some(file) = load(config) else {
         return ExitCode::from(EXIT_USAGE);
     };
-    let today = time::OffsetDateTime::from_unix_timestamp(now).map(|t| t.date()).unwrap_or(time::Date::MIN);
+    let today = time::OffsetDateTime::from_unix_timestamp(now)
+        .map(|t| t.date())
+        .unwrap_or(time::Date::MIN);
     let served = if offline {
         eprintln!("lint: --offline: the backup rule (a pin in no chain served now) is not checked");
         None
     } else {
-        let Some(rt) = runtime() else { return ExitCode::FAILURE };
+        let Some(rt) = runtime() else {
+            return ExitCode::FAILURE;
+        };
         let mut served: HashMap<String, Report> = HashMap::new();
         for d in &file.domains {
             let report = match fetch::load_roots(d.ca_file.as_deref()) {
@@ -188,10 +228,21 @@ pub(super) fn lint(config: &Path, offline: bool, today: Option<&str>, json: bool
         );
     } else {
         for b in &broken {
-            println!("{}: {} ({}): {}: {}", config.display(), b.path, b.domain, b.rule.as_str(), b.message);
+            println!(
+                "{}: {} ({}): {}: {}",
+                config.display(),
+                b.path,
+                b.domain,
+                b.rule.as_str(),
+                b.message
+            );
         }
     }
-    if broken.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if broken.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 fn print_check(c: &DomainCheck) {
@@ -200,7 +251,10 @@ fn print_check(c: &DomainCheck) {
         println!("  {e}");
     }
     for a in &c.addresses {
-        let expiry = a.expiry_seconds.map(|s| format!(", first expiry in {} days", s.div_euclid(86_400))).unwrap_or_default();
+        let expiry = a
+            .expiry_seconds
+            .map(|s| format!(", first expiry in {} days", s.div_euclid(86_400)))
+            .unwrap_or_default();
         println!("  {} {}{expiry}", a.address, a.result.as_str());
         for f in &a.findings {
             println!("    {}", f.describe());
@@ -214,7 +268,9 @@ pub(super) fn check(config: &Path, json: bool) -> ExitCode {
     let Some(file) = load(config) else {
         return ExitCode::from(EXIT_USAGE);
     };
-    let Some(rt) = runtime() else { return ExitCode::FAILURE };
+    let Some(rt) = runtime() else {
+        return ExitCode::FAILURE;
+    };
     let results = rt.block_on(check::check_all(&file, attestgate_pins::clock::now_unix()));
     let passed = results.iter().all(DomainCheck::passed);
     if json {
@@ -227,5 +283,9 @@ pub(super) fn check(config: &Path, json: bool) -> ExitCode {
             print_check(c);
         }
     }
-    if passed { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

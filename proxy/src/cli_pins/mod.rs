@@ -137,8 +137,18 @@ pub fn run(command: PinsCommand) -> ExitCode {
     match command {
         PinsCommand::Fetch(args) => live::fetch(&args),
         PinsCommand::FromFile { files, json } => files::from_file(&files, json),
-        PinsCommand::BackupKey { out, alg, subject, name } => files::backup_key(&out, &alg, &subject, &name),
-        PinsCommand::Lint { config, offline, today, json } => live::lint(&config, offline, today.as_deref(), json),
+        PinsCommand::BackupKey {
+            out,
+            alg,
+            subject,
+            name,
+        } => files::backup_key(&out, &alg, &subject, &name),
+        PinsCommand::Lint {
+            config,
+            offline,
+            today,
+            json,
+        } => live::lint(&config, offline, today.as_deref(), json),
         PinsCommand::Render { config, format } => files::render(&config, &format),
         PinsCommand::Check { config, json } => live::check(&config, json),
         PinsCommand::CheckCert(args) => files::check_cert(&args),
@@ -182,7 +192,10 @@ fn load(config: &std::path::Path) -> Option<attestgate_pins::PinsFile> {
 
 /// A current-thread runtime for the verbs that connect.
 fn runtime() -> Option<tokio::runtime::Runtime> {
-    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => Some(rt),
         Err(e) => {
             eprintln!("attestgate pins: {e}");
