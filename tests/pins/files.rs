@@ -2,6 +2,8 @@
 //! (generated here) and on hostile files, `backup-key`, `check-cert` by the
 //! platforms' rules, `lint` rule by rule.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "support.rs"]
 mod support;
 

@@ -2,6 +2,8 @@
 //! on 127.0.0.1 and 127.0.0.2, one of them serving a different chain; and
 //! the hostile servers (a stall, a 50-certificate chain).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "support.rs"]
 mod support;
 

@@ -7,6 +7,8 @@
 //! ignored test below); the pin set's expiry is a fixed date, so the golden
 //! files stay valid. `UPDATE_GOLDEN=1` rewrites them.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "support.rs"]
 mod support;
 

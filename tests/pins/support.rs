@@ -2,7 +2,7 @@
 //! rustls servers on loopback addresses, and pins computed independently
 //! (ring SHA-256 over rcgen's own SPKI DER, never through attestgate-pins).
 
-#![allow(dead_code, unreachable_pub, missing_docs)]
+#![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;
