@@ -126,6 +126,32 @@ pub fn write_backup_key(
     })
 }
 
+/// Writes a new signing key pair for the signed pin config:
+/// `DIR/NAME.key` (PKCS#8, mode 0600, for `pins sign` on an offline
+/// machine) and `DIR/NAME.pub.pem` (the public key the app embeds).
+pub fn write_signing_key(
+    dir: &Path,
+    name: &str,
+    alg: crate::signed::SigAlg,
+) -> Result<(PathBuf, PathBuf), BackupError> {
+    let key_file = dir.join(format!("{name}.key"));
+    let pub_file = dir.join(format!("{name}.pub.pem"));
+    for f in [&key_file, &pub_file] {
+        if f.exists() {
+            return Err(BackupError::Exists(f.clone()));
+        }
+    }
+    let (private, public) =
+        crate::signed::generate(alg).map_err(|e| BackupError::Generate(e.to_string()))?;
+    std::fs::create_dir_all(dir).map_err(|source| BackupError::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    write_new(&key_file, private.as_bytes(), true)?;
+    write_new(&pub_file, public.as_bytes(), false)?;
+    Ok((key_file, pub_file))
+}
+
 fn write_new(path: &Path, bytes: &[u8], private: bool) -> Result<(), BackupError> {
     let io = |source| BackupError::Io {
         path: path.to_owned(),

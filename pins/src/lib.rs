@@ -20,6 +20,7 @@ pub mod fetch;
 pub mod lint;
 pub mod model;
 pub mod render;
+pub mod signed;
 pub mod spki;
 
 pub use model::{Domain, PinEntry, PinKind, PinsFile};

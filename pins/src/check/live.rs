@@ -252,18 +252,25 @@ pub async fn check_domain_with(domain: &Domain, roots: &Roots, now: i64) -> Doma
 
 /// Every domain of a `pins.toml`, concurrently, in file order.
 pub async fn check_all(file: &PinsFile, now: i64) -> Vec<DomainCheck> {
+    check_domains(&file.domains, now).await
+}
+
+/// Every domain at every address, concurrently, in order: what the
+/// proxy's monitor runs each interval. No side effects: the caller turns
+/// the results into metrics and logs ([`statuses`] flattens them).
+pub async fn check_domains(domains: &[Domain], now: i64) -> Vec<DomainCheck> {
     let mut tasks = tokio::task::JoinSet::new();
-    for (i, d) in file.domains.iter().cloned().enumerate() {
+    for (i, d) in domains.iter().cloned().enumerate() {
         tasks.spawn(async move { (i, check_domain(&d, now).await) });
     }
-    let mut out: Vec<Option<DomainCheck>> = vec![None; file.domains.len()];
+    let mut out: Vec<Option<DomainCheck>> = vec![None; domains.len()];
     while let Some(done) = tasks.join_next().await {
         if let Ok((i, c)) = done {
             out[i] = Some(c);
         }
     }
     out.into_iter()
-        .zip(&file.domains)
+        .zip(domains)
         .map(|(c, d)| {
             c.unwrap_or_else(|| DomainCheck {
                 domain: d.name.clone(),
@@ -273,4 +280,45 @@ pub async fn check_all(file: &PinsFile, now: i64) -> Vec<DomainCheck> {
             })
         })
         .collect()
+}
+
+/// One address of one domain, flattened for metrics
+/// (`attestgate_pin_match{domain,address}`,
+/// `attestgate_cert_expiry_seconds{domain,address}`,
+/// `attestgate_pin_check_total{domain,result}`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct AddressStatus {
+    /// The domain.
+    pub domain: String,
+    /// The address; `None` when the domain had no address to check (its
+    /// result is then `error`).
+    pub address: Option<SocketAddr>,
+    /// match / mismatch / error.
+    pub result: PinResult,
+    /// Seconds to the chain's first expiry, when a chain was seen.
+    pub expiry_seconds: Option<i64>,
+}
+
+/// Flattens checks into one status per domain and address.
+pub fn statuses(checks: &[DomainCheck]) -> Vec<AddressStatus> {
+    let mut out = Vec::new();
+    for c in checks {
+        if c.addresses.is_empty() {
+            out.push(AddressStatus {
+                domain: c.domain.clone(),
+                address: None,
+                result: PinResult::Error,
+                expiry_seconds: None,
+            });
+        }
+        for a in &c.addresses {
+            out.push(AddressStatus {
+                domain: c.domain.clone(),
+                address: Some(a.address),
+                result: a.result,
+                expiry_seconds: a.expiry_seconds,
+            });
+        }
+    }
+    out
 }

@@ -7,6 +7,6 @@ mod live;
 
 pub use cert::{CertCheck, Verdict, check_cert};
 pub use live::{
-    AddressCheck, DomainCheck, EXPIRY_WARNING_SECS, Finding, PinResult, check_all, check_domain,
-    check_domain_with, evaluate,
+    AddressCheck, AddressStatus, DomainCheck, EXPIRY_WARNING_SECS, Finding, PinResult, check_all,
+    check_domain, check_domain_with, check_domains, evaluate, statuses,
 };

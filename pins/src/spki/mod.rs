@@ -105,6 +105,9 @@ pub struct Found {
     /// What held it.
     #[serde(flatten)]
     pub origin: Origin,
+    /// The SubjectPublicKeyInfo, DER.
+    #[serde(skip)]
+    pub spki: Vec<u8>,
 }
 
 /// Reads `path` (at most [`MAX_FILE_BYTES`], checked before reading) and
@@ -268,6 +271,7 @@ fn found(spki: Vec<u8>, origin: Origin) -> Result<Found, SpkiError> {
         pin: Pin::of_spki(&spki),
         key,
         origin,
+        spki,
     })
 }
 

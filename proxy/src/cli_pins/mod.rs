@@ -8,6 +8,7 @@
 
 mod files;
 mod live;
+mod signed;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -88,6 +89,25 @@ pub enum PinsCommand {
     /// Would apps shipped with these pins accept this (new) chain? Exit 0
     /// yes (every platform), 1 no. Run it before a rotation.
     CheckCert(CheckCertArgs),
+    /// A new key pair for signing pin configs: NAME.key (offline) and
+    /// NAME.pub.pem (embedded in the app).
+    SigningKey {
+        /// Directory for the files.
+        #[arg(long)]
+        out: PathBuf,
+        /// File name stem (use the kid).
+        #[arg(long, default_value = "pins-signing")]
+        name: String,
+        /// es256 or eddsa.
+        #[arg(long, default_value = "es256")]
+        alg: String,
+    },
+    /// Sign a pin config offline (compact JWS, typ attestgate-pins+jwt);
+    /// prints it.
+    Sign(signed::SignArgs),
+    /// The reference verifier: print the payload as JSON and exit 0, or the
+    /// reason and exit 1.
+    Verify(signed::VerifyArgs),
 }
 
 /// `pins fetch` arguments.
@@ -152,6 +172,9 @@ pub fn run(command: PinsCommand) -> ExitCode {
         PinsCommand::Render { config, format } => files::render(&config, &format),
         PinsCommand::Check { config, json } => live::check(&config, json),
         PinsCommand::CheckCert(args) => files::check_cert(&args),
+        PinsCommand::SigningKey { out, name, alg } => signed::signing_key(&out, &name, &alg),
+        PinsCommand::Sign(args) => signed::sign(&args),
+        PinsCommand::Verify(args) => signed::verify(&args),
     }
 }
 
