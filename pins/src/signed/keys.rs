@@ -53,7 +53,7 @@ pub enum KeyError {
     #[error("{0}")]
     File(#[from] SpkiError),
     /// A key of another algorithm.
-    #[error("a {0} key: the signed pin config is signed with EC P-256 (ES256) or Ed25519 (EdDSA)")]
+    #[error("{0} keys cannot sign pin configs: use EC P-256 (ES256) or Ed25519 (EdDSA)")]
     Algorithm(String),
     /// The file holds no private key (signing) or more than one key.
     #[error("{0}")]

@@ -132,7 +132,10 @@ pub fn verify(jws: &str, rules: &Rules<'_>) -> Result<Verified, Reject> {
     else {
         return Err(Reject::Malformed);
     };
-    let header: Header = serde_json::from_slice(&part(h64)?).map_err(|_| Reject::Malformed)?;
+    let header_bytes = part(h64)?;
+    let payload_bytes = part(p64)?;
+    let sig = part(s64)?;
+    let header: Header = serde_json::from_slice(&header_bytes).map_err(|_| Reject::Malformed)?;
     if header.crit.is_some() {
         return Err(Reject::Malformed);
     }
@@ -158,7 +161,6 @@ pub fn verify(jws: &str, rules: &Rules<'_>) -> Result<Verified, Reject> {
     {
         return Err(Reject::RetiredKey);
     }
-    let sig = part(s64)?;
     let signed = &jws[..h64.len() + 1 + p64.len()];
     if !candidates
         .iter()
@@ -166,7 +168,6 @@ pub fn verify(jws: &str, rules: &Rules<'_>) -> Result<Verified, Reject> {
     {
         return Err(Reject::BadSignature);
     }
-    let payload_bytes = part(p64)?;
     let payload: Payload = serde_json::from_slice(&payload_bytes).map_err(|_| Reject::Claims)?;
     let payload_json: serde_json::Value =
         serde_json::from_slice(&payload_bytes).map_err(|_| Reject::Claims)?;
