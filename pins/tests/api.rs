@@ -116,4 +116,20 @@ fn evaluate_is_pure_and_names_each_finding() {
             .contains(&check::Finding::PinSetExpires { days: 14 })
     );
     assert_eq!(c.addresses[0].result, check::PinResult::Match);
+    // Flattened for the monitor's metrics: one row per address.
+    let rows = check::statuses(&[c]);
+    let summary: Vec<(Option<String>, &str)> = rows
+        .iter()
+        .map(|r| (r.address.map(|a| a.to_string()), r.result.as_str()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (Some("127.0.0.1:1".to_owned()), "match"),
+            (Some("127.0.0.2:1".to_owned()), "mismatch"),
+            (Some("127.0.0.3:1".to_owned()), "error")
+        ]
+    );
+    assert!(rows.iter().all(|r| r.domain == "api.example.com"));
+    assert_eq!(rows[2].expiry_seconds, None);
 }

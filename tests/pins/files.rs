@@ -134,6 +134,19 @@ fn from_file_reads_every_format() {
         vec![key_pin(&key), inter.pin.clone(), root.pin.clone()],
     ));
 
+    // Windows line ends and a byte-order mark; a certificate and its key in
+    // one file (as many servers keep them).
+    let crlf = format!(
+        "\u{feff}{}",
+        pem_of(&cert, "CERTIFICATE").replace('\n', "\r\n")
+    );
+    cases.push((w("leaf-crlf.pem", crlf.as_bytes()), vec![key_pin(&key)]));
+    let combined = format!("{}{}", pem_of(&cert, "CERTIFICATE"), key.serialize_pem());
+    cases.push((
+        w("combined.pem", combined.as_bytes()),
+        vec![key_pin(&key), key_pin(&key)],
+    ));
+
     // Keys of each curve and Ed25519: SPKI, PKCS#8, CSR, SEC1.
     for (name, alg, curve) in [
         ("p256", &rcgen::PKCS_ECDSA_P256_SHA256, Some(P256_OID)),

@@ -380,3 +380,75 @@ fn unusable_arguments_exit_2() {
         assert!(!out.stderr.is_empty());
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_addresses_every_resolved_address_is_tried() {
+    let e = edges(90).await;
+    let port = e.a.port();
+    let out = run(args(&[
+        "pins",
+        "fetch",
+        &format!("localhost:{port}"),
+        "--servername",
+        NAME,
+        "--json",
+    ]))
+    .await;
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["servername"], NAME);
+    let got: Vec<String> = v["addresses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["address"].as_str().unwrap().to_owned())
+        .collect();
+    // What the system resolver says, independently.
+    let mut want: Vec<String> = Vec::new();
+    for a in std::net::ToSocketAddrs::to_socket_addrs(&("localhost", port)).unwrap() {
+        if !want.contains(&a.to_string()) {
+            want.push(a.to_string());
+        }
+    }
+    assert_eq!(got, want);
+    let v4 = v["addresses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["address"] == e.a.to_string())
+        .unwrap();
+    assert_eq!(v4["chain"]["certs"][0]["pin"], key_pin(&e.key_a));
+    // Exit 0 only when every address answered (::1, when it resolves, does not).
+    assert_eq!(code(&out), if want.len() == 1 { 0 } else { 1 });
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_that_is_not_tls_is_an_error_not_a_hang() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut tcp, _)) = listener.accept().await else {
+                return;
+            };
+            use tokio::io::AsyncWriteExt;
+            let _ = tcp
+                .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+                .await;
+        }
+    });
+    let out = run(args(&[
+        "pins",
+        "fetch",
+        "plain.test",
+        "--address",
+        &addr.to_string(),
+        "--timeout",
+        "5s",
+        "--json",
+    ]))
+    .await;
+    assert_eq!(code(&out), 1);
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let err = v["addresses"][0]["error"].as_str().unwrap();
+    assert!(err.starts_with("TLS handshake:"), "{err}");
+}

@@ -29,7 +29,7 @@ pub(crate) fn blocks(bytes: &[u8]) -> Result<Vec<Block>, SpkiError> {
     let mut out = Vec::new();
     let mut open: Option<(String, usize, String)> = None;
     for (i, raw) in text.lines().enumerate() {
-        let line = raw.trim();
+        let line = raw.trim().trim_start_matches('\u{feff}');
         let number = i + 1;
         if let Some((label, start, body)) = open.as_mut() {
             if let Some(end) = line.strip_prefix("-----END ") {
