@@ -20,6 +20,7 @@ pub mod fetch;
 pub mod lint;
 pub mod model;
 pub mod render;
+pub mod report;
 pub mod signed;
 pub mod spki;
 

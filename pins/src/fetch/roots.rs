@@ -26,6 +26,30 @@ impl Roots {
         self.provider.clone()
     }
 
+    /// Whether `chain` (DER, leaf first) validates for `name` at `now`
+    /// (Unix seconds): `None` when it does, otherwise why not.
+    pub fn invalid(&self, chain: &[Vec<u8>], name: &str, now: i64) -> Option<String> {
+        use rustls::client::danger::ServerCertVerifier;
+        let Some((leaf, rest)) = chain.split_first() else {
+            return Some("no certificate".into());
+        };
+        let Ok(server_name) = rustls_pki_types::ServerName::try_from(name.to_owned()) else {
+            return Some(format!("{name:?} is not a server name"));
+        };
+        let leaf = rustls_pki_types::CertificateDer::from(leaf.as_slice());
+        let rest: Vec<rustls_pki_types::CertificateDer<'_>> = rest
+            .iter()
+            .map(|c| rustls_pki_types::CertificateDer::from(c.as_slice()))
+            .collect();
+        let now = rustls_pki_types::UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+            u64::try_from(now).unwrap_or(0),
+        ));
+        self.verifier
+            .verify_server_cert(&leaf, &rest, &server_name, &[], now)
+            .err()
+            .map(|e| e.to_string())
+    }
+
     pub(crate) fn recorder(&self) -> Result<Recorder, String> {
         Ok(Recorder::new(self.verifier.clone(), self.provider.clone()))
     }
