@@ -146,11 +146,15 @@ fn malformed_reports_are_refused_without_echoing_them() {
             "certificate 0",
         ),
         (
-            trustkit("a.test", &[cert.clone()], &[format!("sha256=\"{marker}\"")]),
+            trustkit(
+                "a.test",
+                std::slice::from_ref(&cert),
+                &[format!("sha256=\"{marker}\"")],
+            ),
             "known-pins entry 0",
         ),
         (
-            trustkit(&format!("a b {marker}"), &[cert.clone()], &[]),
+            trustkit(&format!("a b {marker}"), std::slice::from_ref(&cert), &[]),
             "hostname",
         ),
         (
