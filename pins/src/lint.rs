@@ -6,12 +6,14 @@
 //! - `duplicate`: no pin is listed twice in a domain;
 //! - `expires`: `expires`, when given, is in the future (as of the `today`
 //!   passed in, so the rule can be run as of any day);
-//! - `file_match`: a pin given by `sha256` and `file` is a key of that file.
+//! - `file_match`: a pin given by `sha256` and `file` is a key of that file;
+//! - `ios_backup` (added): iOS checks leaf and CA pins separately, so each
+//!   kind in use needs its own backup (needs the live chains too).
 
 use std::collections::HashMap;
 
 use crate::fetch::{Outcome, Report};
-use crate::model::{PinSource, PinsFile};
+use crate::model::{PinKind, PinSource, PinsFile};
 use crate::spki::Pin;
 
 /// A lint rule.
@@ -28,6 +30,9 @@ pub enum Rule {
     Expires,
     /// A `sha256` that is not a key of its `file`.
     FileMatch,
+    /// A kind of pin (leaf or CA) all of whose pins are in service: iOS,
+    /// which needs a match in each kind given, has no backup for it.
+    IosBackup,
 }
 
 impl Rule {
@@ -39,6 +44,7 @@ impl Rule {
             Rule::Duplicate => "duplicate",
             Rule::Expires => "expires",
             Rule::FileMatch => "file_match",
+            Rule::IosBackup => "ios_backup",
         }
     }
 }
@@ -169,6 +175,23 @@ pub fn lint(
                         at.clone(),
                         "every pin is in a chain served now: add a backup pin (attestgate pins backup-key) so a rotation does not lock the apps out".into(),
                     );
+                } else {
+                    for kind in [PinKind::Leaf, PinKind::Ca] {
+                        let of_kind: Vec<Pin> = d.pins.iter().filter(|p| p.kind == kind).map(|p| p.pin).collect();
+                        if !of_kind.is_empty() && of_kind.iter().all(|p| in_service.contains(p)) {
+                            broken(
+                                Rule::IosBackup,
+                                at.clone(),
+                                format!(
+                                    "every {} pin is in service: iOS needs a match among the {} pins on its own, so add a backup {} pin (kind = \"{}\")",
+                                    kind.as_str(),
+                                    kind.as_str(),
+                                    kind.as_str(),
+                                    kind.as_str()
+                                ),
+                            );
+                        }
+                    }
                 }
             }
         }
