@@ -19,6 +19,7 @@ pub mod clock;
 pub mod fetch;
 pub mod lint;
 pub mod model;
+pub mod monitor;
 pub mod render;
 pub mod report;
 pub mod signed;

@@ -177,7 +177,12 @@ pub fn lint(
                     );
                 } else {
                     for kind in [PinKind::Leaf, PinKind::Ca] {
-                        let of_kind: Vec<Pin> = d.pins.iter().filter(|p| p.kind == kind).map(|p| p.pin).collect();
+                        let of_kind: Vec<Pin> = d
+                            .pins
+                            .iter()
+                            .filter(|p| p.kind == kind)
+                            .map(|p| p.pin)
+                            .collect();
                         if !of_kind.is_empty() && of_kind.iter().all(|p| in_service.contains(p)) {
                             broken(
                                 Rule::IosBackup,

@@ -11,7 +11,10 @@ use std::process::Command;
 #[test]
 fn promtool_accepts_and_unit_tests_the_alerting_rules() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/prometheus");
-    for args in [["check", "rules", "pins-alerts.yml"], ["test", "rules", "pins-alerts.test.yml"]] {
+    for args in [
+        ["check", "rules", "pins-alerts.yml"],
+        ["test", "rules", "pins-alerts.test.yml"],
+    ] {
         let out = Command::new("promtool")
             .args(args)
             .current_dir(&dir)

@@ -297,12 +297,18 @@ async fn lint_backup_rule_uses_the_live_chains() {
     // A backup CA pin but no backup leaf pin: fine for Android, not for
     // iOS, which needs a leaf match on its own.
     let f = pins_toml(&e, &[(&pa, "a"), (&backup, "backup CA")], true, &[e.a]);
-    let text = std::fs::read_to_string(&f).unwrap().replace("label = \"backup CA\"", "label = \"backup CA\", kind = \"ca\"");
+    let text = std::fs::read_to_string(&f).unwrap().replace(
+        "label = \"backup CA\"",
+        "label = \"backup CA\", kind = \"ca\"",
+    );
     std::fs::write(&f, text).unwrap();
     let out = run(args(&["pins", "lint", "--config", f.to_str().unwrap()])).await;
     assert_eq!(code(&out), 1);
     let text = stdout(&out);
-    assert!(text.contains(": ios_backup: every leaf pin is in service"), "{text}");
+    assert!(
+        text.contains(": ios_backup: every leaf pin is in service"),
+        "{text}"
+    );
     assert!(!text.contains(": backup:"), "{text}");
 }
 
