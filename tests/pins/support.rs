@@ -174,3 +174,63 @@ fn fastrand_u64() -> u64 {
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).unwrap();
     u64::from_le_bytes(b)
 }
+
+/// A certificate a running server can be switched to.
+#[derive(Debug, Clone)]
+pub struct Swap(Arc<std::sync::Mutex<Arc<rustls::sign::CertifiedKey>>>);
+
+impl Swap {
+    fn key(chain: Vec<CertificateDer<'static>>, key: &KeyPair) -> Arc<rustls::sign::CertifiedKey> {
+        let provider = rustls::crypto::ring::default_provider();
+        let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        Arc::new(rustls::sign::CertifiedKey::from_der(chain, der, &provider).unwrap())
+    }
+
+    /// Serves `chain` with `key` from now on.
+    pub fn set(&self, chain: Vec<CertificateDer<'static>>, key: &KeyPair) {
+        *self.0.lock().unwrap() = Swap::key(chain, key);
+    }
+}
+
+impl rustls::server::ResolvesServerCert for Swap {
+    fn resolve(
+        &self,
+        _: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.lock().unwrap().clone())
+    }
+}
+
+/// A TLS server on `ip` whose certificate can be swapped while it runs.
+pub async fn serve_swappable(
+    ip: &str,
+    chain: Vec<CertificateDer<'static>>,
+    key: &KeyPair,
+) -> (SocketAddr, Swap) {
+    let swap = Swap(Arc::new(std::sync::Mutex::new(Swap::key(chain, key))));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(swap.clone()));
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind(format!("{ip}:0"))
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                if let Ok(mut tls) = acceptor.accept(tcp).await {
+                    let _ = tls.shutdown().await;
+                }
+            });
+        }
+    });
+    (addr, swap)
+}
