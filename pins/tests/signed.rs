@@ -617,6 +617,23 @@ fn regenerate_vectors() {
             "a pin that is not base64 of 32 bytes",
         ),
         (
+            "empty-pins",
+            signed::sign_parts(
+                &h26,
+                &with(&|v: &mut Value| {
+                    v["domains"][0]["pins"] = json!([]);
+                }),
+                &k26,
+            )
+            .unwrap(),
+            v26.clone(),
+            "com.example.app",
+            0,
+            NOW,
+            "claims",
+            "a domain with no pins: ambiguous (unpinned? broken?), so refused; leave the domain out instead",
+        ),
+        (
             "missing-exp",
             signed::sign_parts(
                 &h26,

@@ -420,3 +420,39 @@ fn pins_toml_problems_name_the_file_and_key_path() {
         );
     }
 }
+
+#[test]
+fn a_domain_without_pins_is_neither_rendered_nor_signed() {
+    let dir = temp_dir("nopins");
+    let toml = dir.join("pins.toml");
+    std::fs::write(&toml, "[[domain]]\nname = \"empty.test\"\npins = []\n").unwrap();
+    let cfg = toml.to_str().unwrap();
+    let out = run(&["pins", "lint", "--offline", "--config", cfg]);
+    assert_eq!(code(&out), 1);
+    assert!(text(&out).0.contains("two_pins: 0 distinct pins"));
+    for format in ["android", "ios", "okhttp", "trustkit", "json"] {
+        let out = run(&["pins", "render", "--config", cfg, "--format", format]);
+        assert_eq!(code(&out), 2, "{format}");
+        assert!(text(&out).1.contains("empty.test has no pins"), "{format}");
+        assert!(out.stdout.is_empty());
+    }
+    let key = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/pins/signed/test-es256.key");
+    let out = run(&[
+        "pins",
+        "sign",
+        "--config",
+        cfg,
+        "--key",
+        key.to_str().unwrap(),
+        "--kid",
+        "k",
+        "--audience",
+        "a",
+        "--seq",
+        "1",
+    ]);
+    assert_eq!(code(&out), 2);
+    assert!(text(&out).1.contains("a domain without pins"));
+    assert!(out.stdout.is_empty());
+}

@@ -56,6 +56,12 @@ impl Format {
 
 /// Renders `file` in `format`.
 pub fn render(file: &PinsFile, format: Format) -> Result<String, String> {
+    if let Some(d) = file.domains.iter().find(|d| d.pins.is_empty()) {
+        return Err(format!(
+            "{} has no pins: a platform config without pins is refused or pins nothing",
+            d.name
+        ));
+    }
     match format {
         Format::Android => Ok(android::render(file)),
         Format::Ios => ios::render(file),

@@ -58,6 +58,11 @@ pub fn payload_of(file: &PinsFile, options: &SignOptions) -> Payload {
 
 /// Signs `payload` with `key`: `base64url(header).base64url(payload).base64url(sig)`.
 pub fn sign(payload: &Payload, key: &SigningKey) -> Result<String, KeyError> {
+    if payload.domains.iter().any(|d| d.pins.is_empty()) {
+        return Err(KeyError::Shape(
+            "a domain without pins: clients refuse such a config",
+        ));
+    }
     let header = HeaderOut {
         alg: key.alg().as_str(),
         typ: TYP,

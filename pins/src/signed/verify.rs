@@ -73,7 +73,7 @@ impl Reject {
             }
             Reject::BadSignature => "the signature does not verify",
             Reject::Claims => {
-                "the payload is not a pin config (aud, seq, iat, exp, refresh, domains)"
+                "the payload is not a pin config (aud, seq, iat, exp, refresh, domains each with a name and at least one pin)"
             }
             Reject::Audience => "aud does not name this app",
             Reject::Rollback => "seq is lower than the last accepted config's (rollback)",
@@ -171,11 +171,11 @@ pub fn verify(jws: &str, rules: &Rules<'_>) -> Result<Verified, Reject> {
     let payload: Payload = serde_json::from_slice(&payload_bytes).map_err(|_| Reject::Claims)?;
     let payload_json: serde_json::Value =
         serde_json::from_slice(&payload_bytes).map_err(|_| Reject::Claims)?;
-    if payload
-        .domains
-        .iter()
-        .any(|d| d.pins.iter().any(|p| crate::Pin::parse(p).is_none()))
-    {
+    if payload.domains.iter().any(|d| {
+        d.name.is_empty()
+            || d.pins.is_empty()
+            || d.pins.iter().any(|p| crate::Pin::parse(p).is_none())
+    }) {
         return Err(Reject::Claims);
     }
     if !payload.aud.contains(rules.audience) {

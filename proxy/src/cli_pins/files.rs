@@ -110,7 +110,7 @@ pub(super) fn render(config: &Path, format: &str) -> ExitCode {
         }
         Err(e) => {
             eprintln!("attestgate pins render: {e}");
-            ExitCode::FAILURE
+            ExitCode::from(EXIT_USAGE)
         }
     }
 }
