@@ -8,6 +8,13 @@
 //! the apps accept this chain?" ([`check`]). A new backup key and its CSR
 //! come from [`backup`].
 //!
+//! For dynamic pins (DESIGN §11): [`signed`] makes and verifies the signed
+//! pin config (compact JWS, ES256/EdDSA) and holds the client rules
+//! ([`signed::Client`]); [`report`] parses and classifies TrustKit and HPKP
+//! pin-failure reports; [`monitor`] has the pure parts of a background
+//! monitor (jitter, one change per state change) around
+//! [`check::check_domains`] and [`check::statuses`].
+//!
 //! It shares nothing with token checking and depends on no proxy or HTTP
 //! framework: rustls (ring) for TLS, x509-parser for certificates.
 
