@@ -65,6 +65,10 @@ pub enum Command {
         #[arg(long, default_value = "2s", value_parser = attestgate_config::parse_duration)]
         timeout: std::time::Duration,
     },
+    /// Certificate pinning kit: pins from endpoints and files, platform
+    /// configs, lint, live check, pre-rotation gate.
+    #[command(subcommand)]
+    Pins(crate::cli_pins::PinsCommand),
 }
 
 /// `attestgate token ...`
@@ -199,6 +203,7 @@ pub fn run_command(command: Command) -> ExitCode {
                 }
             }
         }
+        Command::Pins(pins) => crate::cli_pins::run(pins),
         Command::Secret(SecretCommand::New) => match mint::new_secret_base64() {
             Ok(s) => {
                 println!("{s}");

@@ -11,6 +11,7 @@
 
 mod admin;
 pub mod cli;
+pub mod cli_pins;
 mod demo;
 mod drain;
 mod gateway;

@@ -1,0 +1,249 @@
+//! `attestgate pins render`: every format equals its golden file under
+//! tests/fixtures/pins/, and parses as the platform would read it (XML with
+//! quick-xml, the plist with the plist crate, JSON), holding the pins
+//! computed here from the fixture keys.
+//!
+//! The fixture keys and certificates are checked in (made once by the
+//! ignored test below); the pin set's expiry is a fixed date, so the golden
+//! files stay valid. `UPDATE_GOLDEN=1` rewrites them.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "support.rs"]
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use rcgen::{KeyPair, PublicKeyData};
+use support::*;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/pins")
+}
+
+fn fixture_pin(name: &str) -> String {
+    let pem = std::fs::read_to_string(fixtures().join(name)).unwrap();
+    pin_of(&KeyPair::from_pem(&pem).unwrap().subject_public_key_info())
+}
+
+fn render(format: &str) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_attestgate"))
+        .args(["pins", "render", "--config"])
+        .arg(fixtures().join("pins.toml"))
+        .args(["--format", format])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn golden(format: &str, file: &str) -> String {
+    let got = render(format);
+    let path = fixtures().join(file);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &got).unwrap();
+    }
+    let want = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(got, want, "{format} differs from {}", path.display());
+    got
+}
+
+struct Expected {
+    leaf: String,
+    backup: String,
+    ca: String,
+}
+
+fn expected() -> Expected {
+    Expected {
+        leaf: fixture_pin("leaf.key"),
+        backup: fixture_pin("backup.key"),
+        ca: fixture_pin("ca.key"),
+    }
+}
+
+#[test]
+fn android_xml_parses_and_holds_the_pins() {
+    use quick_xml::events::Event;
+    let xml = golden("android", "render.android.xml");
+    let e = expected();
+    let mut reader = quick_xml::Reader::from_str(&xml);
+    let mut stack: Vec<String> = Vec::new();
+    let mut domains: Vec<(String, String, Option<String>, Vec<String>)> = Vec::new();
+    loop {
+        match reader.read_event().unwrap() {
+            Event::Start(s) => {
+                let name = s.name().as_ref().to_owned();
+                let attr = |key: &str| {
+                    s.attributes()
+                        .map(|a| a.unwrap())
+                        .find(|a| a.key.as_ref() == key)
+                        .map(|a| a.value.into_owned())
+                };
+                match name.as_str() {
+                    "domain-config" => {
+                        domains.push((String::new(), String::new(), None, Vec::new()))
+                    }
+                    "domain" => domains.last_mut().unwrap().1 = attr("includeSubdomains").unwrap(),
+                    "pin-set" => domains.last_mut().unwrap().2 = attr("expiration"),
+                    "pin" => assert_eq!(attr("digest").as_deref(), Some("SHA-256")),
+                    _ => {}
+                }
+                stack.push(name);
+            }
+            Event::Text(t) => {
+                let text = t.xml10_content().into_owned();
+                match stack.last().map(String::as_str) {
+                    Some("domain") => domains.last_mut().unwrap().0 = text,
+                    Some("pin") => domains.last_mut().unwrap().3.push(text),
+                    _ => {}
+                }
+            }
+            Event::End(_) => {
+                stack.pop();
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    assert_eq!(stack.len(), 0);
+    assert_eq!(
+        domains,
+        vec![
+            (
+                "api.example.com".into(),
+                "false".into(),
+                Some("2027-06-30".into()),
+                vec![e.leaf.clone(), e.backup.clone()]
+            ),
+            (
+                "cdn.example.com".into(),
+                "true".into(),
+                None,
+                vec![e.ca, e.backup, e.leaf]
+            ),
+        ]
+    );
+}
+
+#[test]
+fn ios_plist_parses_and_splits_leaf_and_ca_identities() {
+    let text = golden("ios", "render.ios.plist");
+    let e = expected();
+    let value = plist::Value::from_reader_xml(text.as_bytes()).unwrap();
+    let domains = value.as_dictionary().unwrap()["NSAppTransportSecurity"]
+        .as_dictionary()
+        .unwrap()["NSPinnedDomains"]
+        .as_dictionary()
+        .unwrap();
+    let ids = |domain: &str, key: &str| -> Option<Vec<String>> {
+        domains[domain].as_dictionary().unwrap().get(key).map(|v| {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|i| {
+                    i.as_dictionary().unwrap()["SPKI-SHA256-BASE64"]
+                        .as_string()
+                        .unwrap()
+                        .to_owned()
+                })
+                .collect()
+        })
+    };
+    assert_eq!(domains.len(), 2);
+    assert_eq!(
+        domains["api.example.com"].as_dictionary().unwrap()["NSIncludesSubdomains"].as_boolean(),
+        Some(false)
+    );
+    assert_eq!(
+        ids("api.example.com", "NSPinnedLeafIdentities"),
+        Some(vec![e.leaf.clone(), e.backup.clone()])
+    );
+    assert_eq!(ids("api.example.com", "NSPinnedCAIdentities"), None);
+    assert_eq!(
+        domains["cdn.example.com"].as_dictionary().unwrap()["NSIncludesSubdomains"].as_boolean(),
+        Some(true)
+    );
+    assert_eq!(
+        ids("cdn.example.com", "NSPinnedCAIdentities"),
+        Some(vec![e.ca])
+    );
+    assert_eq!(
+        ids("cdn.example.com", "NSPinnedLeafIdentities"),
+        Some(vec![e.backup, e.leaf])
+    );
+}
+
+#[test]
+fn okhttp_trustkit_and_json_hold_the_pins() {
+    let e = expected();
+    let kt = golden("okhttp", "render.okhttp.kt");
+    assert!(
+        kt.contains(&format!(".add(\"api.example.com\", \"sha256/{}\")", e.leaf)),
+        "{kt}"
+    );
+    assert!(
+        kt.contains(&format!(
+            ".add(\"**.cdn.example.com\", \"sha256/{}\")",
+            e.ca
+        )),
+        "{kt}"
+    );
+    assert_eq!(kt.matches(".add(").count(), 2 + 3 * 2);
+    let swift = golden("trustkit", "render.trustkit.swift");
+    assert!(swift.contains("kTSKExpirationDate: \"2027-06-30\""));
+    assert_eq!(swift.matches(&e.backup).count(), 2);
+    let json = golden("json", "render.json");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["domains"][0]["pins"][0]["sha256"], e.leaf);
+    assert_eq!(v["domains"][0]["expires"], "2027-06-30");
+    assert_eq!(v["domains"][1]["pins"][0]["kind"], "ca");
+    assert_eq!(v["domains"][1]["pins"][0]["sha256"], e.ca);
+}
+
+#[test]
+fn an_unknown_format_is_refused() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_attestgate"))
+        .args(["pins", "render", "--config"])
+        .arg(fixtures().join("pins.toml"))
+        .args(["--format", "windows"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// Makes the fixture CA, leaf and backup key (run once, by hand:
+/// `cargo test -p attestgate-proxy --test pins_render -- --ignored`).
+#[test]
+#[ignore]
+fn regenerate_fixture_keys() {
+    use rcgen::{CertificateParams, DnType};
+    let dir = fixtures();
+    let ca = root("attestgate pins fixture CA");
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(dir.join("ca.key"), ca.issuer.key().serialize_pem()).unwrap();
+    let key = p256();
+    let mut p = CertificateParams::new(vec!["api.example.com".to_owned()]).unwrap();
+    p.distinguished_name
+        .push(DnType::CommonName, "api.example.com");
+    p.not_before = time::macros::datetime!(2026-01-01 0:00 UTC);
+    p.not_after = time::macros::datetime!(2126-01-01 0:00 UTC);
+    let cert = p.signed_by(&key, &ca.issuer).unwrap();
+    std::fs::write(dir.join("leaf.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("leaf.key"), key.serialize_pem()).unwrap();
+    let backup = p256();
+    let mut p = CertificateParams::new(vec!["api.example.com".to_owned()]).unwrap();
+    p.distinguished_name
+        .push(DnType::CommonName, "api.example.com");
+    std::fs::write(
+        dir.join("backup.csr"),
+        p.serialize_request(&backup).unwrap().pem().unwrap(),
+    )
+    .unwrap();
+    std::fs::write(dir.join("backup.key"), backup.serialize_pem()).unwrap();
+}
