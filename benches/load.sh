@@ -3,6 +3,10 @@
 #
 #   benches/load.sh                      # 3 rounds x 10 s per point, medians
 #   ROUNDS=1 DURATION=3 benches/load.sh  # a quick look
+#   ONLY='route off' benches/load.sh     # only the points whose name matches (grep -E)
+#   AG_BASELINE=/path/to/old/attestgate ONLY='route off' benches/load.sh
+#                                        # the same config on another build, side by side:
+#                                        # "proxy route off" vs "baseline: proxy route off"
 #
 # Starts on loopback: a minimal hyper upstream (fast-upstream), the attestgate
 # proxy (routes: token "off", HS256, ES256), nginx as a plain reverse proxy
@@ -107,6 +111,14 @@ start_proxy() {
 }
 stop_proxy() { kill "$PROXY_PID" 2>/dev/null || true; wait "$PROXY_PID" 2>/dev/null || true; }
 start_proxy
+BASE_PID=""
+if [ -n "${AG_BASELINE:-}" ]; then
+  BPROXY=$(port); BADMIN=$(port)
+  sed -e "s|127.0.0.1:$PROXY|127.0.0.1:$BPROXY|" -e "s|127.0.0.1:$ADMIN|127.0.0.1:$BADMIN|" \
+      -e "s|$WORK/upgrade.sock|$WORK/upgrade-baseline.sock|" "$WORK/proxy.toml" > "$WORK/baseline.toml"
+  RUST_LOG=warn "$AG_BASELINE" serve --config "$WORK/baseline.toml" 2>>"$WORK/baseline.log" & BASE_PID=$!; PIDS+=($BASE_PID)
+  wait_port "$BPROXY"
+fi
 
 mkdir -p "$WORK/nginx-body" "$WORK/nginx-proxy"
 sed -e "s|@WORK@|$WORK|g" -e "s|@UPSTREAM@|127.0.0.1:$UP|g" -e "s|@PORT@|$NGINX|g" -e "s|@SECRET@|$SECRET|g" -e "s|@LUADIR@|$ROOT/benches/load|g" \
@@ -159,6 +171,17 @@ POINTS=(
   "axum + layer HS256|axum_hs|http://127.0.0.1:$AXUM_HS/|Approov-Token: $TOKEN_HS|axum plain, token sent"
   "axum + layer ES256|axum_es|http://127.0.0.1:$AXUM_ES/|Approov-Token: $TOKEN_ES|axum plain, token sent"
 )
+if [ -n "$BASE_PID" ]; then
+  POINTS+=(
+    "baseline: proxy route off|baseline|http://127.0.0.1:$BPROXY/off/||"
+    "proxy route off, vs baseline|proxy|http://127.0.0.1:$PROXY/off/||baseline: proxy route off"
+  )
+fi
+if [ -n "${ONLY:-}" ]; then
+  kept=()
+  for p in "${POINTS[@]}"; do grep -qE -- "$ONLY" <<<"${p%%|*}" && kept+=("$p"); done
+  POINTS=("${kept[@]}")
+fi
 
 to_us() { # wrk latency like 812.00us / 1.21ms / 2.00s -> microseconds
   awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n*1000; else if (v ~ /s$/) print n*1000000; else print n }'
@@ -171,6 +194,7 @@ pids_of() { # server -> its processes (nginx: the workers)
     axum_plain) echo "$AXUM_PLAIN_PID" ;;
     axum_hs) echo "$AXUM_HS_PID" ;;
     axum_es) echo "$AXUM_ES_PID" ;;
+    baseline) echo "$BASE_PID" ;;
   esac
 }
 cpu_ticks() { local t=0 p; for p in $1; do t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat"))); done; echo "$t"; }
@@ -211,6 +235,7 @@ for round in $(seq "$ROUNDS"); do
 done
 
 # ---------------------------------------------------------------- memory
+if [ -z "${ONLY:-}" ]; then
 stop_proxy; start_proxy
 rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 sleep 0.5
@@ -224,6 +249,7 @@ TOKENS="$WORK/tokens100k.txt" STOP_AFTER=100000 wrk -t1 -c"$CONNS" -d60s -s benc
 MISSES=$(curl -s "http://127.0.0.1:$ADMIN/metrics" | awk '/^attestgate_token_cache_total\{result="miss"\}/ {print $2}')
 sleep 0.5
 RSS_100K=$(rss "$PROXY_PID")
+fi
 
 # ---------------------------------------------------------------- table
 printf '\n%-30s %9s %8s %8s %9s   %s\n' "point" "req/s" "p50 µs" "p99 µs" "CPU µs/req" "ratio to baseline: req/s (CPU/req); p99 added"
@@ -231,13 +257,14 @@ for p in "${POINTS[@]}"; do
   IFS='|' read -r name server url hdr base <<<"$p"
   r=$(echo "${RPS[$name]}" | median); a=$(echo "${P50[$name]}" | median); b=$(echo "${P99[$name]}" | median); c=$(echo "${CPU[$name]}" | median)
   ratio=""
-  if [ -n "$base" ]; then
+  if [ -n "$base" ] && [ -n "${RPS[$base]:-}" ]; then
     rb=$(echo "${RPS[$base]}" | median); pb=$(echo "${P99[$base]}" | median); cb=$(echo "${CPU[$base]}" | median)
     ratio=$(awk -v r="$r" -v rb="$rb" -v p="$b" -v pb="$pb" -v c="$c" -v cb="$cb" -v base="$base" \
       'BEGIN { printf "%.3f (%.3f) x %s; %+.0f µs", r/rb, cb/c, base, p-pb }')
   fi
   printf '%-30s %9.0f %8.0f %8.0f %9.2f   %s\n' "$name" "$r" "$a" "$b" "$c" "$ratio"
 done
+[ -n "${ONLY:-}" ] && exit 0
 hs=$(echo "${RPS[proxy HS256 repeated]}" | median); lua=$(echo "${RPS[nginx + Lua HS256]}" | median)
 off=$(echo "${RPS[proxy route off]}" | median); ng=$(echo "${RPS[nginx plain]}" | median)
 awk -v a="$hs" -v b="$lua" 'BEGIN { printf "%-30s %9s %8s %8s %9s   %.3f x nginx + Lua HS256\n", "proxy HS256 repeated", "", "", "", "", a/b }'
