@@ -11,7 +11,7 @@ use http::HeaderName;
 use crate::raw::{self, RawConfig, RawSecretRef};
 use crate::{
     AdminConfig, Config, Problem, RouteConfig, SecretConfig, ServerConfig, SubstituteConfig,
-    SubstituteTarget, TlsListener, TokenConfig, TokenRequirement, Upstream,
+    SubstituteTarget, TlsListener, TokenConfig, TokenRequirement, Upstream, UpstreamProtocol,
 };
 
 /// Parses a duration written as `"300ms"`, `"30s"`, `"5m"`, `"1h"` (or any
@@ -661,6 +661,24 @@ fn check_route(
         }
     };
     let mode = c.mode(&at("mode"), r.mode.as_deref(), default_mode);
+    let protocol = match r.protocol.as_deref() {
+        None | Some("auto") => UpstreamProtocol::Auto,
+        Some("http1") => UpstreamProtocol::Http1,
+        Some("h2") => UpstreamProtocol::H2,
+        Some(other) => {
+            c.problem(
+                at("protocol"),
+                format!("{other:?}: use \"auto\", \"http1\" or \"h2\""),
+            );
+            UpstreamProtocol::Auto
+        }
+    };
+    if protocol == UpstreamProtocol::H2 && upstream == Upstream::Demo {
+        c.problem(
+            at("protocol"),
+            "the demo upstream speaks HTTP/1.1 only; remove protocol or set it to \"auto\"",
+        );
+    }
     let connect_timeout = c.duration(
         &at("connect_timeout"),
         r.connect_timeout.as_ref(),
@@ -746,6 +764,7 @@ fn check_route(
         token,
         mode,
         forward_token: r.forward_token.unwrap_or(false),
+        protocol,
         connect_timeout,
         read_timeout,
         substitute,
