@@ -208,9 +208,11 @@ impl ProxyHttp for Gateway {
         }
     }
 
-    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+    async fn upstream_peer(&self, session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
         match ctx.route.and_then(|i| self.routes.get(i)) {
-            Some(route) => Ok(Box::new(route.peer.clone())),
+            Some(route) => Ok(Box::new(
+                route.peers.for_request(session.req_header()).clone(),
+            )),
             None => Error::e_explain(ErrorType::InternalError, "no route selected"),
         }
     }
