@@ -299,8 +299,19 @@ fn protocol_is_auto_http1_or_h2() {
             assert_eq!(c.routes[0].protocol, want, "{text} {upstream}");
         }
     }
-    for bad in ["\"H2\"", "\"http2\"", "\"h2c\"", "\"\"", "\"grpc\"", "2", "true"] {
-        let p = problems(&route(&format!("protocol = {bad}\n"), "http://127.0.0.1:9000"));
+    for bad in [
+        "\"H2\"",
+        "\"http2\"",
+        "\"h2c\"",
+        "\"\"",
+        "\"grpc\"",
+        "2",
+        "true",
+    ] {
+        let p = problems(&route(
+            &format!("protocol = {bad}\n"),
+            "http://127.0.0.1:9000",
+        ));
         assert!(
             p.iter().any(|m| m.contains("route[0].protocol")),
             "{bad}: {p:?}"

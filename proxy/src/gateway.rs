@@ -405,7 +405,10 @@ impl ProxyHttp for Gateway {
             // The connection closes after this answer: say so, so the
             // client does not send its next request into a closing socket.
             session.set_keepalive(None);
-            if respond::json(session, status, body).await.is_err() {
+            if respond::upstream_error(session, status, body)
+                .await
+                .is_err()
+            {
                 tracing::debug!("could not send the error response; the client is gone");
             }
         }

@@ -10,21 +10,45 @@ use pingora_http::ResponseHeader;
 use pingora_proxy::Session;
 
 /// gRPC status codes we answer with.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum GrpcCode {
-    /// 16 UNAUTHENTICATED.
-    Unauthenticated = 16,
+    /// 4 DEADLINE_EXCEEDED: the upstream did not answer in time.
+    DeadlineExceeded = 4,
+    /// 13 INTERNAL: the request could not be forwarded.
+    Internal = 13,
     /// 14 UNAVAILABLE.
     Unavailable = 14,
+    /// 16 UNAUTHENTICATED.
+    Unauthenticated = 16,
 }
 
-/// Whether the request is gRPC (`content-type: application/grpc*`).
+/// Whether the request is gRPC or gRPC-Web (`content-type:
+/// application/grpc*`, ASCII case-insensitive).
 pub(crate) fn is_grpc(session: &Session) -> bool {
+    const GRPC: &[u8] = b"application/grpc";
     session
         .req_header()
         .headers
         .get(http::header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+        .is_some_and(|v| {
+            let v = v.as_bytes();
+            v.len() >= GRPC.len() && v[..GRPC.len()].eq_ignore_ascii_case(GRPC)
+        })
+}
+
+/// The content type of a gRPC answer: a gRPC-Web request gets its own
+/// back (`application/grpc-web`, `…+proto`, `…-text`), anything else
+/// `application/grpc`.
+fn grpc_content_type(session: &Session) -> http::HeaderValue {
+    const WEB: &[u8] = b"application/grpc-web";
+    match session.req_header().headers.get(http::header::CONTENT_TYPE) {
+        Some(ct)
+            if ct.len() >= WEB.len() && ct.as_bytes()[..WEB.len()].eq_ignore_ascii_case(WEB) =>
+        {
+            ct.clone()
+        }
+        _ => http::HeaderValue::from_static("application/grpc"),
+    }
 }
 
 /// After answering without the upstream, how long Pingora may go on reading
@@ -84,33 +108,58 @@ pub(crate) async fn json(
     Ok(())
 }
 
-/// A gRPC "trailers-only" error: HTTP 200 with `grpc-status` in the headers
-/// and no body. The message is generic: the reason is never sent.
-pub(crate) async fn grpc(session: &mut Session, code: GrpcCode) -> Result<()> {
+/// A gRPC "trailers-only" error: `:status 200`, `grpc-status` and a short
+/// fixed `grpc-message` in the headers, no body; over HTTP/2 one HEADERS
+/// frame with END_STREAM (what tonic, grpc-go and grpc-java read as the
+/// status). gRPC-Web gets the same, with its own content type (the
+/// gRPC-Web form of a trailers-only response). The reason is never sent.
+pub(crate) async fn grpc(
+    session: &mut Session,
+    code: GrpcCode,
+    message: &'static str,
+) -> Result<()> {
     settle_request_body(session);
     let mut resp = ResponseHeader::build(StatusCode::OK, Some(4))?;
-    resp.insert_header(http::header::CONTENT_TYPE, "application/grpc")?;
+    resp.insert_header(http::header::CONTENT_TYPE, grpc_content_type(session))?;
     resp.insert_header("grpc-status", (code as u16).to_string())?;
-    let message = match code {
-        GrpcCode::Unauthenticated => "unauthenticated",
-        GrpcCode::Unavailable => "unavailable",
-    };
     resp.insert_header("grpc-message", message)?;
     resp.insert_header(http::header::CONTENT_LENGTH, 0)?;
     session.write_response_header(Box::new(resp), true).await?;
     Ok(())
 }
 
-/// A failed token check: the configured status with `{}`, or a gRPC error.
+/// A failed token check: the configured status with `{}`, or a gRPC error
+/// (16 UNAUTHENTICATED; 14 UNAVAILABLE for `no_keys`, whose status is 503),
+/// with the tower layer's messages.
 pub(crate) async fn rejection(session: &mut Session, status: StatusCode) -> Result<()> {
     if is_grpc(session) {
-        let code = if status == StatusCode::SERVICE_UNAVAILABLE {
-            GrpcCode::Unavailable
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            grpc(session, GrpcCode::Unavailable, "service unavailable").await
         } else {
-            GrpcCode::Unauthenticated
-        };
-        grpc(session, code).await
+            grpc(session, GrpcCode::Unauthenticated, "unauthenticated").await
+        }
     } else {
         json(session, status, b"{}").await
+    }
+}
+
+/// An answer the proxy gives instead of the upstream's (502, 504, 400, 500):
+/// a small JSON body, or for a gRPC call the gRPC status a client can read
+/// (a JSON body would be read as a broken gRPC frame: INTERNAL, "invalid
+/// compression flag").
+pub(crate) async fn upstream_error(
+    session: &mut Session,
+    status: StatusCode,
+    body: &'static [u8],
+) -> Result<()> {
+    if !is_grpc(session) {
+        return json(session, status, body).await;
+    }
+    match status {
+        StatusCode::GATEWAY_TIMEOUT => {
+            grpc(session, GrpcCode::DeadlineExceeded, "gateway timeout").await
+        }
+        StatusCode::BAD_GATEWAY => grpc(session, GrpcCode::Unavailable, "bad gateway").await,
+        _ => grpc(session, GrpcCode::Internal, "request not forwarded").await,
     }
 }

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use attestgate::substitute::{self, LiveSecret, Substitution, Target};
 use attestgate::{Mode, RouteMetrics};
-use attestgate_config::{RouteConfig, SubstituteTarget, TokenRequirement, Upstream, UpstreamProtocol};
+use attestgate_config::{
+    RouteConfig, SubstituteTarget, TokenRequirement, Upstream, UpstreamProtocol,
+};
 use http::{HeaderValue, Version, header};
 use pingora_core::protocols::ALPN;
 use pingora_core::upstreams::peer::HttpPeer;
@@ -305,16 +307,43 @@ mod tests {
     fn each_protocol_picks_its_versions() {
         let grpc = req(Version::HTTP_2, &[("content-type", "application/grpc")]);
         let plain = req(Version::HTTP_2, &[("content-type", "application/json")]);
-        let ws = req(Version::HTTP_11, &[("upgrade", "websocket"), ("connection", "upgrade")]);
-        let web = req(Version::HTTP_11, &[("content-type", "application/grpc-web+proto")]);
+        let ws = req(
+            Version::HTTP_11,
+            &[("upgrade", "websocket"), ("connection", "upgrade")],
+        );
+        let web = req(
+            Version::HTTP_11,
+            &[("content-type", "application/grpc-web+proto")],
+        );
         // (protocol, tls, grpc, plain, upgrade, grpc-web)
         let table = [
-            (UpstreamProtocol::Auto, false, (2, 2), (1, 1), (1, 1), (1, 1)),
+            (
+                UpstreamProtocol::Auto,
+                false,
+                (2, 2),
+                (1, 1),
+                (1, 1),
+                (1, 1),
+            ),
             (UpstreamProtocol::Auto, true, (2, 2), (2, 1), (1, 1), (2, 1)),
             (UpstreamProtocol::H2, false, (2, 2), (2, 2), (1, 1), (2, 2)),
             (UpstreamProtocol::H2, true, (2, 2), (2, 2), (1, 1), (2, 2)),
-            (UpstreamProtocol::Http1, false, (1, 1), (1, 1), (1, 1), (1, 1)),
-            (UpstreamProtocol::Http1, true, (1, 1), (1, 1), (1, 1), (1, 1)),
+            (
+                UpstreamProtocol::Http1,
+                false,
+                (1, 1),
+                (1, 1),
+                (1, 1),
+                (1, 1),
+            ),
+            (
+                UpstreamProtocol::Http1,
+                true,
+                (1, 1),
+                (1, 1),
+                (1, 1),
+                (1, 1),
+            ),
         ];
         for (protocol, tls, g, p, u, w) in table {
             let peers = Peers::new(peer(tls), protocol);
@@ -357,8 +386,14 @@ mod tests {
         base.options.read_timeout = Some(Duration::from_secs(7));
         let peers = Peers::new(base, UpstreamProtocol::Auto);
         assert_eq!(peers.grpc.options.max_h2_streams, H2_STREAMS_PER_CONNECTION);
-        assert_eq!(peers.grpc.options.read_timeout, Some(Duration::from_secs(7)));
+        assert_eq!(
+            peers.grpc.options.read_timeout,
+            Some(Duration::from_secs(7))
+        );
         assert_eq!(peers.plain.options.max_h2_streams, 1);
-        assert_eq!(peers.upgrade.options.read_timeout, Some(Duration::from_secs(7)));
+        assert_eq!(
+            peers.upgrade.options.read_timeout,
+            Some(Duration::from_secs(7))
+        );
     }
 }

@@ -13,6 +13,8 @@
 //! - [`client`]: a small HTTP/1 client for tests.
 //! - [`forge`]: tokens built byte by byte (padded, re-keyed, HS512, public
 //!   keys as HMAC secrets) for the rejection tests.
+//! - [`grpc::GrpcUpstream`]: a tonic server (h2c or TLS) that records the
+//!   metadata of every call, and channels to reach it.
 //! - [`parity`]: one table of token cases that the core, the tower layer and
 //!   the proxy must decide alike.
 #![allow(
@@ -24,6 +26,7 @@
 
 pub mod client;
 pub mod forge;
+pub mod grpc;
 pub mod http;
 pub mod jwks;
 pub mod logs;
