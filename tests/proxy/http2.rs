@@ -1,0 +1,104 @@
+//! HTTP/2 clients (hyper, HTTP/2 only) on the h2c listener and on the TLS
+//! listener with ALPN h2: each request on a multiplexed connection gets the
+//! same checks as over HTTP/1, and one stream's refusal resets nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+use attestgate_testkit::h2::H2Conn;
+use attestgate_testkit::proxy::{Proxy, Start};
+use attestgate_testkit::tls::fixture;
+use attestgate_testkit::tokens::TestKeys;
+use attestgate_testkit::upstream::{Behaviour, RecordingUpstream};
+use serde_json::json;
+
+const REAL_KEY: &str = "sk_live_h2_key_77";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_stream_is_checked_on_its_own() {
+    let keys = TestKeys::new();
+    let up = RecordingUpstream::start(Behaviour::Echo).await;
+    let tls_port = attestgate_testkit::http::free_port();
+    let server_extra = format!(
+        "[[server.tls]]\nlisten = \"127.0.0.1:{tls_port}\"\ncert = \"{}\"\nkey = \"{}\"\n",
+        fixture("localhost.pem").display(),
+        fixture("localhost.key").display()
+    );
+    let config = format!(
+        "[token]\n[[token.secret]]\nbase64 = {{ value = \"{}\" }}\n\n[[route]]\nname = \"api\"\nupstream = \"{}\"\n[[route.substitute]]\nheader = \"api-key\"\nplaceholder = \"ph\"\nsecret = {{ value = \"{REAL_KEY}\" }}\n",
+        keys.secret_b64,
+        up.url()
+    );
+    let proxy = Proxy::start(
+        Path::new(env!("CARGO_BIN_EXE_attestgate")),
+        Start {
+            config: &config,
+            server_extra: &server_extra,
+            ..Start::default()
+        },
+    )
+    .await;
+    let token = keys.hs256(300, json!({}));
+    let tls_addr = format!("127.0.0.1:{tls_port}").parse().unwrap();
+    for (listener, conn) in [
+        ("h2c", H2Conn::h2c(proxy.addr).await),
+        ("tls", H2Conn::tls(tls_addr).await),
+    ] {
+        let before = up.count();
+        // 40 concurrent streams on one connection: even ones with a token,
+        // odd ones without (or with a bad one), all at once.
+        let mut tasks = Vec::new();
+        for i in 0..40usize {
+            let conn = conn.clone();
+            let token = token.clone();
+            tasks.push(tokio::spawn(async move {
+                let path = format!("/s/{i}");
+                let headers: Vec<(&str, &str)> = match i % 4 {
+                    0 | 2 => vec![("approov-token", &token), ("api-key", "ph")],
+                    1 => vec![("api-key", "ph")],
+                    _ => vec![("approov-token", "not.a.token"), ("api-key", "ph")],
+                };
+                let method = if i % 3 == 0 { "POST" } else { "GET" };
+                let body = if method == "POST" { "payload" } else { "" };
+                (i, conn.send(method, &path, &headers, body).await)
+            }));
+        }
+        for t in tasks {
+            let (i, r) = t.await.unwrap();
+            let r = r.unwrap_or_else(|e| panic!("{listener} stream {i}: {e}"));
+            if i % 2 == 0 {
+                assert_eq!(r.status, 200, "{listener} {i}: {}", r.text());
+                let echo = r.json();
+                assert_eq!(echo["path"], format!("/s/{i}"));
+                assert!(
+                    echo["headers"].get("approov-token").is_none(),
+                    "{listener} {i}"
+                );
+                assert_eq!(echo["headers"]["api-key"][0], REAL_KEY, "{listener} {i}");
+                if i % 3 == 0 {
+                    assert_eq!(echo["body"], "payload", "{listener} {i}");
+                }
+            } else {
+                assert_eq!(r.status, 401, "{listener} {i}");
+                assert_eq!(&r.body[..], b"{}", "{listener} {i}");
+                assert!(!r.text().contains(REAL_KEY));
+            }
+        }
+        assert!(conn.is_open(), "{listener}: the connection closed");
+        assert_eq!(
+            up.count() - before,
+            20,
+            "{listener}: only the passing streams arrive"
+        );
+        // and the connection still serves
+        let r = conn
+            .send("GET", "/after", &[("approov-token", &token)], "")
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200, "{listener}");
+    }
+    // Nothing that was refused reached the upstream with a secret.
+    for seen in up.seen() {
+        assert!(seen.headers.get("approov-token").is_none());
+    }
+}
