@@ -102,3 +102,60 @@ async fn each_stream_is_checked_on_its_own() {
         assert!(seen.headers.get("approov-token").is_none());
     }
 }
+
+/// What version reaches the upstream, by route `protocol` and request kind,
+/// whatever the client spoke: an upstream (hyper's auto server) that takes
+/// both HTTP/1.1 and h2c records the version it got.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_route_protocol_sets_the_upstream_version() {
+    use attestgate_testkit::client::{Client, request};
+    use http::Version;
+    let up = RecordingUpstream::start(Behaviour::Echo).await;
+    let mut config = String::new();
+    for protocol in ["auto", "h2", "http1"] {
+        config += &format!(
+            "[[route]]\nname = \"{protocol}\"\npath_prefix = \"/{protocol}/\"\ntoken = \"off\"\nupstream = \"{}\"\nprotocol = \"{protocol}\"\n",
+            up.url()
+        );
+    }
+    let proxy = Proxy::start(
+        Path::new(env!("CARGO_BIN_EXE_attestgate")),
+        Start {
+            config: &config,
+            ..Start::default()
+        },
+    )
+    .await;
+    let h2 = H2Conn::h2c(proxy.addr).await;
+    let http1 = Client::new();
+    let grpc = [("content-type", "application/grpc")];
+    let json_ct = [("content-type", "application/json")];
+    // (path, content type, version the upstream must see)
+    let table: [(&str, &[(&str, &str)], Version); 6] = [
+        ("/auto/x", &json_ct, Version::HTTP_11),
+        ("/auto/x", &grpc, Version::HTTP_2),
+        ("/h2/x", &json_ct, Version::HTTP_2),
+        ("/h2/x", &grpc, Version::HTTP_2),
+        ("/http1/x", &json_ct, Version::HTTP_11),
+        ("/http1/x", &grpc, Version::HTTP_11),
+    ];
+    for (path, headers, want) in table {
+        for client in ["http1", "h2c"] {
+            let before = up.count();
+            let status = match client {
+                "http1" => {
+                    http1
+                        .send(request("POST", &proxy.url(path), headers, "body"))
+                        .await
+                        .status
+                }
+                _ => h2.send("POST", path, headers, "body").await.unwrap().status,
+            };
+            assert_eq!(status, 200, "{client} {path} {headers:?}");
+            assert_eq!(up.count(), before + 1);
+            let seen = up.seen().pop().unwrap();
+            assert_eq!(seen.version, want, "{client} {path} {headers:?}");
+            assert_eq!(&seen.body[..], b"body", "{client} {path} {headers:?}");
+        }
+    }
+}

@@ -36,6 +36,8 @@ impl WsUpstream {
                 };
                 let record = record.clone();
                 tokio::spawn(async move {
+                    // tungstenite's callback type fixes the large error.
+                    #[allow(clippy::result_large_err)]
                     let callback = |req: &Request, resp: Response| {
                         record.lock().unwrap().push(req.headers().clone());
                         Ok(resp)
