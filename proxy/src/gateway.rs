@@ -108,14 +108,15 @@ impl Gateway {
         );
     }
 
-    /// Refuses with a small JSON body and counts nothing (not a token outcome).
+    /// Refuses with a small JSON body (a gRPC status to a gRPC call) and
+    /// counts nothing (not a token outcome).
     async fn refuse(
         &self,
         session: &mut Session,
         status: StatusCode,
         body: &'static [u8],
     ) -> Result<bool> {
-        respond::json(session, status, body).await?;
+        respond::answer(session, status, body).await?;
         Ok(true)
     }
 }
@@ -405,10 +406,7 @@ impl ProxyHttp for Gateway {
             // The connection closes after this answer: say so, so the
             // client does not send its next request into a closing socket.
             session.set_keepalive(None);
-            if respond::upstream_error(session, status, body)
-                .await
-                .is_err()
-            {
+            if respond::answer(session, status, body).await.is_err() {
                 tracing::debug!("could not send the error response; the client is gone");
             }
         }

@@ -14,6 +14,10 @@ use pingora_proxy::Session;
 pub(crate) enum GrpcCode {
     /// 4 DEADLINE_EXCEEDED: the upstream did not answer in time.
     DeadlineExceeded = 4,
+    /// 8 RESOURCE_EXHAUSTED: the request headers are too large.
+    ResourceExhausted = 8,
+    /// 12 UNIMPLEMENTED: no route for the method.
+    Unimplemented = 12,
     /// 13 INTERNAL: the request could not be forwarded.
     Internal = 13,
     /// 14 UNAVAILABLE.
@@ -143,11 +147,29 @@ pub(crate) async fn rejection(session: &mut Session, status: StatusCode) -> Resu
     }
 }
 
-/// An answer the proxy gives instead of the upstream's (502, 504, 400, 500):
-/// a small JSON body, or for a gRPC call the gRPC status a client can read
-/// (a JSON body would be read as a broken gRPC frame: INTERNAL, "invalid
-/// compression flag").
-pub(crate) async fn upstream_error(
+/// The gRPC status that stands for an HTTP status the proxy answers with
+/// itself, after gRPC's HTTP-to-status mapping where it has one (400
+/// INTERNAL, 404 UNIMPLEMENTED, 502/503 UNAVAILABLE), and for 431 and 504
+/// the codes gRPC servers use for the same events.
+fn grpc_equivalent(status: StatusCode) -> (GrpcCode, &'static str) {
+    match status {
+        StatusCode::NOT_FOUND => (GrpcCode::Unimplemented, "no route"),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
+            (GrpcCode::ResourceExhausted, "request headers too large")
+        }
+        StatusCode::BAD_GATEWAY => (GrpcCode::Unavailable, "bad gateway"),
+        StatusCode::SERVICE_UNAVAILABLE => (GrpcCode::Unavailable, "service unavailable"),
+        StatusCode::GATEWAY_TIMEOUT => (GrpcCode::DeadlineExceeded, "gateway timeout"),
+        StatusCode::BAD_REQUEST => (GrpcCode::Internal, "bad request"),
+        _ => (GrpcCode::Internal, "request not forwarded"),
+    }
+}
+
+/// An answer the proxy gives itself, instead of the upstream's (400, 404,
+/// 431, 502, 504, …): a small JSON body, or for a gRPC call the gRPC status
+/// a client can read (a JSON body would be read as a broken gRPC frame:
+/// INTERNAL, "invalid compression flag" or "unexpected EOF").
+pub(crate) async fn answer(
     session: &mut Session,
     status: StatusCode,
     body: &'static [u8],
@@ -155,11 +177,28 @@ pub(crate) async fn upstream_error(
     if !is_grpc(session) {
         return json(session, status, body).await;
     }
-    match status {
-        StatusCode::GATEWAY_TIMEOUT => {
-            grpc(session, GrpcCode::DeadlineExceeded, "gateway timeout").await
+    let (code, message) = grpc_equivalent(status);
+    grpc(session, code, message).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_answers_map_to_the_grpc_codes_clients_expect() {
+        for (status, code) in [
+            (400, GrpcCode::Internal),
+            (404, GrpcCode::Unimplemented),
+            (431, GrpcCode::ResourceExhausted),
+            (500, GrpcCode::Internal),
+            (502, GrpcCode::Unavailable),
+            (503, GrpcCode::Unavailable),
+            (504, GrpcCode::DeadlineExceeded),
+        ] {
+            let (got, message) = grpc_equivalent(StatusCode::from_u16(status).unwrap());
+            assert_eq!(got, code, "{status}");
+            assert!(!message.is_empty() && message.is_ascii(), "{status}");
         }
-        StatusCode::BAD_GATEWAY => grpc(session, GrpcCode::Unavailable, "bad gateway").await,
-        _ => grpc(session, GrpcCode::Internal, "request not forwarded").await,
     }
 }

@@ -488,6 +488,108 @@ async fn one_streams_refusal_does_not_reset_the_other() {
     }
 }
 
+/// Refused calls that carry big request bodies (20 MiB in all, more than
+/// a connection's flow-control window) on the same connection as a
+/// passing stream: the proxy must give the window back for what it
+/// discards, or the passing stream stalls.
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_big_bodies_do_not_stall_the_connection() {
+    let keys = TestKeys::new();
+    let up = GrpcUpstream::start().await;
+    let (proxy, tls) = start(
+        &format!("{}{}", secret_toml(&keys), route(&up.url(), "")),
+        "",
+    )
+    .await;
+    let token = keys.hs256(300, json!({}));
+    let big = || hello(&"z".repeat(4 * 1024 * 1024));
+    for (listener, channel) in channels(&proxy, tls).await {
+        let mut relay = RelayClient::new(channel.clone());
+        let (tx, rx) = mpsc::channel(1);
+        tx.send(hello("open")).await.unwrap();
+        let mut open = relay
+            .chat(with_metadata(
+                ReceiverStream::new(rx),
+                &[("approov-token", &token)],
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(open.next().await.unwrap().unwrap().message, "hello, open");
+        for round in 0..5 {
+            let status = tokio::time::timeout(
+                Duration::from_secs(20),
+                relay.join(tonic::Request::new(tokio_stream::iter([big()]))),
+            )
+            .await
+            .unwrap_or_else(|_| panic!("{listener} {round}: refusal stalled"))
+            .unwrap_err();
+            assert_eq!(
+                status.code(),
+                Code::Unauthenticated,
+                "{listener} {round}: {status:?}"
+            );
+        }
+        tx.send(big()).await.unwrap();
+        let reply = tokio::time::timeout(Duration::from_secs(20), open.next())
+            .await
+            .unwrap_or_else(|_| panic!("{listener}: the open stream stalled"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(reply.message.len(), 4 * 1024 * 1024 + "hello, ".len());
+        drop(tx);
+        assert!(open.next().await.is_none());
+    }
+}
+
+/// What the proxy itself answers before any token check (no route,
+/// oversize headers) a gRPC client reads as a gRPC status too.
+#[tokio::test(flavor = "multi_thread")]
+async fn proxy_answers_before_the_check_are_grpc_statuses() {
+    let keys = TestKeys::new();
+    let up = GrpcUpstream::start().await;
+    let config = format!(
+        "{}[[route]]\nname = \"only-count\"\npath_prefix = \"/attestgate.demo.Demo/Count\"\nupstream = \"{}\"\n",
+        secret_toml(&keys),
+        up.url()
+    );
+    let (proxy, tls) = start(&config, "max_header_bytes = 4096").await;
+    let token = keys.hs256(300, json!({}));
+    for (listener, channel) in channels(&proxy, tls).await {
+        let mut demo = DemoClient::new(channel);
+        let status = demo
+            .hello(with_metadata(hello("x"), &[("approov-token", &token)]))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::Unimplemented, "{listener}: {status:?}");
+        let fat = "f".repeat(5000);
+        let status = demo
+            .count(with_metadata(
+                CountRequest { count: 1 },
+                &[("approov-token", &token), ("x-fat", &fat)],
+            ))
+            .await
+            .map(|_| ())
+            .unwrap_err();
+        assert_eq!(
+            status.code(),
+            Code::ResourceExhausted,
+            "{listener}: {status:?}"
+        );
+        // and the connection still serves
+        let mut stream = demo
+            .count(with_metadata(
+                CountRequest { count: 2 },
+                &[("approov-token", &token)],
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(stream.next().await.unwrap().unwrap().n, 1, "{listener}");
+    }
+    assert_eq!(up.seen.count(), 2);
+}
+
 /// An upstream that speaks gRPC over TLS only (ALPN h2): `auto` offers h2
 /// and verifies its certificate; `http1` cannot reach it, which shows the
 /// protocol really is chosen by the route.
