@@ -145,6 +145,11 @@ impl ProxyHttp for Gateway {
                 .refuse(session, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, b"{}")
                 .await;
         }
+        // Only WebSocket upgrades are tunnelled (DESIGN §8).
+        if crate::routes::unsupported_upgrade(session.req_header()) {
+            tracing::debug!(target: "attestgate::reject", "upgrade other than websocket refused");
+            return self.refuse(session, StatusCode::BAD_REQUEST, b"{}").await;
+        }
         let host = match self.inbound.canonicalize(session.req_header_mut()) {
             Ok(host) => host,
             Err(why) => {

@@ -144,3 +144,126 @@ async fn a_refused_upgrade_gets_the_normal_refusal_and_never_a_101() {
     assert!(raw.starts_with("HTTP/1.1 401 "), "{raw}");
     assert!(!raw.contains(" 101 "), "{raw}");
 }
+
+/// An upstream that says `101` to any upgrade and then echoes raw bytes:
+/// what an h2c-upgrade-capable server looks like to the proxy. Returns
+/// its address and how many requests it accepted.
+async fn any_upgrade_upstream() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = s
+                    .write_all(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n")
+                    .await;
+                loop {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => {
+                            if s.write_all(&buf[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (addr, hits)
+}
+
+/// Only WebSocket upgrades are tunnelled. Any other upgrade (h2c above
+/// all: "h2c smuggling" turns one checked request into a raw HTTP/2
+/// connection to the upstream, where later requests skip routing and the
+/// token check) is refused with 400 before it reaches the upstream.
+#[tokio::test(flavor = "multi_thread")]
+async fn only_websocket_upgrades_are_tunnelled() {
+    let keys = TestKeys::new();
+    let (addr, hits) = any_upgrade_upstream().await;
+    let config = format!(
+        "[token]\n[[token.secret]]\nbase64 = {{ value = \"{}\" }}\n\n[[route]]\nname = \"open\"\ntoken = \"off\"\nupstream = \"http://{addr}\"\n",
+        keys.secret_b64
+    );
+    let proxy = Proxy::start(
+        Path::new(env!("CARGO_BIN_EXE_attestgate")),
+        Start {
+            config: &config,
+            ..Start::default()
+        },
+    )
+    .await;
+    let upgrade = |version: &str, upgrade: &str| {
+        format!(
+            "GET /x HTTP/{version}\r\nHost: {}\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: {upgrade}\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n",
+            proxy.addr
+        )
+    };
+    for (version, value) in [
+        ("1.1", "h2c"),
+        ("1.1", "H2C"),
+        ("1.1", "h2"),
+        ("1.1", "websocket, h2c"),
+        ("1.1", "h2c, websocket"),
+        ("1.1", "TLS/1.2"),
+        ("1.1", "foo"),
+        ("1.1", ""),
+        ("1.0", "websocket"),
+        ("1.0", "h2c"),
+    ] {
+        let raw = attestgate_testkit::proxy::raw_exchange(
+            proxy.addr,
+            upgrade(version, value).as_bytes(),
+            Duration::from_millis(300),
+        )
+        .await;
+        assert!(
+            raw.starts_with("HTTP/1.1 400 "),
+            "{version} {value:?}: {raw}"
+        );
+        assert!(!raw.contains(" 101 "), "{version} {value:?}: {raw}");
+    }
+    // Two Upgrade headers, one of them websocket.
+    let raw = attestgate_testkit::proxy::raw_exchange(
+        proxy.addr,
+        format!(
+            "GET /x HTTP/1.1\r\nHost: {}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nUpgrade: h2c\r\n\r\n",
+            proxy.addr
+        )
+        .as_bytes(),
+        Duration::from_millis(300),
+    )
+    .await;
+    assert!(raw.starts_with("HTTP/1.1 400 "), "{raw}");
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+
+    // A websocket upgrade on the same route is tunnelled (the control).
+    let raw = attestgate_testkit::proxy::raw_exchange(
+        proxy.addr,
+        format!(
+            "GET /x HTTP/1.1\r\nHost: {}\r\nConnection: Upgrade\r\nUpgrade: WebSocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+            proxy.addr
+        )
+        .as_bytes(),
+        Duration::from_millis(300),
+    )
+    .await;
+    assert!(raw.starts_with("HTTP/1.1 101 "), "{raw}");
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
