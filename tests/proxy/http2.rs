@@ -159,3 +159,47 @@ async fn the_route_protocol_sets_the_upstream_version() {
         }
     }
 }
+
+/// On HTTP/2 the host is `:authority` (clients send no `Host`): it selects
+/// routes as `Host` does, and a `Host` header that disagrees with it is
+/// refused, on both listeners.
+#[tokio::test(flavor = "multi_thread")]
+async fn authority_selects_the_route_and_a_disagreeing_host_is_refused() {
+    let by_name = RecordingUpstream::start(Behaviour::Echo).await;
+    let other = RecordingUpstream::start(Behaviour::Echo).await;
+    let tls_port = attestgate_testkit::http::free_port();
+    let server_extra = format!(
+        "[[server.tls]]\nlisten = \"127.0.0.1:{tls_port}\"\ncert = \"{}\"\nkey = \"{}\"\n",
+        fixture("localhost.pem").display(),
+        fixture("localhost.key").display()
+    );
+    let config = format!(
+        "[[route]]\nname = \"named\"\nhost = \"localhost\"\ntoken = \"off\"\nupstream = \"{}\"\n\n[[route]]\nname = \"rest\"\ntoken = \"off\"\nupstream = \"{}\"\n",
+        by_name.url(),
+        other.url()
+    );
+    let proxy = Proxy::start(
+        Path::new(env!("CARGO_BIN_EXE_attestgate")),
+        Start {
+            config: &config,
+            server_extra: &server_extra,
+            ..Start::default()
+        },
+    )
+    .await;
+    let tls = H2Conn::tls(format!("127.0.0.1:{tls_port}").parse().unwrap()).await; // :authority localhost:PORT
+    let h2c = H2Conn::h2c(proxy.addr).await; // :authority 127.0.0.1:PORT
+    assert_eq!(tls.send("GET", "/a", &[], "").await.unwrap().status, 200);
+    assert_eq!((by_name.count(), other.count()), (1, 0));
+    assert_eq!(h2c.send("GET", "/a", &[], "").await.unwrap().status, 200);
+    assert_eq!((by_name.count(), other.count()), (1, 1));
+    for (conn, host) in [
+        (&tls, "other.example"),
+        (&h2c, "localhost"),
+        (&tls, "localhost:1"),
+    ] {
+        let r = conn.send("GET", "/a", &[("host", host)], "").await.unwrap();
+        assert_eq!(r.status, 400, "{host}");
+    }
+    assert_eq!((by_name.count(), other.count()), (1, 1));
+}
