@@ -5,6 +5,7 @@
 
 use bytes::Bytes;
 use http::StatusCode;
+use pingora_core::protocols::http::HttpTask;
 use pingora_error::Result;
 use pingora_http::ResponseHeader;
 use pingora_proxy::Session;
@@ -114,8 +115,8 @@ pub(crate) async fn json(
 
 /// A gRPC "trailers-only" error: `:status 200`, `grpc-status` and a short
 /// fixed `grpc-message` in the headers, no body; over HTTP/2 one HEADERS
-/// frame with END_STREAM (what tonic, grpc-go and grpc-java read as the
-/// status). gRPC-Web gets the same, with its own content type (the
+/// frame with END_STREAM, nothing else on the stream (the form every gRPC
+/// client reads as the status). gRPC-Web gets the same, with its own content type (the
 /// gRPC-Web form of a trailers-only response). The reason is never sent.
 pub(crate) async fn grpc(
     session: &mut Session,
@@ -128,7 +129,13 @@ pub(crate) async fn grpc(
     resp.insert_header("grpc-status", (code as u16).to_string())?;
     resp.insert_header("grpc-message", message)?;
     resp.insert_header(http::header::CONTENT_LENGTH, 0)?;
-    session.write_response_header(Box::new(resp), true).await?;
+    // As a task with end-of-stream: Pingora's `write_response_header` sends
+    // HTTP/2 HEADERS without END_STREAM and then an empty DATA frame that
+    // ends the stream, which strict clients (grpc-go, grpc-core) read as
+    // headers without trailers (INTERNAL/UNKNOWN), not as trailers-only.
+    session
+        .write_response_tasks(vec![HttpTask::Header(Box::new(resp), true)])
+        .await?;
     Ok(())
 }
 

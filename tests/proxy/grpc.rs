@@ -30,6 +30,86 @@ fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_attestgate"))
 }
 
+/// What the refusals are on the wire: one HEADERS frame that ends the
+/// stream (`:status 200`, `grpc-status`, `grpc-message`), no DATA frame,
+/// no trailers block. Pingora's plain `write_response_header` sends an
+/// empty DATA frame after the headers instead, which grpc-go and
+/// grpc-core read as a response without trailers.
+#[tokio::test(flavor = "multi_thread")]
+async fn refusals_are_trailers_only_on_the_wire() {
+    use attestgate_testkit::h2::raw_call;
+    let keys = TestKeys::new();
+    let up = GrpcUpstream::start().await;
+    let config = format!(
+        "{}[[route]]\nname = \"grpc\"\npath_prefix = \"/attestgate.demo.Demo/\"\nupstream = \"{}\"\n",
+        secret_toml(&keys),
+        up.url()
+    );
+    let (proxy, _tls) = start(&config, "").await;
+    let frame = b"\0\0\0\0\x03\x0a\x01x";
+    let token = keys.hs256(300, json!({}));
+    let grpc = ("content-type", "application/grpc");
+    let te = ("te", "trailers");
+    // (path, headers, grpc-status, content type back)
+    let cases: [(&str, Vec<(&str, &str)>, &str, &str); 5] = [
+        (
+            "/attestgate.demo.Demo/Hello",
+            vec![grpc, te],
+            "16",
+            "application/grpc",
+        ),
+        (
+            "/attestgate.demo.Demo/Hello",
+            vec![grpc, te, ("approov-token", "x.y.z")],
+            "16",
+            "application/grpc",
+        ),
+        (
+            "/attestgate.demo.Demo/Hello",
+            vec![("content-type", "application/grpc-web+proto")],
+            "16",
+            "application/grpc-web+proto",
+        ),
+        (
+            "/other.Service/Call",
+            vec![grpc, te, ("approov-token", &token)],
+            "12",
+            "application/grpc",
+        ),
+        (
+            "/attestgate.demo.Demo/%2e%2e/x",
+            vec![grpc, te, ("approov-token", &token)],
+            "13",
+            "application/grpc",
+        ),
+    ];
+    for (path, headers, code, ct) in cases {
+        let a = raw_call(proxy.addr, path, &headers, frame).await;
+        let what = format!("{path} {headers:?}");
+        assert_eq!(a.status, 200, "{what}");
+        assert_eq!(a.headers.get("grpc-status").unwrap(), code, "{what}");
+        assert!(a.headers.get("grpc-message").is_some(), "{what}");
+        assert_eq!(a.headers.get("content-type").unwrap(), ct, "{what}");
+        assert!(
+            a.data_frames.is_empty(),
+            "{what}: DATA frames {:?}",
+            a.data_frames
+        );
+        assert!(a.trailers.is_none(), "{what}: {:?}", a.trailers);
+    }
+    // A passing call, for contrast: a message, then trailers.
+    let a = raw_call(
+        proxy.addr,
+        "/attestgate.demo.Demo/Hello",
+        &[grpc, te, ("approov-token", &token)],
+        frame,
+    )
+    .await;
+    assert!(!a.data_frames.is_empty());
+    assert_eq!(a.trailers.unwrap().get("grpc-status").unwrap(), "0");
+    assert_eq!(up.seen.count(), 1);
+}
+
 /// gRPC-Web (HTTP/1.1, as browsers send it) is refused in the gRPC-Web
 /// form: its own content type back, the status in the headers, no body.
 #[tokio::test(flavor = "multi_thread")]

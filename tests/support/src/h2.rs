@@ -110,3 +110,54 @@ impl H2Conn {
         !self.sender.is_closed()
     }
 }
+
+/// One call as the HTTP/2 frames showed it (the `h2` crate, no
+/// abstraction above it): the response headers, every DATA frame's
+/// payload (an empty one too: it is a frame), and the trailers.
+#[derive(Debug)]
+pub struct RawAnswer {
+    pub status: u16,
+    pub headers: ::http::HeaderMap,
+    pub data_frames: Vec<Bytes>,
+    pub trailers: Option<::http::HeaderMap>,
+}
+
+/// POSTs `body` (one DATA frame, END_STREAM) to `path` over a fresh h2c
+/// connection and reads the answer frame by frame. A trailers-only answer
+/// is headers, no DATA frame and no trailers.
+pub async fn raw_call(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &'static [u8],
+) -> RawAnswer {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (client, conn) = ::h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let mut client = client.ready().await.unwrap();
+    let mut req = ::http::Request::builder()
+        .method("POST")
+        .uri(format!("http://{addr}{path}"));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let (resp, mut send) = client.send_request(req.body(()).unwrap(), false).unwrap();
+    send.send_data(Bytes::from_static(body), true).unwrap();
+    let resp = resp.await.unwrap();
+    let (parts, mut recv) = resp.into_parts();
+    let mut data_frames = Vec::new();
+    while let Some(chunk) = recv.data().await {
+        let chunk = chunk.unwrap();
+        let _ = recv.flow_control().release_capacity(chunk.len());
+        data_frames.push(chunk);
+    }
+    let trailers = recv.trailers().await.unwrap();
+    RawAnswer {
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        data_frames,
+        trailers,
+    }
+}
