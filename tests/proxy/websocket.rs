@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use attestgate_testkit::proxy::{Proxy, Start};
 use attestgate_testkit::tokens::TestKeys;
-use attestgate_testkit::ws::{WELCOME, WsMessage, WsUpstream, connect};
+use attestgate_testkit::ws::{WELCOME, WsMessage, WsUpstream, connect, connect_tls};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Error as WsError;
@@ -266,4 +266,57 @@ async fn only_websocket_upgrades_are_tunnelled() {
     .await;
     assert!(raw.starts_with("HTTP/1.1 101 "), "{raw}");
     assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+/// wss: the same check and tunnel through the TLS listener.
+#[tokio::test(flavor = "multi_thread")]
+async fn wss_through_the_tls_listener() {
+    use attestgate_testkit::tls::fixture;
+    let keys = TestKeys::new();
+    let up = WsUpstream::start().await;
+    let tls_port = attestgate_testkit::http::free_port();
+    let server_extra = format!(
+        "[[server.tls]]\nlisten = \"127.0.0.1:{tls_port}\"\ncert = \"{}\"\nkey = \"{}\"\n",
+        fixture("localhost.pem").display(),
+        fixture("localhost.key").display()
+    );
+    let config = format!(
+        "[token]\n[[token.secret]]\nbase64 = {{ value = \"{}\" }}\n\n[[route]]\nname = \"ws\"\nupstream = \"{}\"\n",
+        keys.secret_b64,
+        up.url()
+    );
+    let proxy = Proxy::start(
+        Path::new(env!("CARGO_BIN_EXE_attestgate")),
+        Start {
+            config: &config,
+            server_extra: &server_extra,
+            ..Start::default()
+        },
+    )
+    .await;
+    let addr = format!("127.0.0.1:{tls_port}").parse().unwrap();
+    let token = keys.hs256(300, json!({}));
+    let mut ws = connect_tls(addr, "/chat", &[("approov-token", &token)])
+        .await
+        .unwrap();
+    assert_eq!(next_message(&mut ws).await, WsMessage::text(WELCOME));
+    ws.send(WsMessage::text("over tls")).await.unwrap();
+    assert_eq!(next_message(&mut ws).await, WsMessage::text("over tls"));
+    ws.close(None).await.unwrap();
+    let seen = up.handshakes();
+    assert_eq!(seen.len(), 1);
+    assert!(seen[0].get("approov-token").is_none());
+    assert_eq!(seen[0].get("x-forwarded-proto").unwrap(), "https");
+
+    match connect_tls(addr, "/chat", &[])
+        .await
+        .map(|_| ())
+        .unwrap_err()
+        .as_ref()
+    {
+        WsError::Http(resp) => assert_eq!(resp.status(), 401),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(up.handshakes().len(), 1);
+    drop(proxy);
 }
