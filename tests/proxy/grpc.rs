@@ -341,6 +341,10 @@ async fn every_refusal_reason_is_unauthenticated_to_the_client() {
     )
     .await;
     let cases = fx.cases();
+    // Every reason but no_keys (its own test below) is in the table.
+    let covered = attestgate_testkit::parity::reasons_covered(&cases);
+    assert_eq!(covered.len(), Reason::ALL.len() - 1, "{covered:?}");
+    assert!(!covered.contains(&Reason::NoKeys));
     for (listener, channel) in channels(&proxy, tls).await {
         let mut demo = DemoClient::new(channel);
         for case in &cases {
@@ -373,6 +377,43 @@ async fn every_refusal_reason_is_unauthenticated_to_the_client() {
             }
         }
     }
+}
+
+/// Per-route settings hold for gRPC as for HTTP: in monitor mode a
+/// failing call passes (counted `monitored`); `forward_token = true` keeps
+/// the token for the upstream.
+#[tokio::test(flavor = "multi_thread")]
+async fn monitor_mode_and_forward_token_apply_to_grpc() {
+    let keys = TestKeys::new();
+    let up = GrpcUpstream::start().await;
+    let config = format!(
+        "{}{}",
+        secret_toml(&keys),
+        route(&up.url(), "mode = \"monitor\"\nforward_token = true")
+    );
+    let (proxy, tls) = start(&config, "").await;
+    for (listener, channel) in channels(&proxy, tls).await {
+        let reply = DemoClient::new(channel)
+            .hello(with_metadata(
+                hello("m"),
+                &[("approov-token", "bad.token.here")],
+            ))
+            .await
+            .unwrap_or_else(|s| panic!("{listener}: {s:?}"));
+        assert_eq!(reply.into_inner().message, "hello, m");
+        let call = up.seen.calls().pop().unwrap();
+        assert_eq!(
+            call.one("approov-token").as_deref(),
+            Some("bad.token.here"),
+            "{listener}"
+        );
+    }
+    assert_eq!(
+        proxy
+            .metric("attestgate_requests_total{outcome=\"monitored\",route=\"grpc\"}")
+            .await,
+        Some(2.0)
+    );
 }
 
 /// No key has ever loaded (the JWKS URL answers nothing): UNAVAILABLE.
