@@ -116,8 +116,9 @@ pub(crate) async fn json(
 /// A gRPC "trailers-only" error: `:status 200`, `grpc-status` and a short
 /// fixed `grpc-message` in the headers, no body; over HTTP/2 one HEADERS
 /// frame with END_STREAM, nothing else on the stream (the form every gRPC
-/// client reads as the status). gRPC-Web gets the same, with its own content type (the
-/// gRPC-Web form of a trailers-only response). The reason is never sent.
+/// client reads as the status). gRPC-Web gets the same with its own
+/// content type: the gRPC-Web form of a trailers-only response. The reason
+/// is never sent.
 pub(crate) async fn grpc(
     session: &mut Session,
     code: GrpcCode,
