@@ -500,7 +500,7 @@ async fn deadlines_are_kept_and_read_timeout_bounds_a_slow_upstream() {
     let token = keys.hs256(300, json!({}));
     for (listener, channel) in channels(&proxy, tls).await {
         let mut demo = DemoClient::new(channel);
-        let mut req = with_metadata(hello("sleep:3000"), &[("approov-token", &token)]);
+        let mut req = with_metadata(hello("sleep:6000"), &[("approov-token", &token)]);
         req.set_timeout(Duration::from_millis(300));
         let started = Instant::now();
         let status = demo.hello(req).await.unwrap_err();
@@ -508,7 +508,8 @@ async fn deadlines_are_kept_and_read_timeout_bounds_a_slow_upstream() {
             matches!(status.code(), Code::DeadlineExceeded | Code::Cancelled),
             "{listener}: {status:?}"
         );
-        assert!(started.elapsed() < Duration::from_millis(900), "{listener}");
+        // well before the upstream's 6 s (slack for a loaded CI machine)
+        assert!(started.elapsed() < Duration::from_secs(3), "{listener}");
         let seen = up.seen.calls().pop().unwrap();
         assert!(
             seen.one("grpc-timeout").is_some_and(|t| !t.is_empty()),
@@ -518,14 +519,14 @@ async fn deadlines_are_kept_and_read_timeout_bounds_a_slow_upstream() {
         let started = Instant::now();
         let status = demo
             .hello(with_metadata(
-                hello("sleep:3000"),
+                hello("sleep:6000"),
                 &[("approov-token", &token)],
             ))
             .await
             .unwrap_err();
         let took = started.elapsed();
         assert!(
-            took >= Duration::from_millis(900) && took < Duration::from_millis(2500),
+            took >= Duration::from_millis(900) && took < Duration::from_secs(4),
             "{listener}: {took:?} {status:?}"
         );
         // The proxy's own deadline (read_timeout) passed: a gRPC status,
