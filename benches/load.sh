@@ -16,6 +16,13 @@
 # ratio to its baseline from the same run. Then the proxy's RSS at idle and
 # after 100k distinct valid tokens were cached.
 #
+# gRPC: unary calls (the demo service's Hello) with h2load (-c$GRPC_CONNS
+# connections x -m$GRPC_STREAMS concurrent streams each), through the proxy
+# (h2c in, h2c out, HS256 token checked) versus direct to the same tonic
+# upstream (grpc-upstream), interleaved in the same rounds.
+#
+#   ONLY=grpc ROUNDS=1 DURATION=5 benches/load.sh   # the gRPC points alone
+#
 # The machine has 2 cores: wrk (one thread), the server under test and the
 # upstream share them, as they would on a small VM. Compare ratios within a
 # run, not absolute figures across runs. See docs/PERFORMANCE.md.
@@ -27,9 +34,12 @@ DURATION=${DURATION:-10}
 CONNS=${CONNS:-64}
 THREADS=${THREADS:-2}            # proxy worker threads; nginx workers
 TOKENS_UNCACHED=${TOKENS_UNCACHED:-600000}   # enough for 10 s at ~60k req/s
+GRPC_CONNS=${GRPC_CONNS:-16}
+GRPC_STREAMS=${GRPC_STREAMS:-8}
+ONLY=${ONLY:-}                   # "grpc": only the gRPC points
 
 # ---------------------------------------------------------------- tools
-scripts/ensure-tools
+scripts/ensure-tools bench      # and h2load (nghttp2-client) for the gRPC points
 need=()
 command -v wrk >/dev/null || need+=(wrk)
 command -v nginx >/dev/null || need+=(nginx-light)
@@ -48,7 +58,7 @@ fi
 
 echo "building release binaries..." >&2
 cargo build --release -q -p attestgate-proxy --bin attestgate
-cargo build --release -q -p attestgate-testkit --bin fast-upstream
+cargo build --release -q -p attestgate-testkit --bin fast-upstream --bin grpc-upstream
 cargo build --release -q -p attestgate-tower --example load_server
 BIN=$ROOT/target/release
 AG=$BIN/attestgate
@@ -66,7 +76,7 @@ trap cleanup EXIT
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 did not open" >&2; return 1; }
 
-UP=$(port); PROXY=$(port); ADMIN=$(port); NGINX=$(port); AXUM_PLAIN=$(port); AXUM_HS=$(port); AXUM_ES=$(port)
+GRPC_UP=$(port); UP=$(port); PROXY=$(port); ADMIN=$(port); NGINX=$(port); AXUM_PLAIN=$(port); AXUM_HS=$(port); AXUM_ES=$(port)
 
 # ---------------------------------------------------------------- keys and tokens
 SECRET=$($AG secret new)
@@ -80,7 +90,8 @@ $AG token mint --secret-base64 "$SECRET" --ttl 7200 --claim ip=203.0.113.7 --cou
 
 # ---------------------------------------------------------------- servers
 $BIN/fast-upstream "127.0.0.1:$UP" 2>/dev/null & UP_PID=$!; PIDS+=($UP_PID)
-wait_port "$UP"
+$BIN/grpc-upstream "127.0.0.1:$GRPC_UP" 2>/dev/null & GRPC_UP_PID=$!; PIDS+=($GRPC_UP_PID)
+wait_port "$UP"; wait_port "$GRPC_UP"
 
 cat > "$WORK/proxy.toml" <<EOF
 [server]
@@ -100,6 +111,10 @@ name = "off"
 path_prefix = "/off/"
 upstream = "http://127.0.0.1:$UP"
 token = "off"
+[[route]]
+name = "grpc"
+path_prefix = "/attestgate.demo.Demo/"
+upstream = "http://127.0.0.1:$GRPC_UP"
 [[route]]
 name = "checked"
 path_prefix = "/"
@@ -149,6 +164,17 @@ check "http://127.0.0.1:$AXUM_PLAIN/" 200
 check "http://127.0.0.1:$AXUM_HS/" 200 "Approov-Token: $TOKEN_HS"
 check "http://127.0.0.1:$AXUM_HS/" 401
 check "http://127.0.0.1:$AXUM_ES/" 200 "Approov-Token: $TOKEN_ES"
+# gRPC: one Hello{name:"load"} frame; the status is in the trailers
+printf '\x00\x00\x00\x00\x06\x0a\x04load' > "$WORK/hello.grpc"
+grpc_check() { # url expected-grpc-status [header]
+  local got
+  got=$(curl -s --http2-prior-knowledge -D - -o /dev/null -H 'content-type: application/grpc' -H 'te: trailers' \
+    ${3:+-H "$3"} --data-binary @"$WORK/hello.grpc" "$1" | tr -d '\r' | awk -F': ' '$1=="grpc-status" {print $2}')
+  [ "$got" = "$2" ] || { echo "sanity check failed: $1 gave grpc-status '$got', not $2" >&2; cat "$WORK"/*.log >&2; exit 1; }
+}
+grpc_check "http://127.0.0.1:$GRPC_UP/attestgate.demo.Demo/Hello" 0
+grpc_check "http://127.0.0.1:$PROXY/attestgate.demo.Demo/Hello" 0 "Approov-Token: $TOKEN_HS"
+grpc_check "http://127.0.0.1:$PROXY/attestgate.demo.Demo/Hello" 16
 
 # ---------------------------------------------------------------- points
 # name | server | url | header or @tokens | baseline name
@@ -170,6 +196,8 @@ POINTS=(
   "axum plain, token sent|axum_plain|http://127.0.0.1:$AXUM_PLAIN/|Approov-Token: $TOKEN_HS|axum plain"
   "axum + layer HS256|axum_hs|http://127.0.0.1:$AXUM_HS/|Approov-Token: $TOKEN_HS|axum plain, token sent"
   "axum + layer ES256|axum_es|http://127.0.0.1:$AXUM_ES/|Approov-Token: $TOKEN_ES|axum plain, token sent"
+  "gRPC unary direct|grpc_up|http://127.0.0.1:$GRPC_UP/attestgate.demo.Demo/Hello|@grpc Approov-Token: $TOKEN_HS|"
+  "gRPC unary proxy HS256|proxy|http://127.0.0.1:$PROXY/attestgate.demo.Demo/Hello|@grpc Approov-Token: $TOKEN_HS|gRPC unary direct"
 )
 if [ -n "$BASE_PID" ]; then
   POINTS+=(
@@ -179,7 +207,7 @@ if [ -n "$BASE_PID" ]; then
 fi
 if [ -n "${ONLY:-}" ]; then
   kept=()
-  for p in "${POINTS[@]}"; do grep -qE -- "$ONLY" <<<"${p%%|*}" && kept+=("$p"); done
+  for p in "${POINTS[@]}"; do grep -qiE -- "$ONLY" <<<"${p%%|*}" && kept+=("$p"); done
   POINTS=("${kept[@]}")
 fi
 
@@ -189,6 +217,7 @@ to_us() { # wrk latency like 812.00us / 1.21ms / 2.00s -> microseconds
 pids_of() { # server -> its processes (nginx: the workers)
   case $1 in
     upstream) echo "$UP_PID" ;;
+    grpc_up) echo "$GRPC_UP_PID" ;;
     proxy) echo "$PROXY_PID" ;;
     nginx) pgrep -P "$NGINX_PID" | tr '\n' ' ' ;;
     axum_plain) echo "$AXUM_PLAIN_PID" ;;
@@ -208,6 +237,10 @@ run_point() { # name server url header
     stop_proxy; start_proxy
   fi
   pids=$(pids_of "$server"); t0=$(cpu_ticks "$pids")
+  if [[ $hdr == @grpc* ]]; then
+    run_grpc_point "$name" "$pids" "$t0" "$url" "${hdr#@grpc }"
+    return
+  fi
   if [ "$hdr" = "@tokens" ]; then
     out=$(TOKENS="$WORK/tokens.txt" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -s benches/load/tokens.lua "$url" 2>&1)
   elif [ -n "$hdr" ]; then
@@ -221,6 +254,22 @@ run_point() { # name server url header
   RPS[$name]+="$(echo "$out" | awk '/Requests\/sec/ {print $2}') "
   P50[$name]+="$(to_us "$(echo "$out" | awk '$1=="50%" {print $2}')") "
   P99[$name]+="$(to_us "$(echo "$out" | awk '$1=="99%" {print $2}')") "
+  CPU[$name]+="$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v n="$reqs" 'BEGIN { printf "%.2f", d * 1000000 / hz / n }') "
+}
+
+# h2load: POSTs the gRPC frame on GRPC_CONNS connections x GRPC_STREAMS
+# streams; its mean time per request stands in for p50 (it prints no
+# percentiles), its max for p99.
+run_grpc_point() { # name pids t0 url header
+  local name=$1 pids=$2 t0=$3 url=$4 hdr=$5 out t1 reqs
+  out=$(h2load -t1 -c"$GRPC_CONNS" -m"$GRPC_STREAMS" -D "$DURATION" -H 'content-type: application/grpc' -H 'te: trailers' \
+    -H "$hdr" -d "$WORK/hello.grpc" "$url" 2>&1)
+  t1=$(cpu_ticks "$pids")
+  reqs=$(echo "$out" | awk '/^requests:/ {print $8}')
+  if ! echo "$out" | grep -q ' 0 failed, 0 errored'; then echo "$name: h2load saw failures:" >&2; echo "$out" | grep -E '^(requests|status)' >&2; fi
+  RPS[$name]+="$(echo "$out" | awk '/^finished in/ {print $4}') "
+  P50[$name]+="$(to_us "$(echo "$out" | awk '/^time for request:/ {print $6}')") "
+  P99[$name]+="$(to_us "$(echo "$out" | awk '/^time for request:/ {print $5}')") "
   CPU[$name]+="$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v n="$reqs" 'BEGIN { printf "%.2f", d * 1000000 / hz / n }') "
 }
 
@@ -264,11 +313,13 @@ for p in "${POINTS[@]}"; do
   fi
   printf '%-30s %9.0f %8.0f %8.0f %9.2f   %s\n' "$name" "$r" "$a" "$b" "$c" "$ratio"
 done
-[ -n "${ONLY:-}" ] && exit 0
+if [ -z "${ONLY:-}" ]; then
 hs=$(echo "${RPS[proxy HS256 repeated]}" | median); lua=$(echo "${RPS[nginx + Lua HS256]}" | median)
 off=$(echo "${RPS[proxy route off]}" | median); ng=$(echo "${RPS[nginx plain]}" | median)
 awk -v a="$hs" -v b="$lua" 'BEGIN { printf "%-30s %9s %8s %8s %9s   %.3f x nginx + Lua HS256\n", "proxy HS256 repeated", "", "", "", "", a/b }'
 awk -v a="$off" -v b="$ng" 'BEGIN { printf "%-30s %9s %8s %8s %9s   %.3f x nginx plain\n", "proxy route off", "", "", "", "", a/b }'
 printf '\nproxy RSS: idle %d KiB; warmed up (one token, %s connections) %d KiB; after %s distinct tokens verified and cached %d KiB (+%d KiB = %.1f MiB over warm)\n' \
   "$RSS_IDLE" "$CONNS" "$RSS_WARM" "${MISSES:-?}" "$RSS_100K" "$((RSS_100K - RSS_WARM))" "$(echo "scale=1; ($RSS_100K - $RSS_WARM)/1024" | bc)"
+fi
+printf 'gRPC: h2load -t1 -c%s -m%s, unary Hello, h2c both ways\n' "$GRPC_CONNS" "$GRPC_STREAMS"
 printf 'rounds %s x %s s per point, wrk -t1 -c%s, proxy threads %s, %s CPUs\n' "$ROUNDS" "$DURATION" "$CONNS" "$THREADS" "$(nproc)"

@@ -198,10 +198,10 @@ pub fn is_grpc(headers: &HeaderMap) -> bool {
     grpc_content_type(headers).is_some()
 }
 
-/// The content type a gRPC refusal answers with: the request's own for
-/// gRPC-Web (`application/grpc-web`, `-web+proto`, `-web-text`, …), else
+/// The content type a gRPC answer has: the request's own for gRPC-Web
+/// (`application/grpc-web`, `-web+proto`, `-web-text`, …), else
 /// `application/grpc`; `None` when the request is not gRPC.
-fn grpc_content_type(headers: &HeaderMap) -> Option<HeaderValue> {
+pub fn grpc_content_type(headers: &HeaderMap) -> Option<HeaderValue> {
     let ct = headers.get(header::CONTENT_TYPE)?;
     let starts = |p: &[u8]| {
         ct.as_bytes()

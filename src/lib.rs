@@ -67,7 +67,8 @@ pub use builder::{
     VerifierBuilder,
 };
 pub use decide::{
-    Decision, GRPC_UNAUTHENTICATED, GRPC_UNAVAILABLE, Refusal, RequestParts, is_grpc,
+    Decision, GRPC_UNAUTHENTICATED, GRPC_UNAVAILABLE, Refusal, RequestParts, grpc_content_type,
+    is_grpc,
 };
 pub use egress::{EgressOptions, ProxySetting};
 pub use keys::{Key, KeySet};

@@ -142,6 +142,21 @@ pub struct TokenConfig {
 
 pub use attestgate::TokenRequirement;
 
+/// The HTTP version a route speaks to its upstream (`[[route]] protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UpstreamProtocol {
+    /// `"http1"`: HTTP/1.1 only (TLS upstreams are offered `http/1.1` by ALPN).
+    Http1,
+    /// `"h2"`: HTTP/2 only: h2c with prior knowledge to `http://`, ALPN `h2`
+    /// to `https://`. WebSocket upgrades still go as HTTP/1.1.
+    H2,
+    /// `"auto"` (default): gRPC (`content-type: application/grpc*`) as
+    /// HTTP/2 (h2c to `http://`), the rest as HTTP/1.1 to `http://` and by
+    /// ALPN, `h2` preferred, to `https://`.
+    #[default]
+    Auto,
+}
+
 /// Where a route forwards to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Upstream {
@@ -219,6 +234,8 @@ pub struct RouteConfig {
     pub forward_claims: Vec<(HeaderName, String)>,
     /// Keep the token header when forwarding.
     pub forward_token: bool,
+    /// HTTP version to the upstream.
+    pub protocol: UpstreamProtocol,
     /// Upstream connect timeout.
     pub connect_timeout: Duration,
     /// Upstream read timeout.

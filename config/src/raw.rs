@@ -133,6 +133,7 @@ pub(crate) struct RawRoute {
     pub(crate) token: Option<String>,
     pub(crate) mode: Option<String>,
     pub(crate) forward_token: Option<bool>,
+    pub(crate) protocol: Option<String>,
     pub(crate) connect_timeout: Option<String>,
     pub(crate) read_timeout: Option<String>,
     #[serde(default)]

@@ -11,7 +11,7 @@ use http::HeaderName;
 use crate::raw::{self, RawConfig, RawSecretRef};
 use crate::{
     AdminConfig, Config, Problem, RouteConfig, SecretConfig, ServerConfig, SubstituteConfig,
-    SubstituteTarget, TlsListener, TokenConfig, TokenRequirement, Upstream,
+    SubstituteTarget, TlsListener, TokenConfig, TokenRequirement, Upstream, UpstreamProtocol,
 };
 
 /// Default `[server] drain_delay`: long enough for Kubernetes endpoints and
@@ -644,6 +644,24 @@ fn check_route(
             TokenRequirement::Required
         }
     };
+    let protocol = match r.protocol.as_deref() {
+        None | Some("auto") => UpstreamProtocol::Auto,
+        Some("http1") => UpstreamProtocol::Http1,
+        Some("h2") => UpstreamProtocol::H2,
+        Some(other) => {
+            c.problem(
+                at("protocol"),
+                format!("{other:?}: use \"auto\", \"http1\" or \"h2\""),
+            );
+            UpstreamProtocol::Auto
+        }
+    };
+    if protocol == UpstreamProtocol::H2 && upstream == Upstream::Demo {
+        c.problem(
+            at("protocol"),
+            "the demo upstream speaks HTTP/1.1 only; remove protocol or set it to \"auto\"",
+        );
+    }
     let policy = route_policy(
         c,
         i,
@@ -740,6 +758,7 @@ fn check_route(
         policy,
         forward_claims,
         forward_token: r.forward_token.unwrap_or(false),
+        protocol,
         connect_timeout,
         read_timeout,
         substitute,

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use attestgate_config::{Config, SubstituteTarget, TokenRequirement, Upstream};
+use attestgate_config::{Config, SubstituteTarget, TokenRequirement, Upstream, UpstreamProtocol};
 
 fn repo(path: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
@@ -59,6 +59,7 @@ fn defaults_follow_the_design() {
     assert_eq!(r.connect_timeout.as_secs(), 2);
     assert_eq!(r.read_timeout.as_secs(), 30);
     assert!(!r.forward_token);
+    assert_eq!(r.protocol, UpstreamProtocol::Auto);
     assert_eq!(
         r.upstream,
         Upstream::Http {
@@ -280,4 +281,44 @@ fn request_reading_rules_are_checked_with_their_key_paths() {
         "{:?}",
         c.warnings
     );
+}
+
+#[test]
+fn protocol_is_auto_http1_or_h2() {
+    let route = |extra: &str, upstream: &str| {
+        format!("[[route]]\nname = \"a\"\ntoken = \"off\"\nupstream = \"{upstream}\"\n{extra}")
+    };
+    for (text, want) in [
+        ("", UpstreamProtocol::Auto),
+        ("protocol = \"auto\"\n", UpstreamProtocol::Auto),
+        ("protocol = \"http1\"\n", UpstreamProtocol::Http1),
+        ("protocol = \"h2\"\n", UpstreamProtocol::H2),
+    ] {
+        for upstream in ["http://127.0.0.1:9000", "https://localhost:9443"] {
+            let c = load_text(&route(text, upstream)).unwrap();
+            assert_eq!(c.routes[0].protocol, want, "{text} {upstream}");
+        }
+    }
+    for bad in [
+        "\"H2\"",
+        "\"http2\"",
+        "\"h2c\"",
+        "\"\"",
+        "\"grpc\"",
+        "2",
+        "true",
+    ] {
+        let p = problems(&route(
+            &format!("protocol = {bad}\n"),
+            "http://127.0.0.1:9000",
+        ));
+        assert!(
+            p.iter().any(|m| m.contains("route[0].protocol")),
+            "{bad}: {p:?}"
+        );
+    }
+    // The built-in demo upstream speaks HTTP/1.1 only.
+    let p = problems(&route("protocol = \"h2\"\n", "demo"));
+    assert!(p.iter().any(|m| m.contains("route[0].protocol")), "{p:?}");
+    assert!(load_text(&route("protocol = \"http1\"\n", "demo")).is_ok());
 }

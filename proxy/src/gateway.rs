@@ -80,14 +80,15 @@ fn header_bytes(req: &RequestHeader) -> usize {
 }
 
 impl Gateway {
-    /// Refuses with a small JSON body and counts nothing (not a token outcome).
+    /// Refuses with a small JSON body (a gRPC status to a gRPC call) and
+    /// counts nothing (not a token outcome).
     async fn refuse(
         &self,
         session: &mut Session,
         status: StatusCode,
         body: &'static [u8],
     ) -> Result<bool> {
-        respond::json(session, status, body).await?;
+        respond::answer(session, status, body).await?;
         Ok(true)
     }
 }
@@ -116,6 +117,11 @@ impl ProxyHttp for Gateway {
             return self
                 .refuse(session, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, b"{}")
                 .await;
+        }
+        // Only WebSocket upgrades are tunnelled (DESIGN §8).
+        if crate::routes::unsupported_upgrade(session.req_header()) {
+            tracing::debug!(target: "attestgate::reject", "upgrade other than websocket refused");
+            return self.refuse(session, StatusCode::BAD_REQUEST, b"{}").await;
         }
         let host = match self.inbound.canonicalize(session.req_header_mut()) {
             Ok(host) => host,
@@ -182,9 +188,11 @@ impl ProxyHttp for Gateway {
         Ok(false)
     }
 
-    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+    async fn upstream_peer(&self, session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
         match ctx.route.and_then(|i| self.routes.get(i)) {
-            Some(route) => Ok(Box::new(route.peer.clone())),
+            Some(route) => Ok(Box::new(
+                route.peers.for_request(session.req_header()).clone(),
+            )),
             None => Error::e_explain(ErrorType::InternalError, "no route selected"),
         }
     }
@@ -395,7 +403,7 @@ impl ProxyHttp for Gateway {
             // The connection closes after this answer: say so, so the
             // client does not send its next request into a closing socket.
             session.set_keepalive(None);
-            if respond::json(session, status, body).await.is_err() {
+            if respond::answer(session, status, body).await.is_err() {
                 tracing::debug!("could not send the error response; the client is gone");
             }
         }

@@ -20,6 +20,11 @@
 //! - [`msgsig`]: an Approov-style installation signer and Approov's
 //!   published message-signing vectors.
 //! - [`redis::RedisServer`]: a real `redis-server` on a free loopback port.
+//! - [`grpc::GrpcUpstream`]: a tonic server (h2c or TLS) that records the
+//!   metadata of every call, and channels to reach it.
+//! - [`h2::H2Conn`]: an HTTP/2-only client on one connection (h2c or TLS).
+//! - [`ws::WsUpstream`]: a WebSocket echo server that records handshakes;
+//!   [`ws::connect`] the client.
 //! - [`parity`]: one table of token cases that the core, the tower layer and
 //!   the proxy must decide alike.
 #![allow(
@@ -32,6 +37,8 @@
 pub mod client;
 pub mod connect;
 pub mod forge;
+pub mod grpc;
+pub mod h2;
 pub mod http;
 pub mod jwks;
 pub mod logs;
@@ -45,6 +52,7 @@ pub mod reference;
 pub mod tls;
 pub mod tokens;
 pub mod upstream;
+pub mod ws;
 
 /// Seconds since the Unix epoch.
 pub fn now() -> u64 {
