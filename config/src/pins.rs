@@ -167,3 +167,62 @@ pub(crate) fn check(c: &mut Checker<'_>, raw: RawPins) -> PinsConfig {
         watch_interval,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::Config;
+
+    fn load(pins: &str) -> Result<Config, crate::ConfigError> {
+        Config::from_toml(
+            &format!(
+                "[[route]]\nname = \"a\"\nupstream = \"demo\"\ntoken = \"off\"\n[pins]\n{pins}"
+            ),
+            std::path::Path::new("/nonexistent/attestgate.toml"),
+        )
+    }
+
+    #[test]
+    fn defaults_and_key_paths() {
+        let c = load("").unwrap();
+        let p = c.pins.unwrap();
+        assert_eq!(p.path, super::DEFAULT_PINS_PATH);
+        assert_eq!(p.report_path, super::DEFAULT_REPORT_PATH);
+        assert_eq!(p.monitor_interval, std::time::Duration::from_secs(300));
+        assert_eq!((p.report_rate, p.max_report_bytes), (10, 16 * 1024));
+        assert!(p.config.is_none() && p.signed.is_none());
+        assert!(c.warnings.iter().any(|w| w.starts_with("pins:")));
+        for (text, key) in [
+            ("path = \"\"", "pins.path"),
+            ("path = \"/a?b\"", "pins.path"),
+            ("path = \"/a/./b\"", "pins.path"),
+            ("path = \"/%2e\"", "pins.path"),
+            ("report_path = \"x\"", "pins.report_path"),
+            (
+                "path = \"/same\"\nreport_path = \"/same\"",
+                "pins.report_path",
+            ),
+            ("monitor_interval = \"1ms\"", "pins.monitor_interval"),
+            ("monitor_interval = \"often\"", "pins.monitor_interval"),
+            ("watch_interval = \"0s\"", "pins.watch_interval"),
+            ("report_rate = 0", "pins.report_rate"),
+            ("report_rate = -5", "pins.report_rate"),
+            ("max_report_bytes = 16385", "pins.max_report_bytes"),
+            ("max_report_bytes = 10", "pins.max_report_bytes"),
+            ("signed = \"\"", "pins.signed"),
+            ("config = \"missing.toml\"", "pins.config"),
+            ("signed = \"missing.jws\"", "pins.signed"),
+            ("public_key = \"k.pem\"", "pins.public_key"),
+        ] {
+            let e = load(text)
+                .err()
+                .unwrap_or_else(|| panic!("{text} accepted"));
+            assert!(
+                e.problems.iter().any(|p| p.path == key),
+                "{text}: {:?}",
+                e.problems
+            );
+        }
+        assert!(load("unknown = 1").is_err());
+        assert!(load("path = 7").is_err());
+    }
+}
