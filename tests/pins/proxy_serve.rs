@@ -286,6 +286,13 @@ async fn the_own_https_listener_serving_an_unpinned_certificate_is_reported_then
         proxy.metrics().await
     );
     assert!(proxy.logs().contains("WOULD REFUSE"), "{}", proxy.logs());
+    // Served on the HTTPS listener too.
+    let text = https_get(&tls_addr, &root, PATH).await;
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        text.contains(std::fs::read_to_string(&signed).unwrap().trim()),
+        "{text}"
+    );
     // Ship the listener's pin (here the root's, as a CA pin) and reload.
     let pinned = pins_toml(&dir, "pinned.toml", &[&root.pin], &[]);
     std::fs::write(&signed, sign(&pinned, &key, 2, &[])).unwrap();
@@ -299,6 +306,33 @@ async fn the_own_https_listener_serving_an_unpinned_certificate_is_reported_then
         },
     )
     .await;
+}
+
+/// One HTTP/1.1 GET over TLS to `addr` (SNI [`NAME`], trusting `root`).
+async fn https_get(addr: &str, root: &Ca, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(root.der()).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from(NAME).unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    tls.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {NAME}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), tls.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[test]
