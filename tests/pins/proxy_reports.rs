@@ -89,6 +89,17 @@ fn hpkp(host: &str, served: &[String], known: &[&str]) -> Vec<u8> {
     .unwrap()
 }
 
+/// The sum of `attestgate_pin_reports_total` over its domains.
+async fn all_reports(proxy: &attestgate_testkit::proxy::Proxy) -> f64 {
+    proxy
+        .metrics()
+        .await
+        .lines()
+        .filter(|l| l.starts_with("attestgate_pin_reports_total{"))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn reports_are_classified_counted_capped_checked_and_rate_limited_and_never_logged_verbatim()
 {
@@ -221,6 +232,9 @@ async fn reports_are_classified_counted_capped_checked_and_rate_limited_and_neve
             "{reason}"
         );
     }
+    // Nothing lost: every accepted report (204) is counted once.
+    let accepted = all_reports(&proxy).await;
+    assert_eq!(accepted, 4.0 + 5.0 + 1.0, "{}", proxy.metrics().await);
     // Never a token outcome.
     let all = proxy.metrics().await;
     assert!(
