@@ -19,6 +19,7 @@
 //! the offending line's text.
 
 mod egress;
+mod pins;
 mod policy;
 mod raw;
 mod validate;
@@ -31,6 +32,7 @@ use std::time::Duration;
 use attestgate::{JwksOptions, Policy, SecretSource, Verifier, VerifierBuilder};
 use http::HeaderName;
 
+pub use pins::{DEFAULT_PINS_PATH, DEFAULT_REPORT_PATH, MAX_REPORT_BYTES, PinsConfig};
 pub use validate::{DEFAULT_DRAIN_DELAY, DEFAULT_RUNTIME_DIR, parse_duration};
 
 /// The whole configuration, checked.
@@ -46,6 +48,8 @@ pub struct Config {
     pub token: Option<TokenConfig>,
     /// `[[route]]`, in file order.
     pub routes: Vec<RouteConfig>,
+    /// `[pins]`; `None` when absent (nothing served at the pins paths).
+    pub pins: Option<PinsConfig>,
     /// Things worth a startup warning (inline secret values, ...).
     pub warnings: Vec<String>,
 }

@@ -16,6 +16,7 @@ pub(crate) struct RawConfig {
     pub(crate) token: Option<RawToken>,
     #[serde(default, rename = "route")]
     pub(crate) routes: Vec<RawRoute>,
+    pub(crate) pins: Option<crate::pins::RawPins>,
 }
 
 #[derive(Deserialize, Default)]

@@ -189,6 +189,7 @@ pub(crate) fn check(raw: RawConfig, file: &Path) -> Result<Config, Vec<Problem>>
             .map(|listen| AdminConfig { listen })
     });
     let token = raw.token.map(|t| check_token(&mut c, t));
+    let pins = raw.pins.map(|p| crate::pins::check(&mut c, p));
     let base = token.as_ref().map(|t| t.policy.clone());
     let mut routes = Vec::new();
     for (i, r) in raw.routes.into_iter().enumerate() {
@@ -236,6 +237,7 @@ pub(crate) fn check(raw: RawConfig, file: &Path) -> Result<Config, Vec<Problem>>
             admin,
             token,
             routes,
+            pins,
             warnings: c.warnings,
         })
     } else {

@@ -40,6 +40,8 @@ pub(crate) struct Gateway {
     pub(crate) inbound: Inbound,
     /// Route prefixes match ignoring ASCII case.
     pub(crate) path_case_insensitive: bool,
+    /// `[pins]`: the signed pin config and the report endpoint.
+    pub(crate) pins: Option<Arc<crate::pins::PinsEndpoint>>,
 }
 
 /// Requests being processed now, for draining on shutdown. One counter per
@@ -130,6 +132,11 @@ impl ProxyHttp for Gateway {
                 return self.refuse(session, StatusCode::BAD_REQUEST, b"{}").await;
             }
         };
+        if let Some(p) = &self.pins
+            && p.handle(session).await?
+        {
+            return Ok(true);
+        }
         let req = session.req_header();
         let Some(index) = self
             .routes

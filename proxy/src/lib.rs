@@ -17,6 +17,7 @@ mod drain;
 mod gateway;
 mod health;
 mod inbound;
+mod pins;
 pub mod resolve;
 mod respond;
 mod routes;

@@ -53,7 +53,7 @@ const DRAIN_WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
 /// - Otherwise: afterwards, what arrives within [`DRAIN_WINDOW`] is read
 ///   off and dropped (nothing read here goes anywhere); a body not done by
 ///   then closes the connection.
-fn settle_request_body(session: &mut Session) {
+pub(crate) fn settle_request_body(session: &mut Session) {
     let req = session.req_header();
     let has_body = req.headers.contains_key(http::header::TRANSFER_ENCODING)
         || req

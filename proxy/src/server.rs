@@ -93,6 +93,7 @@ struct Prepared {
     registry: Registry,
     verifier: Option<Verifier>,
     routes: Vec<Route>,
+    pins: Option<crate::pins::Pins>,
 }
 
 /// Every check `serve` makes before it listens, all of them, each problem
@@ -139,11 +140,17 @@ fn prepare(config: &Config, demo_socket: &str) -> Result<Prepared, Vec<String>> 
             Err(e) => problems.push(e.to_string()),
         }
     }
+    let pins = config.pins.as_ref().and_then(|p| {
+        crate::pins::Pins::build(p, &config.server.tls, &registry)
+            .map_err(|found| problems.extend(found))
+            .ok()
+    });
     if problems.is_empty() {
         Ok(Prepared {
             registry,
             verifier,
             routes,
+            pins,
         })
     } else {
         Err(problems)
@@ -166,6 +173,7 @@ pub fn build_server(config: &Config, options: ServeOptions) -> Result<Built, Sta
         registry,
         verifier,
         routes,
+        pins,
     } = prepare(config, &demo_socket).map_err(|problems| {
         StartError::Config(
             problems
@@ -210,6 +218,7 @@ pub fn build_server(config: &Config, options: ServeOptions) -> Result<Built, Sta
             strip: strip_list(config),
         },
         path_case_insensitive: s.path_case_insensitive,
+        pins: pins.as_ref().map(|p| p.endpoint.clone()),
     };
     let mut proxy = pingora_proxy::http_proxy_service_with_name(
         &server.configuration,
@@ -235,6 +244,9 @@ pub fn build_server(config: &Config, options: ServeOptions) -> Result<Built, Sta
         proxy.add_tls_with_settings(&t.listen.to_string(), None, tls);
     }
     server.add_service(proxy);
+    if let Some(p) = pins {
+        p.add_services(&mut server);
+    }
 
     let draining = Draining::default();
     if let Some(admin) = &config.admin {

@@ -7,7 +7,11 @@ use crate::*;
 /// Metric names the code registers (string literals in the sources).
 fn known_metrics() -> BTreeSet<String> {
     let mut names = BTreeSet::new();
-    for file in ["src/metrics.rs", "src/msgsig/replay/mod.rs"] {
+    for file in [
+        "src/metrics.rs",
+        "src/msgsig/replay/mod.rs",
+        "proxy/src/pins/metrics.rs",
+    ] {
         let text = read(file);
         for part in text.split('"').skip(1).step_by(2) {
             if part.starts_with("attestgate_")

@@ -12,7 +12,7 @@ mod verify;
 pub use format::{Audience, Payload, SignedDomain, TYP};
 pub use keys::{KeyError, PublicKey, SigAlg, SigningKey, generate};
 pub use sign::{SignOptions, payload_of, sign, sign_parts};
-pub use verify::{MAX_JWS_BYTES, Reject, Rules, Verified, verify};
+pub use verify::{MAX_JWS_BYTES, Reject, Rules, Verified, inspect, verify};
 
 /// An app's view of the signed config, as the client rules say:
 ///

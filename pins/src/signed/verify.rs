@@ -120,8 +120,28 @@ fn part(text: &str) -> Result<Vec<u8>, Reject> {
     URL_SAFE_NO_PAD.decode(text).map_err(|_| Reject::Malformed)
 }
 
-/// Verifies a compact JWS against `rules`.
-pub fn verify(jws: &str, rules: &Rules<'_>) -> Result<Verified, Reject> {
+/// A signed config read without the client rules: the JWS shape, `typ`,
+/// `alg`, the signature when `keys` are given, and the payload's shape —
+/// but no `aud`, `seq` or `exp` check. What a server that publishes the
+/// file (the proxy) checks before serving it; an expired config is
+/// returned (the caller decides).
+pub fn inspect(jws: &str, keys: Option<&[PublicKey]>) -> Result<Verified, Reject> {
+    let (kid, alg, payload_bytes) = authenticate(jws, keys, None)?;
+    let (payload, payload_json) = claims(&payload_bytes)?;
+    Ok(Verified {
+        kid,
+        alg,
+        payload,
+        payload_json,
+    })
+}
+
+/// The JWS shape, header, and (with `keys`) the signature; the payload bytes.
+fn authenticate(
+    jws: &str,
+    keys: Option<&[PublicKey]>,
+    allowed_kids: Option<&[String]>,
+) -> Result<(Option<String>, SigAlg, Vec<u8>), Reject> {
     let jws = jws.trim();
     if jws.len() > MAX_JWS_BYTES {
         return Err(Reject::Malformed);
@@ -143,12 +163,15 @@ pub fn verify(jws: &str, rules: &Rules<'_>) -> Result<Verified, Reject> {
         return Err(Reject::Typ);
     }
     let alg = SigAlg::from_name(&header.alg).ok_or(Reject::Algorithm)?;
+    let Some(keys) = keys else {
+        return Ok((header.kid, alg, payload_bytes));
+    };
     let answers = |k: &&PublicKey| match (&k.kid, &header.kid) {
         (None, _) => true,
         (Some(a), Some(b)) => a == b,
         (Some(_), None) => false,
     };
-    let named: Vec<&PublicKey> = rules.keys.iter().filter(answers).collect();
+    let named: Vec<&PublicKey> = keys.iter().filter(answers).collect();
     if named.is_empty() {
         return Err(Reject::UnknownKey);
     }
@@ -156,7 +179,7 @@ pub fn verify(jws: &str, rules: &Rules<'_>) -> Result<Verified, Reject> {
     if candidates.is_empty() {
         return Err(Reject::Algorithm);
     }
-    if let Some(allowed) = rules.allowed_kids
+    if let Some(allowed) = allowed_kids
         && !header.kid.as_ref().is_some_and(|k| allowed.contains(k))
     {
         return Err(Reject::RetiredKey);
@@ -168,9 +191,14 @@ pub fn verify(jws: &str, rules: &Rules<'_>) -> Result<Verified, Reject> {
     {
         return Err(Reject::BadSignature);
     }
-    let payload: Payload = serde_json::from_slice(&payload_bytes).map_err(|_| Reject::Claims)?;
+    Ok((header.kid, alg, payload_bytes))
+}
+
+/// The payload's shape: every domain named, with at least one valid pin.
+fn claims(payload_bytes: &[u8]) -> Result<(Payload, serde_json::Value), Reject> {
+    let payload: Payload = serde_json::from_slice(payload_bytes).map_err(|_| Reject::Claims)?;
     let payload_json: serde_json::Value =
-        serde_json::from_slice(&payload_bytes).map_err(|_| Reject::Claims)?;
+        serde_json::from_slice(payload_bytes).map_err(|_| Reject::Claims)?;
     if payload.domains.iter().any(|d| {
         d.name.is_empty()
             || d.pins.is_empty()
@@ -178,6 +206,13 @@ pub fn verify(jws: &str, rules: &Rules<'_>) -> Result<Verified, Reject> {
     }) {
         return Err(Reject::Claims);
     }
+    Ok((payload, payload_json))
+}
+
+/// Verifies a compact JWS against `rules`.
+pub fn verify(jws: &str, rules: &Rules<'_>) -> Result<Verified, Reject> {
+    let (kid, alg, payload_bytes) = authenticate(jws, Some(rules.keys), rules.allowed_kids)?;
+    let (payload, payload_json) = claims(&payload_bytes)?;
     if !payload.aud.contains(rules.audience) {
         return Err(Reject::Audience);
     }
@@ -188,7 +223,7 @@ pub fn verify(jws: &str, rules: &Rules<'_>) -> Result<Verified, Reject> {
         return Err(Reject::Expired);
     }
     Ok(Verified {
-        kid: header.kid,
+        kid,
         alg,
         payload,
         payload_json,
