@@ -99,6 +99,9 @@ pub struct ServerConfig {
     /// Request headers removed before forwarding: `X-Original-URL`,
     /// `X-Rewrite-URL` and those named in `strip_request_headers`.
     pub strip_request_headers: Vec<HeaderName>,
+    /// Resolve upstream names from this hosts-format file instead of the
+    /// system resolver (`[server] hosts_file`).
+    pub hosts_file: Option<PathBuf>,
 }
 
 /// `[[server.tls]]`.
@@ -242,6 +245,9 @@ pub struct RouteConfig {
     pub protocol: UpstreamProtocol,
     /// Upstream connect timeout.
     pub connect_timeout: Duration,
+    /// Re-resolve the upstream name this often and spread requests over
+    /// every address found (`None`: resolved once, at start).
+    pub resolve_interval: Option<Duration>,
     /// Upstream read timeout.
     pub read_timeout: Duration,
     /// Placeholders to replace.

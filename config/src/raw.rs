@@ -40,6 +40,7 @@ pub(crate) struct RawServer {
     pub(crate) allow_path_params: Option<bool>,
     pub(crate) path_case: Option<String>,
     pub(crate) strip_request_headers: Option<Vec<String>>,
+    pub(crate) hosts_file: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -136,6 +137,7 @@ pub(crate) struct RawRoute {
     pub(crate) forward_token: Option<bool>,
     pub(crate) protocol: Option<String>,
     pub(crate) connect_timeout: Option<String>,
+    pub(crate) resolve_interval: Option<String>,
     pub(crate) read_timeout: Option<String>,
     #[serde(default)]
     pub(crate) substitute: Vec<RawSubstitute>,

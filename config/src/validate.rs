@@ -336,7 +336,17 @@ fn check_server(c: &mut Checker<'_>, s: raw::RawServer) -> ServerConfig {
             "above 5m; load balancers catch up within seconds (default 5s)",
         );
     }
+    let hosts_file = s.hosts_file.as_deref().map(|f| c.file(f));
+    if let Some(f) = &hosts_file
+        && !f.is_file()
+    {
+        c.problem(
+            "server.hosts_file",
+            format!("{} does not exist or is not a file", f.display()),
+        );
+    }
     ServerConfig {
+        hosts_file,
         target_rules,
         path_case_insensitive,
         strip_request_headers,
@@ -683,6 +693,27 @@ fn check_route(
         r.read_timeout.as_ref(),
         Duration::from_secs(30),
     );
+    let resolve_interval = r.resolve_interval.as_ref().map(|v| {
+        let d = c.duration(&at("resolve_interval"), Some(v), Duration::from_secs(30));
+        if d < Duration::from_millis(100) {
+            c.problem(
+                at("resolve_interval"),
+                "below 100ms; resolving that often only loads the resolver",
+            );
+        }
+        d
+    });
+    if resolve_interval.is_some()
+        && match &upstream {
+            Upstream::Demo => true,
+            Upstream::Http { host, .. } => host.parse::<std::net::IpAddr>().is_ok(),
+        }
+    {
+        c.problem(
+            at("resolve_interval"),
+            "the upstream is not a host name, so there is nothing to resolve; remove resolve_interval",
+        );
+    }
     for (k, d) in [
         ("connect_timeout", connect_timeout),
         ("read_timeout", read_timeout),
@@ -762,6 +793,7 @@ fn check_route(
         forward_token: r.forward_token.unwrap_or(false),
         protocol,
         connect_timeout,
+        resolve_interval,
         read_timeout,
         substitute,
     }

@@ -56,6 +56,8 @@ pub(crate) struct Ctx {
     secrets_allowed: bool,
     /// Claim headers for the upstream.
     claims: Vec<(HeaderName, HeaderValue)>,
+    /// The address picked for a route with `resolve_interval`.
+    upstream_addr: Option<std::net::SocketAddr>,
     outcome: Option<Outcome>,
     reason: Option<Reason>,
     /// Secrets substituted into this request, to scrub from the response.
@@ -105,6 +107,7 @@ impl ProxyHttp for Gateway {
             route: None,
             secrets_allowed: false,
             claims: Vec::new(),
+            upstream_addr: None,
             outcome: None,
             reason: None,
             secrets: Vec::new(),
@@ -197,9 +200,16 @@ impl ProxyHttp for Gateway {
 
     async fn upstream_peer(&self, session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
         match ctx.route.and_then(|i| self.routes.get(i)) {
-            Some(route) => Ok(Box::new(
-                route.peers.for_request(session.req_header()).clone(),
-            )),
+            Some(route) => {
+                let mut peer = route.peers.for_request(session.req_header()).clone();
+                // resolve_interval: the next of the addresses found, skipping
+                // those that refused connections since the last resolve.
+                if let Some(addr) = route.addresses.as_ref().and_then(|a| a.pick()) {
+                    peer._address = addr.into();
+                    ctx.upstream_addr = Some(addr);
+                }
+                Ok(Box::new(peer))
+            }
             None => Error::e_explain(ErrorType::InternalError, "no route selected"),
         }
     }
@@ -363,9 +373,22 @@ impl ProxyHttp for Gateway {
         &self,
         _session: &mut Session,
         _peer: &HttpPeer,
-        _ctx: &mut Ctx,
+        ctx: &mut Ctx,
         mut e: Box<Error>,
     ) -> Box<Error> {
+        if let (Some(addr), Some(route)) = (
+            ctx.upstream_addr,
+            ctx.route.and_then(|i| self.routes.get(i)),
+        ) && matches!(
+            e.etype(),
+            ErrorType::ConnectRefused
+                | ErrorType::ConnectNoRoute
+                | ErrorType::ConnectTimedout
+                | ErrorType::ConnectError
+        ) && let Some(a) = &route.addresses
+        {
+            a.refused(addr);
+        }
         // One upstream per route: retrying the same address only multiplies
         // the wait (and a non-idempotent request must never be sent twice).
         e.set_retry(false);

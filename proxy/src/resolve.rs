@@ -3,7 +3,10 @@
 //! found, and an address that refuses connections is skipped until the
 //! next resolve. For an ALB/ELB name whose addresses rotate.
 //!
-//! Not wired into the routes yet. The pieces, for the request path:
+//! Wired in by `routes.rs` (a route with `resolve_interval` holds an
+//! [`Addresses`]), `gateway.rs` (`upstream_peer` picks, `fail_to_connect`
+//! marks) and `server.rs` (one [`Refresher`] background service per such
+//! route). The pieces:
 //!
 //! - [`Addresses`]: the current list for one upstream, one immutable
 //!   snapshot behind one `ArcSwap` (one writer: the [`Refresher`]; a pick
@@ -61,6 +64,51 @@ pub struct HostsFile(pub PathBuf);
 
 impl Resolve for HostsFile {
     async fn resolve(&self, host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
+        self.lookup(host, port)
+    }
+}
+
+/// The system resolver, or `[server] hosts_file`.
+#[derive(Clone, Debug)]
+pub enum AnyResolver {
+    /// `getaddrinfo`.
+    System(SystemResolver),
+    /// A hosts-format file.
+    Hosts(HostsFile),
+}
+
+impl AnyResolver {
+    /// The hosts file's resolver if one is given, else the system's.
+    pub fn new(hosts_file: Option<&std::path::Path>) -> AnyResolver {
+        match hosts_file {
+            Some(p) => AnyResolver::Hosts(HostsFile(p.to_owned())),
+            None => AnyResolver::System(SystemResolver),
+        }
+    }
+
+    /// Resolves now, blocking (at start, before the runtime runs).
+    pub fn lookup_now(&self, host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
+        match self {
+            AnyResolver::Hosts(h) => h.lookup(host, port),
+            AnyResolver::System(_) => {
+                std::net::ToSocketAddrs::to_socket_addrs(&(host, port)).map(Iterator::collect)
+            }
+        }
+    }
+}
+
+impl Resolve for AnyResolver {
+    async fn resolve(&self, host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
+        match self {
+            AnyResolver::System(r) => r.resolve(host, port).await,
+            AnyResolver::Hosts(r) => r.resolve(host, port).await,
+        }
+    }
+}
+
+impl HostsFile {
+    /// The addresses the file lists for `host`, in file order.
+    pub fn lookup(&self, host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
         let text = std::fs::read_to_string(&self.0)?;
         let mut out = Vec::new();
         for line in text.lines() {

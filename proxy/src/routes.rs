@@ -5,12 +5,13 @@
 //! a client sends — `Host`, an absolute-form target, `X-Forwarded-Host` —
 //! can make a request (or a substituted secret) go anywhere else.
 
-use std::net::ToSocketAddrs;
 use std::sync::Arc;
 use std::time::Duration;
 
 use attestgate::substitute::{self, LiveSecret, Substitution, Target};
 use attestgate::{RouteMetrics, Verifier};
+
+use crate::resolve::{Addresses, AnyResolver, Refresher};
 use attestgate_config::{RouteConfig, SubstituteTarget, Upstream, UpstreamProtocol};
 use http::{HeaderName, HeaderValue, Version, header};
 use pingora_core::protocols::ALPN;
@@ -29,6 +30,11 @@ pub(crate) struct Route {
     /// route's policy (`None` only without a `[token]` section, where
     /// every route has `token = "off"`).
     pub(crate) verifier: Option<Verifier>,
+    /// With `resolve_interval`: the upstream's addresses now (requests
+    /// spread over them; `None`: the peer's one address).
+    pub(crate) addresses: Option<Arc<Addresses>>,
+    /// Its refresher, taken by the server to run as a background service.
+    pub(crate) re_resolve: std::sync::Mutex<Option<Refresher<AnyResolver>>>,
     /// Headers for the upstream from claims of the passing token.
     pub(crate) forward_claims: Vec<HeaderName>,
     /// The claim each of `forward_claims` carries, in the same order.
@@ -173,7 +179,9 @@ impl Route {
         keepalive_idle: Duration,
         metrics: RouteMetrics,
         verifier: Option<&Verifier>,
+        resolver: &AnyResolver,
     ) -> Result<Route, RouteError> {
+        let mut re_resolve = None;
         let (mut peer, upstream_host) = match &cfg.upstream {
             Upstream::Demo => {
                 let peer = HttpPeer::new_uds(demo_socket, false, String::new()).map_err(|e| {
@@ -186,15 +194,31 @@ impl Route {
                 (peer, HeaderValue::from_static("demo"))
             }
             Upstream::Http { tls, host, port } => {
-                let addr = (host.as_str(), *port)
-                    .to_socket_addrs()
+                let all = resolver
+                    .lookup_now(host, *port)
                     .map_err(|e| e.to_string())
-                    .and_then(|mut a| a.next().ok_or_else(|| "no address".to_owned()))
+                    .and_then(|a| {
+                        if a.is_empty() {
+                            Err("no address".to_owned())
+                        } else {
+                            Ok(a)
+                        }
+                    })
                     .map_err(|why| RouteError::Resolve {
                         index,
                         host: host.clone(),
                         why,
                     })?;
+                let addr = all[0];
+                if let Some(interval) = cfg.resolve_interval {
+                    re_resolve = Some(Refresher {
+                        host: host.clone(),
+                        port: *port,
+                        interval,
+                        resolver: resolver.clone(),
+                        addrs: Addresses::new(all),
+                    });
+                }
                 let default_port = if *tls { 443 } else { 80 };
                 let authority = match (host.contains(':'), *port == default_port) {
                     (true, true) => format!("[{host}]"),
@@ -256,6 +280,8 @@ impl Route {
             host: cfg.host.clone(),
             path_prefix: cfg.path_prefix.clone(),
             verifier: verifier.map(|v| v.with_policy(cfg.policy.clone())),
+            addresses: re_resolve.as_ref().map(|r| r.addrs.clone()),
+            re_resolve: std::sync::Mutex::new(re_resolve),
             forward_claims: cfg.forward_claims.iter().map(|(h, _)| h.clone()).collect(),
             claim_names: cfg.forward_claims.iter().map(|(_, c)| c.clone()).collect(),
             forward_token: cfg.forward_token,

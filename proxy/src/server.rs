@@ -126,6 +126,7 @@ fn prepare(config: &Config, demo_socket: &str) -> Result<Prepared, Vec<String>> 
         None => None,
     };
     let keepalive_idle = Duration::from_secs(60);
+    let resolver = crate::resolve::AnyResolver::new(config.server.hosts_file.as_deref());
     let mut routes = Vec::new();
     for (i, r) in config.routes.iter().enumerate() {
         match Route::build(
@@ -135,6 +136,7 @@ fn prepare(config: &Config, demo_socket: &str) -> Result<Prepared, Vec<String>> 
             keepalive_idle,
             metrics.route(&r.name),
             verifier.as_ref(),
+            &resolver,
         ) {
             Ok(route) => routes.push(route),
             Err(e) => problems.push(e.to_string()),
@@ -183,6 +185,12 @@ pub fn build_server(config: &Config, options: ServeOptions) -> Result<Built, Sta
                 .join("\n"),
         )
     })?;
+    // Routes with `resolve_interval`: their refreshers run in the
+    // background, the routes keep the address lists they update.
+    let refreshers: Vec<_> = routes
+        .iter()
+        .filter_map(|r| r.re_resolve.lock().ok()?.take())
+        .collect();
     let substitutions: Vec<_> = routes
         .iter()
         .flat_map(|r| r.substitutions.iter().cloned())
@@ -278,6 +286,12 @@ pub fn build_server(config: &Config, options: ServeOptions) -> Result<Built, Sta
             KeyRefresh(v.clone()),
         ));
     }
+    for r in refreshers {
+        server.add_service(background_service(
+            "attestgate upstream resolve",
+            ReResolve(std::sync::Mutex::new(Some(r))),
+        ));
+    }
     if !substitutions.is_empty() {
         server.add_service(background_service(
             "attestgate secret watch",
@@ -338,6 +352,19 @@ struct KeyRefresh(Verifier);
 impl BackgroundService for KeyRefresh {
     async fn start(&self, shutdown: ShutdownWatch) {
         self.0.run_refresher(shutdown_of(shutdown)).await;
+    }
+}
+
+/// Re-resolves one route's upstream name (`resolve_interval`).
+struct ReResolve(std::sync::Mutex<Option<crate::resolve::Refresher<crate::resolve::AnyResolver>>>);
+
+#[async_trait]
+impl BackgroundService for ReResolve {
+    async fn start(&self, shutdown: ShutdownWatch) {
+        let refresher = self.0.lock().ok().and_then(|mut r| r.take());
+        if let Some(r) = refresher {
+            r.run(shutdown_of(shutdown)).await;
+        }
     }
 }
 
