@@ -20,6 +20,7 @@
 
 mod egress;
 mod policy;
+mod signing;
 mod raw;
 mod validate;
 
