@@ -18,9 +18,11 @@ mod gateway;
 mod health;
 mod inbound;
 pub mod resolve;
+mod replay;
 mod respond;
 mod routes;
 mod server;
+mod signing;
 
 pub use drain::Draining;
 pub use routes::RouteError;

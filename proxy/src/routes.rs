@@ -56,6 +56,14 @@ pub enum RouteError {
         /// Resolver error.
         why: String,
     },
+    /// The replay store's metrics could not be registered.
+    #[error("route[{index}].policy.message_signing: metrics: {why}")]
+    Metrics {
+        /// Route position.
+        index: usize,
+        /// Registry error.
+        why: String,
+    },
     /// A substitution secret is unusable.
     #[error("route[{index}].substitute[{sub}].secret: {why}")]
     Secret {
@@ -78,6 +86,7 @@ impl Route {
         keepalive_idle: Duration,
         metrics: RouteMetrics,
         verifier: Option<&Verifier>,
+        stores: &mut crate::replay::Stores,
     ) -> Result<Route, RouteError> {
         let (mut peer, upstream_host) = match &cfg.upstream {
             Upstream::Demo => {
@@ -155,7 +164,16 @@ impl Route {
             name: cfg.name.as_str().into(),
             host: cfg.host.clone(),
             path_prefix: cfg.path_prefix.clone(),
-            verifier: verifier.map(|v| v.with_policy(cfg.policy.clone())),
+            verifier: match verifier {
+                Some(v) => Some(v.with_policy_and_replay_store(
+                    cfg.policy.clone(),
+                    stores.for_policy(&cfg.policy).map_err(|e| RouteError::Metrics {
+                        index,
+                        why: e.to_string(),
+                    })?,
+                )),
+                None => None,
+            },
             forward_claims: cfg.forward_claims.iter().map(|(h, _)| h.clone()).collect(),
             claim_names: cfg.forward_claims.iter().map(|(_, c)| c.clone()).collect(),
             forward_token: cfg.forward_token,

@@ -126,6 +126,7 @@ fn prepare(config: &Config, demo_socket: &str) -> Result<Prepared, Vec<String>> 
     };
     let keepalive_idle = Duration::from_secs(60);
     let mut routes = Vec::new();
+    let mut stores = crate::replay::Stores::new(&registry);
     for (i, r) in config.routes.iter().enumerate() {
         match Route::build(
             i,
@@ -134,6 +135,7 @@ fn prepare(config: &Config, demo_socket: &str) -> Result<Prepared, Vec<String>> 
             keepalive_idle,
             metrics.route(&r.name),
             verifier.as_ref(),
+            &mut stores,
         ) {
             Ok(route) => routes.push(route),
             Err(e) => problems.push(e.to_string()),
