@@ -14,6 +14,7 @@
 //! A passing decision on such a route is counted only when the signature
 //! step has decided (so a request is counted once).
 
+use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -203,6 +204,52 @@ impl crate::Verifier {
             }
             Err(crate::msgsig::ReplayError::Store(e)) => {
                 self.fail(decision, Reason::Replay, headers, client, e.as_str())
+            }
+        }
+    }
+
+    /// Refuses (`signature`; monitor mode: monitored) a signed request
+    /// whose body this front end cannot buffer: its `Content-Digest`
+    /// cannot be checked, and forwarding it unchecked would let any body
+    /// through. The tower layer's answer to a request with a body.
+    pub fn refuse_unbuffered_body(
+        &self,
+        decision: &mut Decision,
+        headers: &HeaderMap,
+        client: Option<IpAddr>,
+    ) {
+        if decision.pending_signature {
+            self.fail(decision, Reason::Signature, headers, client, "body_not_buffered");
+        }
+    }
+
+    /// [`crate::Verifier::check_replay`] without waiting: a store that
+    /// answers at once (memory, or none) decides; one that would wait on
+    /// I/O (Redis) is treated as unreachable, so `on_redis_error` decides.
+    /// For front ends that cannot await (the tower layer's `call`).
+    pub fn check_replay_now(
+        &self,
+        decision: &mut Decision,
+        signed: &Signed,
+        headers: &HeaderMap,
+        client: Option<IpAddr>,
+    ) {
+        let pending = {
+            let fut = self.check_replay(decision, signed, headers, client);
+            let mut fut = std::pin::pin!(fut);
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            fut.as_mut().poll(&mut cx).is_pending()
+        };
+        if pending {
+            let allow = self
+                .policy
+                .signing
+                .as_ref()
+                .is_some_and(|s| s.policy().on_redis_error == crate::msgsig::OnStoreError::Allow);
+            if allow {
+                self.pass(decision);
+            } else {
+                self.fail(decision, Reason::Replay, headers, client, "store_not_ready");
             }
         }
     }
