@@ -11,8 +11,8 @@ use std::time::Duration;
 use http::{HeaderName, Method, StatusCode};
 
 use crate::alg::AlgSet;
-use crate::msgsig::MessageSigningPolicy;
 use crate::builder::{BuildProblem, DEFAULT_HEADER, DEFAULT_MAX_TOKEN_BYTES};
+use crate::msgsig::MessageSigningPolicy;
 use crate::state::Mode;
 
 /// Whether a route checks tokens (`[[route]] token`).

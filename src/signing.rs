@@ -219,7 +219,13 @@ impl crate::Verifier {
         client: Option<IpAddr>,
     ) {
         if decision.pending_signature {
-            self.fail(decision, Reason::Signature, headers, client, "body_not_buffered");
+            self.fail(
+                decision,
+                Reason::Signature,
+                headers,
+                client,
+                "body_not_buffered",
+            );
         }
     }
 
@@ -241,11 +247,10 @@ impl crate::Verifier {
             fut.as_mut().poll(&mut cx).is_pending()
         };
         if pending {
-            let allow = self
-                .policy
-                .signing
-                .as_ref()
-                .is_some_and(|s| s.policy().on_redis_error == crate::msgsig::OnStoreError::Allow);
+            let allow =
+                self.policy.signing.as_ref().is_some_and(|s| {
+                    s.policy().on_redis_error == crate::msgsig::OnStoreError::Allow
+                });
             if allow {
                 self.pass(decision);
             } else {

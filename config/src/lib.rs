@@ -20,8 +20,8 @@
 
 mod egress;
 mod policy;
-mod signing;
 mod raw;
+mod signing;
 mod validate;
 
 use std::fmt;

@@ -116,12 +116,7 @@ pub(crate) fn apply(c: &mut Checker<'_>, at: &str, raw: RawPolicy, base: &Policy
     }
     if let Some(ms) = raw.message_signing {
         let base = p.message_signing.take().unwrap_or_default();
-        p.message_signing = Some(crate::signing::apply(
-            c,
-            &key("message_signing"),
-            ms,
-            base,
-        ));
+        p.message_signing = Some(crate::signing::apply(c, &key("message_signing"), ms, base));
     }
     for problem in p.validate(at) {
         c.problem(problem.path, problem.message);

@@ -124,7 +124,8 @@ replay_capacity = -1
     )
     .unwrap_err();
     assert!(
-        got.iter().any(|p| p.starts_with(&format!("{at}.redis_url:"))),
+        got.iter()
+            .any(|p| p.starts_with(&format!("{at}.redis_url:"))),
         "{got:?}"
     );
     assert!(got.iter().all(|p| !p.contains("hunter2")), "{got:?}");

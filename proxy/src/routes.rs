@@ -165,13 +165,17 @@ impl Route {
             host: cfg.host.clone(),
             path_prefix: cfg.path_prefix.clone(),
             verifier: match verifier {
-                Some(v) => Some(v.with_policy_and_replay_store(
-                    cfg.policy.clone(),
-                    stores.for_policy(&cfg.policy).map_err(|e| RouteError::Metrics {
-                        index,
-                        why: e.to_string(),
-                    })?,
-                )),
+                Some(v) => Some(
+                    v.with_policy_and_replay_store(
+                        cfg.policy.clone(),
+                        stores
+                            .for_policy(&cfg.policy)
+                            .map_err(|e| RouteError::Metrics {
+                                index,
+                                why: e.to_string(),
+                            })?,
+                    ),
+                ),
                 None => None,
             },
             forward_claims: cfg.forward_claims.iter().map(|(h, _)| h.clone()).collect(),

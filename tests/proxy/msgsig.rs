@@ -200,7 +200,12 @@ async fn approovs_four_script_cases_pass_and_the_upstream_gets_the_body() {
     let d = sha256_b64(BODY);
     let q = "?param1=value1&param2=value2";
     let cases = [
-        ("GET", "/script/token", r#"("@method" "approov-token")"#, None),
+        (
+            "GET",
+            "/script/token",
+            r#"("@method" "approov-token")"#,
+            None,
+        ),
         ("GET", "/token", FULL, None),
         (
             "POST",
@@ -208,7 +213,12 @@ async fn approovs_four_script_cases_pass_and_the_upstream_gets_the_body() {
             FULL_DIGEST,
             Some(format!("sha-256=\"{d}\"")),
         ),
-        ("POST", "/token", FULL_DIGEST, Some(format!("sha-256=:{d}:"))),
+        (
+            "POST",
+            "/token",
+            FULL_DIGEST,
+            Some(format!("sha-256=:{d}:")),
+        ),
     ];
     for (i, (method, path, components, digest)) in cases.into_iter().enumerate() {
         let body: &[u8] = if method == "POST" { BODY } else { b"" };
@@ -329,10 +339,7 @@ async fn every_altered_request_is_refused_before_the_upstream() {
         assert_eq!(r.text(), "{}", "{why}");
     }
     assert_eq!(up.count(), 0, "the upstream saw a refused request");
-    assert_eq!(
-        rejections(&p, "api", "signature").await,
-        cases.len() as f64
-    );
+    assert_eq!(rejections(&p, "api", "signature").await, cases.len() as f64);
     let logs = p.logs();
     assert!(logs.contains("message signature check failed"), "{logs}");
     assert!(!logs.contains(&ApproovVectors::token()), "the token leaked");
@@ -383,7 +390,11 @@ async fn bodies_over_max_body_bytes_get_413_and_reach_nothing() {
     let r = send(&c, &base, &post(&a, "/x", &huge, &key), None).await;
     assert_eq!(r.status, 413, "{}", r.text());
     assert_eq!(r.text(), "{}");
-    assert_eq!(up.count(), before, "the upstream received an oversized body");
+    assert_eq!(
+        up.count(),
+        before,
+        "the upstream received an oversized body"
+    );
     // An unsigned big body on the signed route: refused (signature
     // required) without reading it, still nothing upstream.
     let mut s = post(&a, "/x", &huge, &key);
@@ -477,7 +488,11 @@ async fn a_fleet_sharing_redis_refuses_a_replay_on_every_instance() {
                 continue;
             }
             let r = send(&c, &p.url(""), s, Some(LB)).await;
-            assert_eq!(r.status, 401, "{} accepted a replay from instance {j}", p.addr);
+            assert_eq!(
+                r.status, 401,
+                "{} accepted a replay from instance {j}",
+                p.addr
+            );
             replays += 1;
         }
     }
