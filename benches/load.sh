@@ -23,6 +23,8 @@ DURATION=${DURATION:-10}
 CONNS=${CONNS:-64}
 THREADS=${THREADS:-2}            # proxy worker threads; nginx workers
 TOKENS_UNCACHED=${TOKENS_UNCACHED:-600000}   # enough for 10 s at ~60k req/s
+SIGNED_COUNT=${SIGNED_COUNT:-250000}         # signatures per signed run (ECDSA: ~10-20k req/s)
+ONLY=${ONLY:-}                                # a regex: run only the points it matches (and their baselines)
 
 # ---------------------------------------------------------------- tools
 scripts/ensure-tools
@@ -44,7 +46,7 @@ fi
 
 echo "building release binaries..." >&2
 cargo build --release -q -p attestgate-proxy --bin attestgate
-cargo build --release -q -p attestgate-testkit --bin fast-upstream
+cargo build --release -q -p attestgate-testkit --bin fast-upstream --bin sign-requests
 cargo build --release -q -p attestgate-tower --example load_server
 BIN=$ROOT/target/release
 AG=$BIN/attestgate
@@ -73,6 +75,11 @@ TOKEN_ES=$($AG token mint --key "$WORK/es256.pem" --alg ES256 --kid es-1 --ttl 7
 echo "minting $TOKENS_UNCACHED distinct HS256 tokens..." >&2
 $AG token mint --secret-base64 "$SECRET" --ttl 7200 --claim ip=203.0.113.7 --count "$TOKENS_UNCACHED" > "$WORK/tokens.txt"
 $AG token mint --secret-base64 "$SECRET" --ttl 7200 --claim ip=203.0.113.7 --count 100000 > "$WORK/tokens100k.txt"
+# Approov message signing: its test key, over its ipk token
+SIGN=$BIN/sign-requests
+TOKEN_IPK=$($SIGN --token); SECRET_IPK=$($SIGN --secret)
+echo "signing $SIGNED_COUNT requests..." >&2
+$SIGN "127.0.0.1:$PROXY" /signed/x "$SIGNED_COUNT" > "$WORK/signed.txt"
 
 # ---------------------------------------------------------------- servers
 $BIN/fast-upstream "127.0.0.1:$UP" 2>/dev/null & UP_PID=$!; PIDS+=($UP_PID)
@@ -89,6 +96,8 @@ listen = "127.0.0.1:$ADMIN"
 algorithms = ["HS256", "ES256"]
 [[token.secret]]
 base64 = { value = "$SECRET" }
+[[token.secret]]
+base64 = { value = "$SECRET_IPK" }
 [token.jwks]
 file = "$WORK/jwks.json"
 [[route]]
@@ -96,6 +105,13 @@ name = "off"
 path_prefix = "/off/"
 upstream = "http://127.0.0.1:$UP"
 token = "off"
+[[route]]
+name = "signed"
+path_prefix = "/signed/"
+upstream = "http://127.0.0.1:$UP"
+[route.policy.message_signing]
+required = false                     # token-only requests pass as unsigned: the baseline
+max_age = "1h"
 [[route]]
 name = "checked"
 path_prefix = "/"
@@ -130,6 +146,8 @@ check "http://127.0.0.1:$PROXY/x" 200 "Approov-Token: $TOKEN_HS"
 check "http://127.0.0.1:$PROXY/x" 200 "Approov-Token: $TOKEN_ES"
 check "http://127.0.0.1:$PROXY/x" 401 "Approov-Token: garbage.garbage.garbage"
 check "http://127.0.0.1:$PROXY/x" 401
+check "http://127.0.0.1:$PROXY/signed/x" 200 "Approov-Token: $TOKEN_IPK"
+check "http://127.0.0.1:$PROXY/signed/x" 401 "Signature: install=:AAAA:"
 check "http://127.0.0.1:$NGINX/plain/" 200
 check "http://127.0.0.1:$NGINX/lua/" 200 "Approov-Token: $TOKEN_HS"
 check "http://127.0.0.1:$NGINX/lua/" 401 "Approov-Token: garbage.garbage.garbage"
@@ -150,6 +168,8 @@ POINTS=(
   "proxy HS256 repeated|proxy|http://127.0.0.1:$PROXY/x|Approov-Token: $TOKEN_HS|proxy route off, token sent"
   "proxy HS256 fresh per request|proxy|http://127.0.0.1:$PROXY/x|@tokens|proxy route off, token sent"
   "proxy ES256 repeated|proxy|http://127.0.0.1:$PROXY/x|Approov-Token: $TOKEN_ES|proxy route off, token sent"
+  "proxy signing route, token only|proxy|http://127.0.0.1:$PROXY/signed/x|Approov-Token: $TOKEN_IPK|proxy HS256 repeated"
+  "proxy signed (ES256 sig, replay memory)|proxy|http://127.0.0.1:$PROXY/signed/x|@signed|proxy signing route, token only"
   "proxy garbage tokens|proxy|http://127.0.0.1:$PROXY/x|Approov-Token: garbage.garbage.garbage|proxy HS256 repeated"
   "nginx plain|nginx|http://127.0.0.1:$NGINX/plain/||"
   "nginx plain, token sent|nginx|http://127.0.0.1:$NGINX/plain/|Approov-Token: $TOKEN_HS|nginx plain"
@@ -179,12 +199,16 @@ HZ=$(getconf CLK_TCK)
 declare -A RPS P50 P99 CPU
 run_point() { # name server url header
   local name=$1 server=$2 url=$3 hdr=$4 out pids t0 t1 reqs
-  if [ "$hdr" = "@tokens" ]; then
-    # a fresh proxy (empty cache) so every token is new to it
+  if [ "$hdr" = "@tokens" ] || [ "$hdr" = "@signed" ]; then
+    # a fresh proxy (empty caches) so every token / signature is new to it
     stop_proxy; start_proxy
   fi
   pids=$(pids_of "$server"); t0=$(cpu_ticks "$pids")
-  if [ "$hdr" = "@tokens" ]; then
+  if [ "$hdr" = "@signed" ]; then
+    out=$(SIGNED="$WORK/signed.txt" TOKEN="$TOKEN_IPK" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -s benches/load/signed.lua "$url" 2>&1)
+    if echo "$out" | grep -q "signed.lua: all"; then echo "WARNING: $name used its signatures more than once (replays): raise SIGNED_COUNT" >&2; fi
+    if echo "$out" | grep -q "Non-2xx"; then echo "WARNING: $name had non-2xx answers: $(echo "$out" | grep Non-2xx)" >&2; fi
+  elif [ "$hdr" = "@tokens" ]; then
     out=$(TOKENS="$WORK/tokens.txt" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -s benches/load/tokens.lua "$url" 2>&1)
   elif [ -n "$hdr" ]; then
     out=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -H "$hdr" "$url" 2>&1)
@@ -201,6 +225,20 @@ run_point() { # name server url header
 }
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END { if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
+
+if [ -n "$ONLY" ]; then # keep the matching points and their baselines, in order
+  keep=()
+  for p in "${POINTS[@]}"; do
+    IFS='|' read -r name server url hdr base <<<"$p"
+    if [[ $name =~ $ONLY ]]; then keep+=("$name"); [ -n "$base" ] && keep+=("$base"); fi
+  done
+  sel=()
+  for p in "${POINTS[@]}"; do
+    IFS='|' read -r name server url hdr base <<<"$p"
+    for k in "${keep[@]}"; do [ "$k" = "$name" ] && { sel+=("$p"); break; }; done
+  done
+  POINTS=("${sel[@]}")
+fi
 
 for round in $(seq "$ROUNDS"); do
   for p in "${POINTS[@]}"; do
@@ -231,17 +269,19 @@ for p in "${POINTS[@]}"; do
   IFS='|' read -r name server url hdr base <<<"$p"
   r=$(echo "${RPS[$name]}" | median); a=$(echo "${P50[$name]}" | median); b=$(echo "${P99[$name]}" | median); c=$(echo "${CPU[$name]}" | median)
   ratio=""
-  if [ -n "$base" ]; then
+  if [ -n "$base" ] && [ -n "${RPS[$base]:-}" ]; then
     rb=$(echo "${RPS[$base]}" | median); pb=$(echo "${P99[$base]}" | median); cb=$(echo "${CPU[$base]}" | median)
     ratio=$(awk -v r="$r" -v rb="$rb" -v p="$b" -v pb="$pb" -v c="$c" -v cb="$cb" -v base="$base" \
       'BEGIN { printf "%.3f (%.3f) x %s; %+.0f µs", r/rb, cb/c, base, p-pb }')
   fi
   printf '%-30s %9.0f %8.0f %8.0f %9.2f   %s\n' "$name" "$r" "$a" "$b" "$c" "$ratio"
 done
+if [ -z "$ONLY" ]; then
 hs=$(echo "${RPS[proxy HS256 repeated]}" | median); lua=$(echo "${RPS[nginx + Lua HS256]}" | median)
 off=$(echo "${RPS[proxy route off]}" | median); ng=$(echo "${RPS[nginx plain]}" | median)
 awk -v a="$hs" -v b="$lua" 'BEGIN { printf "%-30s %9s %8s %8s %9s   %.3f x nginx + Lua HS256\n", "proxy HS256 repeated", "", "", "", "", a/b }'
 awk -v a="$off" -v b="$ng" 'BEGIN { printf "%-30s %9s %8s %8s %9s   %.3f x nginx plain\n", "proxy route off", "", "", "", "", a/b }'
+fi
 printf '\nproxy RSS: idle %d KiB; warmed up (one token, %s connections) %d KiB; after %s distinct tokens verified and cached %d KiB (+%d KiB = %.1f MiB over warm)\n' \
   "$RSS_IDLE" "$CONNS" "$RSS_WARM" "${MISSES:-?}" "$RSS_100K" "$((RSS_100K - RSS_WARM))" "$(echo "scale=1; ($RSS_100K - $RSS_WARM)/1024" | bc)"
 printf 'rounds %s x %s s per point, wrk -t1 -c%s, proxy threads %s, %s CPUs\n' "$ROUNDS" "$DURATION" "$CONNS" "$THREADS" "$(nproc)"
