@@ -5,6 +5,7 @@
 //! `sign-requests AUTHORITY PATH N` prints N lines `SIGNATURE\tSIGNATURE-INPUT`
 //! (the token is `ApproovVectors::token()`; `sign-requests --token` prints it,
 //! `--secret` its account secret).
+#![allow(clippy::expect_used)] // a bench tool: fixture data and stdout
 
 use attestgate::msgsig::{self, RequestParts};
 use attestgate_testkit::msgsig::{ApproovVectors, InstallSigner};
