@@ -540,3 +540,41 @@ async fn a_fleet_sharing_redis_refuses_a_replay_on_every_instance() {
     let r = send(&c, &fleet[1].url(""), &s, Some(LB)).await;
     assert_eq!(r.status, 401, "replay after recovery");
 }
+
+/// A signed POST sent chunked (no `Content-Length`), with `Connection:
+/// close`: the raw answer.
+async fn chunked(p: &Proxy, body: &[u8], key: &InstallSigner) -> String {
+    let a = p.addr.to_string();
+    let s = post(&a, "/x", body, key);
+    let mut raw = format!(
+        "POST /x HTTP/1.1\r\nHost: {a}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n"
+    );
+    for (k, v) in &s.headers {
+        raw.push_str(&format!("{k}: {v}\r\n"));
+    }
+    raw.push_str("\r\n");
+    let mut bytes = raw.into_bytes();
+    for chunk in body.chunks(10_000) {
+        bytes.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        bytes.extend_from_slice(chunk);
+        bytes.extend_from_slice(b"\r\n");
+    }
+    bytes.extend_from_slice(b"0\r\n\r\n");
+    attestgate_testkit::proxy::raw_exchange(p.addr, &bytes, Duration::from_secs(5)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunked_signed_body_passes_up_to_64_kib_and_gets_413_beyond() {
+    let up = RecordingUpstream::start(Behaviour::Echo).await;
+    let p = start(&up, "").await;
+    let key = InstallSigner::approov_test_key();
+    let small: Vec<u8> = (0..30_000u32).map(|i| (i % 253) as u8).collect();
+    let answer = chunked(&p, &small, &key).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(&up.last().unwrap().body[..], &small[..]);
+    let before = up.count();
+    let big = vec![b'y'; 70_000];
+    let answer = chunked(&p, &big, &key).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert_eq!(up.count(), before, "the upstream saw an oversized body");
+}
