@@ -97,6 +97,18 @@ async fn read_body(session: &mut Session, limit: u64) -> Result<Option<Bytes>> {
         Some(_) => limit,
         None => limit.min(RETRY_BUFFER),
     };
+    // A client waiting for `100 Continue` gets it from us (the upstream
+    // is not asked yet); the upstream then gets no `Expect`: the body is
+    // already here.
+    let expects = session
+        .req_header()
+        .headers
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if expects {
+        session.write_continue_response().await?;
+        session.req_header_mut().remove_header(&header::EXPECT);
+    }
     let mut buf = BytesMut::new();
     let mut buffering = false;
     loop {

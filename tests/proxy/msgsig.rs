@@ -578,3 +578,44 @@ async fn a_chunked_signed_body_passes_up_to_64_kib_and_gets_413_beyond() {
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert_eq!(up.count(), before, "the upstream saw an oversized body");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_expecting_100_continue_gets_it_before_sending_the_body() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let up = RecordingUpstream::start(Behaviour::Echo).await;
+    let p = start(&up, "").await;
+    let a = p.addr.to_string();
+    let s = post(&a, "/x", BODY, &InstallSigner::approov_test_key());
+    let mut head = format!(
+        "POST /x HTTP/1.1\r\nHost: {a}\r\nContent-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n",
+        BODY.len()
+    );
+    for (k, v) in &s.headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut conn = tokio::net::TcpStream::connect(p.addr).await.unwrap();
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(2), conn.read(&mut buf))
+        .await
+        .expect("no 100 Continue: the client would wait")
+        .unwrap();
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 100"),
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    conn.write_all(BODY).await.unwrap();
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), conn.read_to_end(&mut rest))
+        .await
+        .unwrap()
+        .unwrap();
+    let rest = String::from_utf8_lossy(&rest);
+    assert!(rest.contains("HTTP/1.1 200"), "{rest}");
+    assert!(!rest.contains("HTTP/1.1 100"), "a second 100: {rest}");
+    let seen = up.last().unwrap();
+    assert_eq!(&seen.body[..], BODY);
+    assert!(seen.headers.get("expect").is_none());
+}
