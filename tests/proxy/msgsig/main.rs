@@ -5,19 +5,21 @@
 //! `max_body_bytes` get 413 and reach nothing; monitor mode lets failures
 //! through.
 //!
-//! The fleet: three proxies on 127.0.0.1, .2 and .3 sharing one real
-//! `redis-server`: a signature seen by one is refused by the others; with
-//! Redis stopped, `on_redis_error` refuses or allows.
+//! Bodies: `body.rs`. The fleet (`fleet.rs`): three proxies on 127.0.0.1,
+//! .2 and .3 sharing one real `redis-server`: a signature seen by one is
+//! refused by the others; with Redis stopped, `on_redis_error` refuses or
+//! allows.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod body;
+mod fleet;
+
 use std::path::Path;
-use std::time::Duration;
 
 use attestgate::msgsig::{self, RequestParts};
 use attestgate_testkit::client::{Client, Reply, request};
 use attestgate_testkit::msgsig::{ApproovVectors, InstallSigner};
 use attestgate_testkit::proxy::{Proxy, Start};
-use attestgate_testkit::redis::RedisServer;
 use attestgate_testkit::upstream::{Behaviour, RecordingUpstream};
 use base64::Engine;
 use http::HeaderMap;
@@ -373,37 +375,6 @@ async fn the_same_signature_twice_is_a_replay() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bodies_over_max_body_bytes_get_413_and_reach_nothing() {
-    let up = RecordingUpstream::start(Behaviour::Echo).await;
-    let p = start(&up, "").await;
-    let (c, key, base) = (Client::new(), InstallSigner::approov_test_key(), p.url(""));
-    let a = p.addr.to_string();
-    // Within the limit and over Pingora's 64 KiB retry buffer: the whole
-    // body arrives, byte for byte.
-    let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
-    let r = send(&c, &base, &post(&a, "/x", &big, &key), None).await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(up.last().unwrap().body.len(), big.len());
-    assert_eq!(&up.last().unwrap().body[..], &big[..]);
-    let before = up.count();
-    let huge = vec![b'x'; 262_145];
-    let r = send(&c, &base, &post(&a, "/x", &huge, &key), None).await;
-    assert_eq!(r.status, 413, "{}", r.text());
-    assert_eq!(r.text(), "{}");
-    assert_eq!(
-        up.count(),
-        before,
-        "the upstream received an oversized body"
-    );
-    // An unsigned big body on the signed route: refused (signature
-    // required) without reading it, still nothing upstream.
-    let mut s = post(&a, "/x", &huge, &key);
-    s.headers.truncate(1);
-    assert_eq!(send(&c, &base, &s, None).await.status, 401);
-    assert_eq!(up.count(), before);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn monitor_mode_lets_a_bad_signature_through_and_counts_it() {
     let up = RecordingUpstream::start(Behaviour::Echo).await;
     let p = start(&up, "").await;
@@ -418,204 +389,4 @@ async fn monitor_mode_lets_a_bad_signature_through_and_counts_it() {
             .await,
         Some(1.0)
     );
-}
-
-const HOSTS: [&str; 3] = ["127.0.0.1", "127.0.0.2", "127.0.0.3"];
-/// What a load balancer in front of the fleet is called: the client signs
-/// this authority whichever instance gets the request.
-const LB: &str = "api.example.com";
-
-fn fleet_config(up: &str, redis: &str) -> String {
-    format!(
-        r#"[token]
-[[token.secret]]
-base64 = {{ value = "{secret}" }}
-
-[[route]]
-name = "strict"
-path_prefix = "/strict"
-upstream = "{up}"
-[route.policy.message_signing]
-replay = "redis"
-redis_url = "{redis}"
-redis_timeout = "300ms"
-
-[[route]]
-name = "lenient"
-path_prefix = "/lenient"
-upstream = "{up}"
-[route.policy.message_signing]
-replay = "redis"
-redis_url = "{redis}"
-redis_timeout = "300ms"
-on_redis_error = "allow"
-"#,
-        secret = ApproovVectors::secret()
-    )
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_fleet_sharing_redis_refuses_a_replay_on_every_instance() {
-    let mut redis = RedisServer::start();
-    let up = RecordingUpstream::start(Behaviour::Echo).await;
-    let config = fleet_config(&up.url(), &redis.url());
-    let mut fleet = Vec::new();
-    for host in HOSTS {
-        fleet.push(
-            Proxy::start_on_host(
-                bin(),
-                host,
-                Start {
-                    config: &config,
-                    ..Start::default()
-                },
-            )
-            .await,
-        );
-    }
-    let (c, key) = (Client::new(), InstallSigner::approov_test_key());
-    // Each instance sees a fresh signature first, then the ones the others
-    // saw.
-    let signed: Vec<Signed> = (0..3).map(|_| post(LB, "/strict/x", BODY, &key)).collect();
-    for (i, p) in fleet.iter().enumerate() {
-        let r = send(&c, &p.url(""), &signed[i], Some(LB)).await;
-        assert_eq!(r.status, 200, "{}: {}", p.addr, r.text());
-    }
-    let mut replays = 0;
-    for (i, p) in fleet.iter().enumerate() {
-        for (j, s) in signed.iter().enumerate() {
-            if i == j {
-                continue;
-            }
-            let r = send(&c, &p.url(""), s, Some(LB)).await;
-            assert_eq!(
-                r.status, 401,
-                "{} accepted a replay from instance {j}",
-                p.addr
-            );
-            replays += 1;
-        }
-    }
-    assert_eq!(up.count(), 3, "only first uses reached the upstream");
-    let mut counted = 0.0;
-    for p in &fleet {
-        counted += rejections(p, "strict", "replay").await;
-    }
-    assert_eq!(counted, replays as f64);
-    eprintln!("fleet: 3 first uses passed, {replays} cross-instance replays refused");
-
-    // Redis goes away mid-test: the strict route refuses, the lenient one
-    // lets fresh signatures through; both count the store errors.
-    redis.stop();
-    for p in &fleet {
-        let s = get(LB, "/strict/y", FULL, &key);
-        let r = send(&c, &p.url(""), &s, Some(LB)).await;
-        assert_eq!(r.status, 401, "{}: refuse without redis", p.addr);
-        let s = get(LB, "/lenient/y", FULL, &key);
-        let r = send(&c, &p.url(""), &s, Some(LB)).await;
-        assert_eq!(r.status, 200, "{}: allow without redis", p.addr);
-        let errors = p
-            .metric("attestgate_replay_store_errors_total{kind=\"error\"}")
-            .await
-            .unwrap_or(0.0)
-            + p.metric("attestgate_replay_store_errors_total{kind=\"timeout\"}")
-                .await
-                .unwrap_or(0.0);
-        assert!(errors >= 2.0, "{}: {errors} store errors counted", p.addr);
-    }
-    assert_eq!(up.count(), 6);
-
-    // Redis back on the same port: replay protection resumes.
-    let _redis = RedisServer::start_on(redis.port());
-    let s = get(LB, "/strict/z", FULL, &key);
-    let mut ok = false;
-    for _ in 0..50 {
-        if send(&c, &fleet[0].url(""), &s, Some(LB)).await.status == 200 {
-            ok = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ok, "no recovery after redis came back");
-    let r = send(&c, &fleet[1].url(""), &s, Some(LB)).await;
-    assert_eq!(r.status, 401, "replay after recovery");
-}
-
-/// A signed POST sent chunked (no `Content-Length`), with `Connection:
-/// close`: the raw answer.
-async fn chunked(p: &Proxy, body: &[u8], key: &InstallSigner) -> String {
-    let a = p.addr.to_string();
-    let s = post(&a, "/x", body, key);
-    let mut raw = format!(
-        "POST /x HTTP/1.1\r\nHost: {a}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n"
-    );
-    for (k, v) in &s.headers {
-        raw.push_str(&format!("{k}: {v}\r\n"));
-    }
-    raw.push_str("\r\n");
-    let mut bytes = raw.into_bytes();
-    for chunk in body.chunks(10_000) {
-        bytes.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
-        bytes.extend_from_slice(chunk);
-        bytes.extend_from_slice(b"\r\n");
-    }
-    bytes.extend_from_slice(b"0\r\n\r\n");
-    attestgate_testkit::proxy::raw_exchange(p.addr, &bytes, Duration::from_secs(5)).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_chunked_signed_body_passes_up_to_64_kib_and_gets_413_beyond() {
-    let up = RecordingUpstream::start(Behaviour::Echo).await;
-    let p = start(&up, "").await;
-    let key = InstallSigner::approov_test_key();
-    let small: Vec<u8> = (0..30_000u32).map(|i| (i % 253) as u8).collect();
-    let answer = chunked(&p, &small, &key).await;
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    assert_eq!(&up.last().unwrap().body[..], &small[..]);
-    let before = up.count();
-    let big = vec![b'y'; 70_000];
-    let answer = chunked(&p, &big, &key).await;
-    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
-    assert_eq!(up.count(), before, "the upstream saw an oversized body");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_expecting_100_continue_gets_it_before_sending_the_body() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let up = RecordingUpstream::start(Behaviour::Echo).await;
-    let p = start(&up, "").await;
-    let a = p.addr.to_string();
-    let s = post(&a, "/x", BODY, &InstallSigner::approov_test_key());
-    let mut head = format!(
-        "POST /x HTTP/1.1\r\nHost: {a}\r\nContent-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n",
-        BODY.len()
-    );
-    for (k, v) in &s.headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    let mut conn = tokio::net::TcpStream::connect(p.addr).await.unwrap();
-    conn.write_all(head.as_bytes()).await.unwrap();
-    let mut buf = [0u8; 64];
-    let n = tokio::time::timeout(Duration::from_secs(2), conn.read(&mut buf))
-        .await
-        .expect("no 100 Continue: the client would wait")
-        .unwrap();
-    assert!(
-        buf[..n].starts_with(b"HTTP/1.1 100"),
-        "{:?}",
-        String::from_utf8_lossy(&buf[..n])
-    );
-    conn.write_all(BODY).await.unwrap();
-    let mut rest = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), conn.read_to_end(&mut rest))
-        .await
-        .unwrap()
-        .unwrap();
-    let rest = String::from_utf8_lossy(&rest);
-    assert!(rest.contains("HTTP/1.1 200"), "{rest}");
-    assert!(!rest.contains("HTTP/1.1 100"), "a second 100: {rest}");
-    let seen = up.last().unwrap();
-    assert_eq!(&seen.body[..], BODY);
-    assert!(seen.headers.get("expect").is_none());
 }
