@@ -3,7 +3,7 @@
 #
 #   benches/load.sh                      # 3 rounds x 10 s per point, medians
 #   ROUNDS=1 DURATION=3 benches/load.sh  # a quick look
-#   ONLY='route off' benches/load.sh     # only the points whose name matches (grep -E)
+#   ONLY='route off' benches/load.sh     # only the points whose name matches (a bash regex), with their baselines
 #   AG_BASELINE=/path/to/old/attestgate ONLY='route off' benches/load.sh
 #                                        # the same config on another build, side by side:
 #                                        # "proxy route off" vs "baseline: proxy route off"
@@ -36,7 +36,8 @@ THREADS=${THREADS:-2}            # proxy worker threads; nginx workers
 TOKENS_UNCACHED=${TOKENS_UNCACHED:-600000}   # enough for 10 s at ~60k req/s
 GRPC_CONNS=${GRPC_CONNS:-16}
 GRPC_STREAMS=${GRPC_STREAMS:-8}
-ONLY=${ONLY:-}                   # "grpc": only the gRPC points
+SIGNED_COUNT=${SIGNED_COUNT:-250000}         # signatures per signed run (ECDSA: ~10-20k req/s)
+ONLY=${ONLY:-}                                # a regex: run only the points it matches (and their baselines)
 
 # ---------------------------------------------------------------- tools
 scripts/ensure-tools bench      # and h2load (nghttp2-client) for the gRPC points
@@ -58,7 +59,7 @@ fi
 
 echo "building release binaries..." >&2
 cargo build --release -q -p attestgate-proxy --bin attestgate
-cargo build --release -q -p attestgate-testkit --bin fast-upstream --bin grpc-upstream
+cargo build --release -q -p attestgate-testkit --bin fast-upstream --bin grpc-upstream --bin sign-requests
 cargo build --release -q -p attestgate-tower --example load_server
 BIN=$ROOT/target/release
 AG=$BIN/attestgate
@@ -87,6 +88,11 @@ TOKEN_ES=$($AG token mint --key "$WORK/es256.pem" --alg ES256 --kid es-1 --ttl 7
 echo "minting $TOKENS_UNCACHED distinct HS256 tokens..." >&2
 $AG token mint --secret-base64 "$SECRET" --ttl 7200 --claim ip=203.0.113.7 --count "$TOKENS_UNCACHED" > "$WORK/tokens.txt"
 $AG token mint --secret-base64 "$SECRET" --ttl 7200 --claim ip=203.0.113.7 --count 100000 > "$WORK/tokens100k.txt"
+# Approov message signing: its test key, over its ipk token
+SIGN=$BIN/sign-requests
+TOKEN_IPK=$($SIGN --token); SECRET_IPK=$($SIGN --secret)
+echo "signing $SIGNED_COUNT requests..." >&2
+$SIGN "127.0.0.1:$PROXY" /signed/x "$SIGNED_COUNT" > "$WORK/signed.txt"
 
 # ---------------------------------------------------------------- servers
 $BIN/fast-upstream "127.0.0.1:$UP" 2>/dev/null & UP_PID=$!; PIDS+=($UP_PID)
@@ -104,6 +110,8 @@ listen = "127.0.0.1:$ADMIN"
 algorithms = ["HS256", "ES256"]
 [[token.secret]]
 base64 = { value = "$SECRET" }
+[[token.secret]]
+base64 = { value = "$SECRET_IPK" }
 [token.jwks]
 file = "$WORK/jwks.json"
 [[route]]
@@ -115,6 +123,14 @@ token = "off"
 name = "grpc"
 path_prefix = "/attestgate.demo.Demo/"
 upstream = "http://127.0.0.1:$GRPC_UP"
+
+[[route]]
+name = "signed"
+path_prefix = "/signed/"
+upstream = "http://127.0.0.1:$UP"
+[route.policy.message_signing]
+required = false                     # token-only requests pass as unsigned: the baseline
+max_age = "1h"
 [[route]]
 name = "checked"
 path_prefix = "/"
@@ -157,6 +173,8 @@ check "http://127.0.0.1:$PROXY/x" 200 "Approov-Token: $TOKEN_HS"
 check "http://127.0.0.1:$PROXY/x" 200 "Approov-Token: $TOKEN_ES"
 check "http://127.0.0.1:$PROXY/x" 401 "Approov-Token: garbage.garbage.garbage"
 check "http://127.0.0.1:$PROXY/x" 401
+check "http://127.0.0.1:$PROXY/signed/x" 200 "Approov-Token: $TOKEN_IPK"
+check "http://127.0.0.1:$PROXY/signed/x" 401 "Signature: install=:AAAA:"
 check "http://127.0.0.1:$NGINX/plain/" 200
 check "http://127.0.0.1:$NGINX/lua/" 200 "Approov-Token: $TOKEN_HS"
 check "http://127.0.0.1:$NGINX/lua/" 401 "Approov-Token: garbage.garbage.garbage"
@@ -188,6 +206,8 @@ POINTS=(
   "proxy HS256 repeated|proxy|http://127.0.0.1:$PROXY/x|Approov-Token: $TOKEN_HS|proxy route off, token sent"
   "proxy HS256 fresh per request|proxy|http://127.0.0.1:$PROXY/x|@tokens|proxy route off, token sent"
   "proxy ES256 repeated|proxy|http://127.0.0.1:$PROXY/x|Approov-Token: $TOKEN_ES|proxy route off, token sent"
+  "proxy signing route, token only|proxy|http://127.0.0.1:$PROXY/signed/x|Approov-Token: $TOKEN_IPK|proxy HS256 repeated"
+  "proxy signed (ES256 sig, replay memory)|proxy|http://127.0.0.1:$PROXY/signed/x|@signed|proxy signing route, token only"
   "proxy garbage tokens|proxy|http://127.0.0.1:$PROXY/x|Approov-Token: garbage.garbage.garbage|proxy HS256 repeated"
   "nginx plain|nginx|http://127.0.0.1:$NGINX/plain/||"
   "nginx plain, token sent|nginx|http://127.0.0.1:$NGINX/plain/|Approov-Token: $TOKEN_HS|nginx plain"
@@ -204,11 +224,6 @@ if [ -n "$BASE_PID" ]; then
     "baseline: proxy route off|baseline|http://127.0.0.1:$BPROXY/off/||"
     "proxy route off, vs baseline|proxy|http://127.0.0.1:$PROXY/off/||baseline: proxy route off"
   )
-fi
-if [ -n "${ONLY:-}" ]; then
-  kept=()
-  for p in "${POINTS[@]}"; do grep -qiE -- "$ONLY" <<<"${p%%|*}" && kept+=("$p"); done
-  POINTS=("${kept[@]}")
 fi
 
 to_us() { # wrk latency like 812.00us / 1.21ms / 2.00s -> microseconds
@@ -232,8 +247,8 @@ HZ=$(getconf CLK_TCK)
 declare -A RPS P50 P99 CPU
 run_point() { # name server url header
   local name=$1 server=$2 url=$3 hdr=$4 out pids t0 t1 reqs
-  if [ "$hdr" = "@tokens" ]; then
-    # a fresh proxy (empty cache) so every token is new to it
+  if [ "$hdr" = "@tokens" ] || [ "$hdr" = "@signed" ]; then
+    # a fresh proxy (empty caches) so every token / signature is new to it
     stop_proxy; start_proxy
   fi
   pids=$(pids_of "$server"); t0=$(cpu_ticks "$pids")
@@ -241,7 +256,11 @@ run_point() { # name server url header
     run_grpc_point "$name" "$pids" "$t0" "$url" "${hdr#@grpc }"
     return
   fi
-  if [ "$hdr" = "@tokens" ]; then
+  if [ "$hdr" = "@signed" ]; then
+    out=$(SIGNED="$WORK/signed.txt" TOKEN="$TOKEN_IPK" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -s benches/load/signed.lua "$url" 2>&1)
+    if echo "$out" | grep -q "signed.lua: all"; then echo "WARNING: $name used its signatures more than once (replays): raise SIGNED_COUNT" >&2; fi
+    if echo "$out" | grep -q "Non-2xx"; then echo "WARNING: $name had non-2xx answers: $(echo "$out" | grep Non-2xx)" >&2; fi
+  elif [ "$hdr" = "@tokens" ]; then
     out=$(TOKENS="$WORK/tokens.txt" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -s benches/load/tokens.lua "$url" 2>&1)
   elif [ -n "$hdr" ]; then
     out=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -H "$hdr" "$url" 2>&1)
@@ -274,6 +293,20 @@ run_grpc_point() { # name pids t0 url header
 }
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END { if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
+
+if [ -n "$ONLY" ]; then # keep the matching points and their baselines, in order
+  keep=()
+  for p in "${POINTS[@]}"; do
+    IFS='|' read -r name server url hdr base <<<"$p"
+    if [[ $name =~ $ONLY ]]; then keep+=("$name"); [ -n "$base" ] && keep+=("$base"); fi
+  done
+  sel=()
+  for p in "${POINTS[@]}"; do
+    IFS='|' read -r name server url hdr base <<<"$p"
+    for k in "${keep[@]}"; do [ "$k" = "$name" ] && { sel+=("$p"); break; }; done
+  done
+  POINTS=("${sel[@]}")
+fi
 
 for round in $(seq "$ROUNDS"); do
   for p in "${POINTS[@]}"; do

@@ -316,7 +316,7 @@ impl VerifierBuilder {
             Keeper::new(self.jwks, sources),
             algorithms,
         ));
-        let policy = Arc::new(PolicyState::new(&shared, self.policy));
+        let policy = Arc::new(PolicyState::new(&shared, self.policy, None));
         Ok(Verifier { shared, policy })
     }
 }

@@ -50,6 +50,10 @@ pub struct Decision {
     pub(crate) reason: Option<Reason>,
     pub(crate) token: Option<VerifiedToken>,
     pub(crate) refusal: Option<Refusal>,
+    /// The token passed on a route with message signing: the outcome is
+    /// counted once the signature step ([`crate::Verifier::check_signature`],
+    /// [`crate::Verifier::check_replay`]) has decided.
+    pub(crate) pending_signature: bool,
 }
 
 impl Decision {
@@ -228,7 +232,14 @@ impl crate::Verifier {
     pub fn decide_at(&self, req: RequestParts<'_>, now: f64) -> Decision {
         let p = &self.policy.policy;
         let metrics = self.policy.metrics(&self.shared);
-        let decision = self.decide_inner(&req, now);
+        let mut decision = self.decide_inner(&req, now);
+        if self.policy.signing.is_some()
+            && decision.outcome == Outcome::Allowed
+            && decision.token.is_some()
+        {
+            decision.pending_signature = true;
+            return decision;
+        }
         if let Some(m) = metrics {
             m.outcome(decision.outcome);
             if let Some(reason) = decision.reason {
@@ -260,6 +271,7 @@ impl crate::Verifier {
             reason: None,
             token,
             refusal: None,
+            pending_signature: false,
         };
         if p.token == T::Off {
             return pass(Outcome::Allowed, None);
@@ -280,6 +292,7 @@ impl crate::Verifier {
                 reason: Some(reason),
                 token: None,
                 refusal: None,
+                pending_signature: false,
             };
         }
         Decision {
@@ -287,6 +300,7 @@ impl crate::Verifier {
             reason: Some(reason),
             token: None,
             refusal: Some(Refusal::new(reason, p.reject_status, req.headers)),
+            pending_signature: false,
         }
     }
 }

@@ -52,6 +52,7 @@ mod reason;
 pub mod refresh;
 mod scrub;
 pub mod secret;
+mod signing;
 mod state;
 mod store;
 pub mod substitute;

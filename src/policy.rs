@@ -12,6 +12,7 @@ use http::{HeaderName, Method, StatusCode};
 
 use crate::alg::AlgSet;
 use crate::builder::{BuildProblem, DEFAULT_HEADER, DEFAULT_MAX_TOKEN_BYTES};
+use crate::msgsig::MessageSigningPolicy;
 use crate::state::Mode;
 
 /// Whether a route checks tokens (`[[route]] token`).
@@ -82,6 +83,11 @@ pub struct Policy {
     pub binding_headers: Vec<HeaderName>,
     /// Accept a token without `pay` although binding headers are set.
     pub allow_missing_pay: bool,
+    /// Approov installation message signing (DESIGN §12,
+    /// `[route.policy.message_signing]`): checked after the token passed,
+    /// by [`crate::Verifier::check_signature`] and
+    /// [`crate::Verifier::check_replay`]. `None`: not checked.
+    pub message_signing: Option<MessageSigningPolicy>,
 }
 
 impl Default for Policy {
@@ -103,6 +109,7 @@ impl Default for Policy {
             audience: None,
             binding_headers: Vec::new(),
             allow_missing_pay: false,
+            message_signing: None,
         }
     }
 }
@@ -151,6 +158,17 @@ impl Policy {
         }
         if self.name.is_empty() {
             problem("name", "empty; it is the route metric label".into());
+        }
+        if let Some(ms) = &self.message_signing {
+            for p in ms.validate() {
+                problem(&format!("message_signing.{}", p.path), p.message);
+            }
+            if self.token == TokenRequirement::Off {
+                problem(
+                    "message_signing",
+                    "the route has token = \"off\": the signature key is the token's ipk".into(),
+                );
+            }
         }
         out
     }

@@ -102,10 +102,16 @@ pub(crate) struct PolicyState {
     pub(crate) binding: Binding,
     /// Resolved on first use once metrics are attached to the verifier.
     pub(crate) metrics: OnceLock<PolicyMetrics>,
+    /// `policy.message_signing` with its replay store, ready.
+    pub(crate) signing: Option<crate::msgsig::MessageSigning>,
 }
 
 impl PolicyState {
-    pub(crate) fn new(shared: &Shared, mut policy: Policy) -> PolicyState {
+    pub(crate) fn new(
+        shared: &Shared,
+        mut policy: Policy,
+        store: Option<std::sync::Arc<dyn crate::msgsig::replay::ReplayStore>>,
+    ) -> PolicyState {
         if !(policy.reject_status.is_client_error() || policy.reject_status.is_server_error()) {
             tracing::warn!(
                 route = %policy.name,
@@ -122,7 +128,12 @@ impl PolicyState {
             audience: policy.audience.as_deref().map(Into::into),
         };
         let rules_id = shared.rules_id(&rules);
+        let signing = policy
+            .message_signing
+            .clone()
+            .map(|ms| crate::signing::build(&policy.name, ms, store));
         PolicyState {
+            signing,
             rules,
             rules_id,
             extractor: Extractor {

@@ -12,6 +12,7 @@ use std::sync::{Arc, OnceLock};
 use crate::alg::Alg;
 use crate::b64;
 use crate::jose::{self, Claims, KNOWN_CLAIMS};
+use crate::msgsig::{InstallKey, IpkError};
 
 /// A token that passed verification and binding. Only the verifier makes
 /// one, so holding a `VerifiedToken` means the request was checked.
@@ -54,6 +55,10 @@ pub(crate) struct Inner {
     pub(crate) alg: Alg,
     /// Claims and header members, decoded on first use.
     decoded: OnceLock<Box<Decoded>>,
+    /// The `ipk` claim as an installation key (message signing), parsed on
+    /// first use and kept with the cached verification: `None` inside when
+    /// the token has no `ipk`.
+    install_key: OnceLock<Option<Box<Result<InstallKey, IpkError>>>>,
 }
 
 struct Decoded {
@@ -82,6 +87,7 @@ impl Inner {
             pay,
             alg,
             decoded: OnceLock::new(),
+            install_key: OnceLock::new(),
         }
     }
 
@@ -168,6 +174,17 @@ impl VerifiedToken {
     /// `sub`, if present.
     pub fn sub(&self) -> Option<&str> {
         self.inner.decoded().claims.sub.as_deref()
+    }
+
+    /// The token's `ipk` claim as an installation key (Approov message
+    /// signing): `None` without an `ipk` claim, an error when it is present
+    /// but not a base64 DER P-256 public key. Parsed once per cached
+    /// verification, on first use.
+    pub fn install_key(&self) -> Option<&Result<InstallKey, IpkError>> {
+        self.inner
+            .install_key
+            .get_or_init(|| InstallKey::from_claims(&self.claims()).map(Box::new))
+            .as_deref()
     }
 
     /// The algorithm that verified the token.

@@ -345,7 +345,21 @@ impl Verifier {
     /// copied). A `reject_status` that is not an error status is replaced
     /// by 401 with a warning: check with [`crate::Policy::validate`] first.
     pub fn with_policy(&self, policy: crate::Policy) -> Verifier {
-        let state = PolicyState::new(&self.shared, policy);
+        self.with_policy_and_replay_store(policy, None)
+    }
+
+    /// [`Verifier::with_policy`] with the replay store its message signing
+    /// uses: the shared `RedisStore` of `replay = "redis"` (one per URL,
+    /// built within a runtime that lives as long as it), or a
+    /// [`crate::msgsig::replay::MemoryStore`] shared between routes.
+    /// `None`: `"memory"` gets a store of its own; `"redis"` without a
+    /// store behaves as an unreachable Redis (`on_redis_error` decides).
+    pub fn with_policy_and_replay_store(
+        &self,
+        policy: crate::Policy,
+        store: Option<Arc<dyn crate::msgsig::replay::ReplayStore>>,
+    ) -> Verifier {
+        let state = PolicyState::new(&self.shared, policy, store);
         // With metrics attached, the route's series exist (at zero) from
         // now on, not from its first request.
         let _ = state.metrics(&self.shared);

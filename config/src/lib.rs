@@ -22,6 +22,7 @@ mod egress;
 mod pins;
 mod policy;
 mod raw;
+mod signing;
 mod validate;
 
 use std::fmt;

@@ -28,6 +28,7 @@ pub(crate) struct RawPolicy {
     pub(crate) reject_status: Option<i64>,
     pub(crate) max_token_bytes: Option<i64>,
     pub(crate) query_param: Option<String>,
+    pub(crate) message_signing: Option<crate::signing::RawMessageSigning>,
 }
 
 /// `base` with the keys of `raw` applied; problems are reported under `at`
@@ -112,6 +113,10 @@ pub(crate) fn apply(c: &mut Checker<'_>, at: &str, raw: RawPolicy, base: &Policy
     ) as usize;
     if raw.query_param.is_some() {
         p.query_param = raw.query_param;
+    }
+    if let Some(ms) = raw.message_signing {
+        let base = p.message_signing.take().unwrap_or_default();
+        p.message_signing = Some(crate::signing::apply(c, &key("message_signing"), ms, base));
     }
     for problem in p.validate(at) {
         c.problem(problem.path, problem.message);

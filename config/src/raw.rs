@@ -74,6 +74,7 @@ pub(crate) struct RawToken {
     pub(crate) cache_capacity: Option<i64>,
     pub(crate) max_token_bytes: Option<i64>,
     pub(crate) query_param: Option<String>,
+    pub(crate) message_signing: Option<crate::signing::RawMessageSigning>,
     #[serde(default, rename = "secret")]
     pub(crate) secrets: Vec<RawSecret>,
     pub(crate) jwks: Option<RawJwks>,
@@ -96,6 +97,7 @@ impl RawToken {
             reject_status: self.reject_status.take(),
             max_token_bytes: self.max_token_bytes.take(),
             query_param: self.query_param.take(),
+            message_signing: self.message_signing.take(),
         }
     }
 }

@@ -66,6 +66,8 @@ pub(crate) struct Ctx {
     query: Option<zeroize::Zeroizing<String>>,
     /// When the request arrived (`attestgate_request_duration_seconds`).
     start: Instant,
+    /// The body buffered for its message signature, forwarded in its place.
+    signed_body: Option<bytes::Bytes>,
 }
 
 impl Drop for Ctx {
@@ -113,6 +115,7 @@ impl ProxyHttp for Gateway {
             secrets: Vec::new(),
             query: None,
             start: Instant::now(),
+            signed_body: None,
         }
     }
 
@@ -161,12 +164,14 @@ impl ProxyHttp for Gateway {
             .client_addr()
             .and_then(|a| a.as_inet())
             .map(|a| a.ip());
-        let decision = verifier.decide(RequestParts {
+        let mut decision = verifier.decide(RequestParts {
             method: &req.method,
             uri: &req.uri,
             headers: &req.headers,
             client,
         });
+        ctx.signed_body = crate::signing::check(session, verifier, &mut decision, client).await?;
+        let req = session.req_header();
         ctx.outcome = Some(decision.outcome());
         ctx.reason = decision.reason();
         if let Some(refusal) = decision.refusal() {
@@ -336,6 +341,21 @@ impl ProxyHttp for Gateway {
         }
         if substituted > 0 {
             route.metrics.substituted(substituted);
+        }
+        Ok(())
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<bytes::Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        // A signed body was read whole and checked: it goes in place of
+        // the tail Pingora replays from its retry buffer.
+        if let Some(whole) = ctx.signed_body.take() {
+            *body = Some(whole);
         }
         Ok(())
     }

@@ -18,10 +18,12 @@ mod gateway;
 mod health;
 mod inbound;
 mod pins;
+mod replay;
 pub mod resolve;
 mod respond;
 mod routes;
 mod server;
+mod signing;
 
 pub use drain::Draining;
 pub use routes::RouteError;

@@ -157,6 +157,14 @@ pub enum RouteError {
         /// Resolver error.
         why: String,
     },
+    /// The replay store's metrics could not be registered.
+    #[error("route[{index}].policy.message_signing: metrics: {why}")]
+    Metrics {
+        /// Route position.
+        index: usize,
+        /// Registry error.
+        why: String,
+    },
     /// A substitution secret is unusable.
     #[error("route[{index}].substitute[{sub}].secret: {why}")]
     Secret {
@@ -180,6 +188,7 @@ impl Route {
         metrics: RouteMetrics,
         verifier: Option<&Verifier>,
         resolver: &AnyResolver,
+        stores: &mut crate::replay::Stores,
     ) -> Result<Route, RouteError> {
         let mut re_resolve = None;
         let (mut peer, upstream_host) = match &cfg.upstream {
@@ -279,7 +288,20 @@ impl Route {
             name: cfg.name.as_str().into(),
             host: cfg.host.clone(),
             path_prefix: cfg.path_prefix.clone(),
-            verifier: verifier.map(|v| v.with_policy(cfg.policy.clone())),
+            verifier: match verifier {
+                Some(v) => Some(
+                    v.with_policy_and_replay_store(
+                        cfg.policy.clone(),
+                        stores
+                            .for_policy(&cfg.policy)
+                            .map_err(|e| RouteError::Metrics {
+                                index,
+                                why: e.to_string(),
+                            })?,
+                    ),
+                ),
+                None => None,
+            },
             addresses: re_resolve.as_ref().map(|r| r.addrs.clone()),
             re_resolve: std::sync::Mutex::new(re_resolve),
             forward_claims: cfg.forward_claims.iter().map(|(h, _)| h.clone()).collect(),

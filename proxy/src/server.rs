@@ -128,6 +128,7 @@ fn prepare(config: &Config, demo_socket: &str) -> Result<Prepared, Vec<String>> 
     let keepalive_idle = Duration::from_secs(60);
     let resolver = crate::resolve::AnyResolver::new(config.server.hosts_file.as_deref());
     let mut routes = Vec::new();
+    let mut stores = crate::replay::Stores::new(&registry);
     for (i, r) in config.routes.iter().enumerate() {
         match Route::build(
             i,
@@ -137,6 +138,7 @@ fn prepare(config: &Config, demo_socket: &str) -> Result<Prepared, Vec<String>> 
             metrics.route(&r.name),
             verifier.as_ref(),
             &resolver,
+            &mut stores,
         ) {
             Ok(route) => routes.push(route),
             Err(e) => problems.push(e.to_string()),

@@ -4,6 +4,7 @@ mod future;
 mod layer;
 mod reject;
 mod service;
+mod signing;
 
 #[cfg(feature = "axum")]
 mod extract;
