@@ -177,19 +177,31 @@ pub enum RouteError {
     },
 }
 
+/// What every route is built with.
+pub(crate) struct RouteEnv<'a> {
+    /// Where the built-in echo service listens.
+    pub(crate) demo_socket: &'a str,
+    /// How long idle upstream connections are kept.
+    pub(crate) keepalive_idle: Duration,
+    /// The base verifier (`None` without a `[token]` section).
+    pub(crate) verifier: Option<&'a Verifier>,
+    /// How upstream names are resolved.
+    pub(crate) resolver: &'a AnyResolver,
+    /// The replay stores, one per Redis URL.
+    pub(crate) stores: &'a mut crate::replay::Stores,
+}
+
 impl Route {
-    /// Prepares a configured route. `demo_socket` is where the built-in echo
-    /// service listens.
+    /// Prepares a configured route.
     pub(crate) fn build(
         index: usize,
         cfg: &RouteConfig,
-        demo_socket: &str,
-        keepalive_idle: Duration,
         metrics: RouteMetrics,
-        verifier: Option<&Verifier>,
-        resolver: &AnyResolver,
-        stores: &mut crate::replay::Stores,
+        env: &mut RouteEnv<'_>,
     ) -> Result<Route, RouteError> {
+        let (demo_socket, keepalive_idle, verifier, resolver) =
+            (env.demo_socket, env.keepalive_idle, env.verifier, env.resolver);
+        let stores = &mut *env.stores;
         let mut re_resolve = None;
         let (mut peer, upstream_host) = match &cfg.upstream {
             Upstream::Demo => {

@@ -130,16 +130,14 @@ fn prepare(config: &Config, demo_socket: &str) -> Result<Prepared, Vec<String>> 
     let mut routes = Vec::new();
     let mut stores = crate::replay::Stores::new(&registry);
     for (i, r) in config.routes.iter().enumerate() {
-        match Route::build(
-            i,
-            r,
+        let mut env = crate::routes::RouteEnv {
             demo_socket,
             keepalive_idle,
-            metrics.route(&r.name),
-            verifier.as_ref(),
-            &resolver,
-            &mut stores,
-        ) {
+            verifier: verifier.as_ref(),
+            resolver: &resolver,
+            stores: &mut stores,
+        };
+        match Route::build(i, r, metrics.route(&r.name), &mut env) {
             Ok(route) => routes.push(route),
             Err(e) => problems.push(e.to_string()),
         }

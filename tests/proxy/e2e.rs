@@ -578,7 +578,7 @@ async fn upstream_failures_answer_502_and_504_within_their_timeouts() {
     let slow = RecordingUpstream::start(Behaviour::Delay(Duration::from_secs(5))).await;
     let closed = attestgate_testkit::http::free_port();
     let proxy = start(&format!(
-        "[token]\n{}\n[[route]]\nname = \"down\"\npath_prefix = \"/down/\"\nupstream = \"http://127.0.0.1:{closed}\"\nconnect_timeout = \"500ms\"\n\n[[route]]\nname = \"slow\"\npath_prefix = \"/slow/\"\nupstream = \"{}\"\nread_timeout = \"300ms\"\n",
+        "[token]\n{}\n[[route]]\nname = \"down\"\npath_prefix = \"/down/\"\nupstream = \"http://127.0.0.42:{closed}\"\nconnect_timeout = \"500ms\"\n\n[[route]]\nname = \"slow\"\npath_prefix = \"/slow/\"\nupstream = \"{}\"\nread_timeout = \"300ms\"\n",
         secret_line(&keys),
         slow.url()
     ))
