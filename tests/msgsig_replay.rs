@@ -431,7 +431,8 @@ fn the_checker_and_its_futures_are_send_and_sync() {
 async fn an_outage_warns_once_and_never_logs_the_url_or_password() {
     let logs = attestgate_testkit::logs::Logs::default();
     let _guard = logs.install();
-    // a port nobody listens on (bound, then released)
+    // a port nobody listens on: bound on 127.0.0.1, then released, and
+    // used on 127.0.0.43, where no other test's redis-server can take it
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -439,7 +440,7 @@ async fn an_outage_warns_once_and_never_logs_the_url_or_password() {
         .port();
     let metrics = ReplayMetrics::unregistered().unwrap();
     let store = RedisStore::new(
-        &format!("redis://:hunter2@127.0.0.1:{port}"),
+        &format!("redis://:hunter2@127.0.0.43:{port}"),
         Duration::from_millis(100),
         metrics.clone(),
     )
