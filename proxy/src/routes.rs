@@ -199,8 +199,12 @@ impl Route {
         metrics: RouteMetrics,
         env: &mut RouteEnv<'_>,
     ) -> Result<Route, RouteError> {
-        let (demo_socket, keepalive_idle, verifier, resolver) =
-            (env.demo_socket, env.keepalive_idle, env.verifier, env.resolver);
+        let (demo_socket, keepalive_idle, verifier, resolver) = (
+            env.demo_socket,
+            env.keepalive_idle,
+            env.verifier,
+            env.resolver,
+        );
         let stores = &mut *env.stores;
         let mut re_resolve = None;
         let (mut peer, upstream_host) = match &cfg.upstream {
