@@ -1,6 +1,8 @@
 //! Query-parameter substitution: any query string. Never panics; a
-//! replaced query holds the secret, percent-encoded, exactly once and no
-//! longer holds the placeholder where the parameter was.
+//! replaced query holds the secret, percent-encoded, once more than the
+//! input did (an input may carry that text in another parameter: the
+//! fuzzer found one) and no longer holds the placeholder where the
+//! parameter was.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -26,7 +28,13 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if let Ok(Some((new, _))) = sub().replace_in_query(query) {
-        assert_eq!(new.matches("real%20key%2F%26%3D1").count(), 1, "{}", new.as_str());
+        const ENCODED: &str = "real%20key%2F%26%3D1";
+        assert_eq!(
+            new.matches(ENCODED).count(),
+            query.matches(ENCODED).count() + 1,
+            "{}",
+            new.as_str()
+        );
         assert!(matches!(sub().replace_in_query(&new), Ok(None)));
     }
 });
