@@ -145,8 +145,27 @@ start_proxy
 BASE_PID=""
 if [ -n "${AG_BASELINE:-}" ]; then
   BPROXY=$(port); BADMIN=$(port)
-  sed -e "s|127.0.0.1:$PROXY|127.0.0.1:$BPROXY|" -e "s|127.0.0.1:$ADMIN|127.0.0.1:$BADMIN|" \
-      -e "s|$WORK/upgrade.sock|$WORK/upgrade-baseline.sock|" "$WORK/proxy.toml" > "$WORK/baseline.toml"
+  # Only what any build understands: the route-off and the HS256 route.
+  cat > "$WORK/baseline.toml" <<EOF
+[server]
+listen = ["127.0.0.1:$BPROXY"]
+threads = $THREADS
+upgrade_sock = "$WORK/upgrade-baseline.sock"
+[admin]
+listen = "127.0.0.1:$BADMIN"
+[token]
+[[token.secret]]
+base64 = { value = "$SECRET" }
+[[route]]
+name = "off"
+path_prefix = "/off/"
+upstream = "http://127.0.0.1:$UP"
+token = "off"
+[[route]]
+name = "checked"
+path_prefix = "/"
+upstream = "http://127.0.0.1:$UP"
+EOF
   RUST_LOG=warn "$AG_BASELINE" serve --config "$WORK/baseline.toml" 2>>"$WORK/baseline.log" & BASE_PID=$!; PIDS+=($BASE_PID)
   wait_port "$BPROXY"
 fi
