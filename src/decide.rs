@@ -18,8 +18,10 @@ use crate::metrics::Outcome;
 use crate::reason::Reason;
 use crate::token::VerifiedToken;
 
-/// What [`crate::Verifier::decide`] looks at.
-#[derive(Clone, Copy, Debug)]
+/// What [`crate::Verifier::decide`] looks at. Its `Debug` shows the
+/// method, the path and the header names, never a header value (one holds
+/// the token) nor the query (which may).
+#[derive(Clone, Copy)]
 pub struct RequestParts<'a> {
     /// The method.
     pub method: &'a Method,
@@ -29,6 +31,17 @@ pub struct RequestParts<'a> {
     pub headers: &'a HeaderMap,
     /// The client's address, for the log line only.
     pub client: Option<IpAddr>,
+}
+
+impl std::fmt::Debug for RequestParts<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestParts")
+            .field("method", self.method)
+            .field("path", &self.uri.path())
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("client", &self.client)
+            .finish()
+    }
 }
 
 impl<'a> RequestParts<'a> {
@@ -358,6 +371,31 @@ mod tests {
         }
         assert!(!is_grpc(&headers("application/json")));
         assert!(!is_grpc(&headers("application/gr")));
+    }
+
+    #[test]
+    fn debug_of_request_parts_shows_no_header_value_or_query() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "approov-token",
+            HeaderValue::from_static("secret.token.value"),
+        );
+        let uri = Uri::from_static("/ws?approov-token=query.token.value");
+        let parts = RequestParts {
+            method: &Method::GET,
+            uri: &uri,
+            headers: &h,
+            client: None,
+        };
+        let text = format!("{parts:?}");
+        assert!(
+            text.contains("approov-token") && text.contains("/ws"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("secret.token") && !text.contains("query.token"),
+            "{text}"
+        );
     }
 
     #[test]
