@@ -28,16 +28,18 @@ use crate::inbound::Inbound;
 use crate::respond;
 use crate::routes::RouteTable;
 
-/// The proxy's logic; one per server, shared by all worker threads.
+/// The proxy's logic; one per worker thread (each runs its own
+/// single-threaded Pingora service), sharing everything it holds.
+#[derive(Clone)]
 pub(crate) struct Gateway {
     /// Routes, ordered for matching.
-    pub(crate) routes: RouteTable,
+    pub(crate) routes: Arc<RouteTable>,
     /// Cap on the request headers' total size.
     pub(crate) max_header_bytes: usize,
     /// One log line per request.
     pub(crate) access_log: bool,
     /// How requests are made canonical before anything reads them.
-    pub(crate) inbound: Inbound,
+    pub(crate) inbound: Arc<Inbound>,
     /// Route prefixes match ignoring ASCII case.
     pub(crate) path_case_insensitive: bool,
     /// `[pins]`: the signed pin config and the report endpoint.

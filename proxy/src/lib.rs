@@ -24,6 +24,7 @@ mod respond;
 mod routes;
 mod server;
 mod signing;
+mod workers;
 
 pub use drain::Draining;
 pub use routes::RouteError;

@@ -209,6 +209,7 @@ pub fn build_server(config: &Config, options: ServeOptions) -> Result<Built, Sta
             .map(|p| p.to_string_lossy().into_owned()),
         // Never retry beyond what fail_to_connect allows.
         max_retries: 1,
+        // Each proxy service runs on one thread of its own (workers.rs).
         work_stealing: false,
         ..ServerConf::default()
     };
@@ -216,42 +217,59 @@ pub fn build_server(config: &Config, options: ServeOptions) -> Result<Built, Sta
     server.bootstrap();
 
     let gateway = Gateway {
-        routes: RouteTable::new(routes),
+        routes: Arc::new(RouteTable::new(routes)),
         max_header_bytes: s.max_header_bytes,
         access_log: s.access_log,
-        inbound: crate::inbound::Inbound {
+        inbound: Arc::new(crate::inbound::Inbound {
             rules: s.target_rules,
             // Claim headers are the proxy's to set: a client's copy of one
             // never reaches any upstream, on any route.
             strip: strip_list(config),
-        },
+        }),
         path_case_insensitive: s.path_case_insensitive,
         pins: pins.as_ref().map(|p| p.endpoint.clone()),
     };
-    let mut proxy = pingora_proxy::http_proxy_service_with_name(
-        &server.configuration,
-        gateway,
-        "attestgate proxy",
-    );
-    if let Some(app) = proxy.app_logic_mut() {
-        // h2c for plaintext gRPC clients (prior knowledge); TLS listeners
-        // negotiate h2 with ALPN.
-        let mut options = HttpServerOptions::default();
-        options.h2c = true;
-        app.server_options = Some(options);
+    // One single-threaded service per worker thread, each with its own
+    // sockets and upstream pool: see workers.rs for why and how.
+    if !options.upgrade {
+        let addrs: Vec<_> = s
+            .listen
+            .iter()
+            .chain(s.tls.iter().map(|t| &t.listen))
+            .copied()
+            .collect();
+        crate::workers::ensure_free(&addrs)
+            .map_err(|e| StartError::Listener(format!("server.listen: {e}")))?;
     }
-    for addr in &s.listen {
-        proxy.add_tcp(&addr.to_string());
+    for worker in 0..s.threads {
+        let mut proxy = pingora_proxy::http_proxy_service_with_name(
+            &server.configuration,
+            gateway.clone(),
+            "attestgate proxy",
+        );
+        proxy.threads = Some(1);
+        if let Some(app) = proxy.app_logic_mut() {
+            // h2c for plaintext gRPC clients (prior knowledge); TLS listeners
+            // negotiate h2 with ALPN.
+            let mut options = HttpServerOptions::default();
+            options.h2c = true;
+            app.server_options = Some(options);
+        }
+        for addr in &s.listen {
+            let name = crate::workers::listener_name(*addr, worker);
+            proxy.add_tcp_with_settings(&name, crate::workers::socket_options());
+        }
+        for t in &s.tls {
+            let cert = t.cert.to_string_lossy();
+            let key = t.key.to_string_lossy();
+            let mut tls = TlsSettings::intermediate(&cert, &key)
+                .map_err(|e| StartError::Listener(format!("server.tls {}: {e}", t.listen)))?;
+            tls.enable_h2();
+            let name = crate::workers::listener_name(t.listen, worker);
+            proxy.add_tls_with_settings(&name, Some(crate::workers::socket_options()), tls);
+        }
+        server.add_service(proxy);
     }
-    for t in &s.tls {
-        let cert = t.cert.to_string_lossy();
-        let key = t.key.to_string_lossy();
-        let mut tls = TlsSettings::intermediate(&cert, &key)
-            .map_err(|e| StartError::Listener(format!("server.tls {}: {e}", t.listen)))?;
-        tls.enable_h2();
-        proxy.add_tls_with_settings(&t.listen.to_string(), None, tls);
-    }
-    server.add_service(proxy);
     if let Some(p) = pins {
         p.add_services(&mut server);
     }
