@@ -223,7 +223,8 @@ POINTS=(
   "proxy route off|proxy|http://127.0.0.1:$PROXY/off/||"
   "proxy route off, token sent|proxy|http://127.0.0.1:$PROXY/off/|Approov-Token: $TOKEN_HS|proxy route off"
   "proxy HS256 repeated|proxy|http://127.0.0.1:$PROXY/x|Approov-Token: $TOKEN_HS|proxy route off, token sent"
-  "proxy HS256 fresh per request|proxy|http://127.0.0.1:$PROXY/x|@tokens|proxy route off, token sent"
+  "proxy route off, fresh tokens sent|proxy|http://127.0.0.1:$PROXY/off/|@tokens|proxy route off, token sent"
+  "proxy HS256 fresh per request|proxy|http://127.0.0.1:$PROXY/x|@tokens|proxy route off, fresh tokens sent"
   "proxy ES256 repeated|proxy|http://127.0.0.1:$PROXY/x|Approov-Token: $TOKEN_ES|proxy route off, token sent"
   "proxy signing route, token only|proxy|http://127.0.0.1:$PROXY/signed/x|Approov-Token: $TOKEN_IPK|proxy HS256 repeated"
   "proxy signed (ES256 sig, replay memory)|proxy|http://127.0.0.1:$PROXY/signed/x|@signed|proxy signing route, token only"
@@ -353,7 +354,7 @@ RSS_100K=$(rss "$PROXY_PID")
 fi
 
 # ---------------------------------------------------------------- table
-printf '\n%-30s %9s %8s %8s %9s   %s\n' "point" "req/s" "p50 µs" "p99 µs" "CPU µs/req" "ratio to baseline: req/s (CPU/req); p99 added"
+printf '\n%-40s %9s %8s %8s %9s   %s\n' "point" "req/s" "p50 µs" "p99 µs" "CPU µs/req" "ratio to baseline: req/s (CPU/req); p99 added"
 for p in "${POINTS[@]}"; do
   IFS='|' read -r name server url hdr base <<<"$p"
   r=$(echo "${RPS[$name]}" | median); a=$(echo "${P50[$name]}" | median); b=$(echo "${P99[$name]}" | median); c=$(echo "${CPU[$name]}" | median)
@@ -363,13 +364,27 @@ for p in "${POINTS[@]}"; do
     ratio=$(awk -v r="$r" -v rb="$rb" -v p="$b" -v pb="$pb" -v c="$c" -v cb="$cb" -v base="$base" \
       'BEGIN { printf "%.3f (%.3f) x %s; %+.0f µs", r/rb, cb/c, base, p-pb }')
   fi
-  printf '%-30s %9.0f %8.0f %8.0f %9.2f   %s\n' "$name" "$r" "$a" "$b" "$c" "$ratio"
+  printf '%-40s %9.0f %8.0f %8.0f %9.2f   %s\n' "$name" "$r" "$a" "$b" "$c" "$ratio"
 done
+med() { # ARRAY point -> the median, or nothing if the point did not run
+  local v; eval "v=\"\${$1[\$2]:-}\""
+  [ -n "${v// /}" ] && echo "$v" | median
+  return 0
+}
+target() { # label value
+  [ -n "$2" ] && printf '%-40s %9s %8s %8s %9s   %s\n' "target" "" "" "" "" "$1 $2"
+  return 0
+}
+hs=$(med RPS "proxy HS256 repeated"); lua=$(med RPS "nginx + Lua HS256")
+off=$(med RPS "proxy route off"); ng=$(med RPS "nginx plain")
+offcpu=$(med CPU "proxy route off")
+p_rep=$(med P99 "proxy HS256 repeated"); p_fresh=$(med P99 "proxy HS256 fresh per request"); p_script=$(med P99 "proxy route off, fresh tokens sent")
+[ -n "$hs" ] && [ -n "$lua" ] && target "proxy HS256 repeated / nginx + Lua HS256, req/s (>= 0.8):" "$(awk -v a="$hs" -v b="$lua" 'BEGIN { printf "%.3f", a/b }')"
+[ -n "$off" ] && [ -n "$ng" ] && target "proxy route off / nginx plain, req/s:" "$(awk -v a="$off" -v b="$ng" 'BEGIN { printf "%.3f", a/b }')"
+[ -n "$offcpu" ] && target "proxy route off, CPU µs/request (<= 16):" "$offcpu"
+[ -n "$p_fresh" ] && [ -n "$p_rep" ] && target "fresh-token p99 / repeated-token p99 (<= 1.2):" "$(awk -v a="$p_fresh" -v b="$p_rep" 'BEGIN { printf "%.2f", a/b }')"
+[ -n "$p_fresh" ] && [ -n "$p_script" ] && target "fresh-token p99 / route off with the same token script p99:" "$(awk -v a="$p_fresh" -v b="$p_script" 'BEGIN { printf "%.2f", a/b }')"
 if [ -z "${ONLY:-}" ]; then
-hs=$(echo "${RPS[proxy HS256 repeated]}" | median); lua=$(echo "${RPS[nginx + Lua HS256]}" | median)
-off=$(echo "${RPS[proxy route off]}" | median); ng=$(echo "${RPS[nginx plain]}" | median)
-awk -v a="$hs" -v b="$lua" 'BEGIN { printf "%-30s %9s %8s %8s %9s   %.3f x nginx + Lua HS256\n", "proxy HS256 repeated", "", "", "", "", a/b }'
-awk -v a="$off" -v b="$ng" 'BEGIN { printf "%-30s %9s %8s %8s %9s   %.3f x nginx plain\n", "proxy route off", "", "", "", "", a/b }'
 printf '\nproxy RSS: idle %d KiB; warmed up (one token, %s connections) %d KiB; after %s distinct tokens verified and cached %d KiB (+%d KiB = %.1f MiB over warm)\n' \
   "$RSS_IDLE" "$CONNS" "$RSS_WARM" "${MISSES:-?}" "$RSS_100K" "$((RSS_100K - RSS_WARM))" "$(echo "scale=1; ($RSS_100K - $RSS_WARM)/1024" | bc)"
 fi
