@@ -29,6 +29,8 @@ pub struct Start<'a> {
     pub env: Vec<(String, String)>,
     /// RUST_LOG.
     pub rust_log: &'a str,
+    /// `[server] threads`.
+    pub threads: usize,
 }
 
 impl Default for Start<'_> {
@@ -38,6 +40,7 @@ impl Default for Start<'_> {
             server_extra: "",
             env: Vec::new(),
             rust_log: "info,attestgate::reject=debug,attestgate::access=info",
+            threads: 2,
         }
     }
 }
@@ -65,7 +68,8 @@ impl Proxy {
         let addr: SocketAddr = format!("{host}:{}", free_port()).parse().unwrap();
         let admin: SocketAddr = format!("{host}:{}", free_port()).parse().unwrap();
         let config = format!(
-            "[server]\nlisten = [\"{addr}\"]\nthreads = 2\nupgrade_sock = \"{}\"\n{}\n[admin]\nlisten = \"{admin}\"\n\n{}",
+            "[server]\nlisten = [\"{addr}\"]\nthreads = {}\nupgrade_sock = \"{}\"\n{}\n[admin]\nlisten = \"{admin}\"\n\n{}",
+            opts.threads,
             dir.join("upgrade.sock").display(),
             opts.server_extra,
             opts.config
