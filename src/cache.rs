@@ -33,6 +33,13 @@ const SHARDS: usize = 16;
 /// Below this capacity, one shard (so the bound is exact and small caches
 /// behave plainly).
 const SHARD_MIN_CAPACITY: u64 = 1024;
+/// Each shard's table is sized for its share of the capacity up front, up
+/// to this many entries (1M over 16 shards): growing a table rehashes every
+/// entry it holds (a cache miss each), and under a stream of new tokens
+/// those resizes were the fresh-token point's p99 tail (docs/PERFORMANCE.md).
+/// Only the tables' control bytes are written up front (1 byte a slot);
+/// the slots themselves stay untouched, non-resident memory until used.
+const SHARD_PRESIZE_MAX: usize = 1 << 16;
 
 struct Shard {
     table: HashTable<Arc<Inner>>,
@@ -67,14 +74,17 @@ impl TokenCache {
         } else {
             SHARDS
         };
+        let capacity = usize::try_from(capacity).unwrap_or(usize::MAX).max(1);
+        // A shard's share, with an eighth more for uneven spreading.
+        let share = (capacity / shards + capacity / shards / 8 + 1).min(SHARD_PRESIZE_MAX);
         TokenCache {
             len: AtomicUsize::new(0),
-            capacity: usize::try_from(capacity).unwrap_or(usize::MAX).max(1),
+            capacity,
             shards: (0..shards)
                 .map(|_| {
                     RwLock::new(Shard {
-                        table: HashTable::new(),
-                        order: VecDeque::new(),
+                        table: HashTable::with_capacity(share),
+                        order: VecDeque::with_capacity(share),
                         next_sweep: 0.0,
                     })
                 })
@@ -168,8 +178,9 @@ impl TokenCache {
         for s in self.shards.iter() {
             let mut shard = write(s);
             self.len.fetch_sub(shard.table.len(), Ordering::Relaxed);
-            shard.table = HashTable::new();
-            shard.order = VecDeque::new();
+            // Keep the allocations (see SHARD_PRESIZE_MAX).
+            shard.table.clear();
+            shard.order.clear();
         }
     }
 

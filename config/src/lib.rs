@@ -62,7 +62,9 @@ pub struct ServerConfig {
     pub listen: Vec<SocketAddr>,
     /// HTTPS listeners.
     pub tls: Vec<TlsListener>,
-    /// Worker threads (default: the number of CPUs).
+    /// Worker threads (default: the number of CPUs). Each runs its own
+    /// single-threaded proxy service with its own listening socket
+    /// (`SO_REUSEPORT`) and upstream connection pool.
     pub threads: usize,
     /// On SIGTERM, `/readyz` answers 503 at once and the listeners keep
     /// serving this long (so load balancers stop sending first); then the
