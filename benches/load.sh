@@ -4,9 +4,10 @@
 #   benches/load.sh                      # 3 rounds x 10 s per point, medians
 #   ROUNDS=1 DURATION=3 benches/load.sh  # a quick look
 #   ONLY='route off' benches/load.sh     # only the points whose name matches (a bash regex), with their baselines
-#   AG_BASELINE=/path/to/old/attestgate ONLY='route off' benches/load.sh
-#                                        # the same config on another build, side by side:
-#                                        # "proxy route off" vs "baseline: proxy route off"
+#   AG_BASELINE=/path/to/old/attestgate ONLY='baseline' benches/load.sh
+#                                        # another build on the same config, side by side:
+#                                        # route off, HS256 repeated and garbage tokens,
+#                                        # "proxy ..., vs baseline" against "baseline: proxy ..."
 #
 # Starts on loopback: a minimal hyper upstream (fast-upstream), the attestgate
 # proxy (routes: token "off", HS256, ES256), nginx as a plain reverse proxy
@@ -36,7 +37,7 @@ THREADS=${THREADS:-2}            # proxy worker threads; nginx workers
 TOKENS_UNCACHED=${TOKENS_UNCACHED:-600000}   # enough for 10 s at ~60k req/s
 GRPC_CONNS=${GRPC_CONNS:-16}
 GRPC_STREAMS=${GRPC_STREAMS:-8}
-SIGNED_COUNT=${SIGNED_COUNT:-250000}         # signatures per signed run (ECDSA: ~10-20k req/s)
+SIGNED_COUNT=${SIGNED_COUNT:-400000}         # signatures per signed run (ECDSA: ~10-25k req/s)
 ONLY=${ONLY:-}                                # a regex: run only the points it matches (and their baselines)
 
 # ---------------------------------------------------------------- tools
@@ -243,6 +244,10 @@ if [ -n "$BASE_PID" ]; then
   POINTS+=(
     "baseline: proxy route off|baseline|http://127.0.0.1:$BPROXY/off/||"
     "proxy route off, vs baseline|proxy|http://127.0.0.1:$PROXY/off/||baseline: proxy route off"
+    "baseline: proxy HS256 repeated|baseline|http://127.0.0.1:$BPROXY/x|Approov-Token: $TOKEN_HS|"
+    "proxy HS256 repeated, vs baseline|proxy|http://127.0.0.1:$PROXY/x|Approov-Token: $TOKEN_HS|baseline: proxy HS256 repeated"
+    "baseline: proxy garbage tokens|baseline|http://127.0.0.1:$BPROXY/x|Approov-Token: garbage.garbage.garbage|"
+    "proxy garbage tokens, vs baseline|proxy|http://127.0.0.1:$PROXY/x|Approov-Token: garbage.garbage.garbage|baseline: proxy garbage tokens"
   )
 fi
 
