@@ -149,26 +149,22 @@ callgrind_part() {
   echo "== instructions per request (callgrind; one worker; wrk -t1 -c16, ${CG_DURATION}s)"
   local p
   p=$(port); proxy_config "$p" 1 > "$WORK/cg-proxy.toml"
-  RUST_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$WORK/cg-attestgate.out" \
-    $BIN/attestgate serve --config "$WORK/cg-proxy.toml" 2>"$WORK/cg-attestgate.log" & local vg=$!; PIDS+=($vg)
-  wait_port "$p"
-  wrk -t1 -c16 -d3s "http://127.0.0.1:$p/off/x" >/dev/null
-  callgrind_control -z $vg >/dev/null
-  n=$(wrk -t1 -c16 -d"${CG_DURATION}s" "http://127.0.0.1:$p/off/x" | awk '/requests in/ {print $1}')
-  callgrind_control -d $vg >/dev/null
-  kill -INT $vg; wait $vg 2>/dev/null || true
-  report attestgate "$WORK/cg-attestgate.out.1" "$n"
-
+  RUST_LOG=warn profile attestgate "$p" /off/x INT $BIN/attestgate serve --config "$WORK/cg-proxy.toml"
   p=$(port); nginx_config "$p" 1 off > "$WORK/cg-nginx.conf"
-  valgrind --tool=callgrind --callgrind-out-file="$WORK/cg-nginx.out" \
-    nginx -c "$WORK/cg-nginx.conf" -p "$WORK" 2>"$WORK/cg-nginx.log" & vg=$!; PIDS+=($vg)
+  profile nginx "$p" /plain/x QUIT nginx -c "$WORK/cg-nginx.conf" -p "$WORK"
+}
+
+profile() { # name port path stop-signal command...: callgrind the command under load
+  local name=$1 p=$2 path=$3 sig=$4 vg n
+  shift 4
+  valgrind --tool=callgrind --callgrind-out-file="$WORK/cg-$name.out" "$@" 2>"$WORK/cg-$name.log" & vg=$!; PIDS+=($vg)
   wait_port "$p"
-  wrk -t1 -c16 -d3s "http://127.0.0.1:$p/plain/x" >/dev/null
+  wrk -t1 -c16 -d3s "http://127.0.0.1:$p$path" >/dev/null
   callgrind_control -z $vg >/dev/null
-  n=$(wrk -t1 -c16 -d"${CG_DURATION}s" "http://127.0.0.1:$p/plain/x" | awk '/requests in/ {print $1}')
+  n=$(wrk -t1 -c16 -d"${CG_DURATION}s" "http://127.0.0.1:$p$path" | awk '/requests in/ {print $1}')
   callgrind_control -d $vg >/dev/null
-  kill -QUIT $vg; wait $vg 2>/dev/null || true
-  report nginx "$(ls "$WORK"/cg-nginx.out.* | head -1)" "$n"
+  kill -"$sig" $vg; wait $vg 2>/dev/null || true
+  report "$name" "$(ls "$WORK/cg-$name.out".* | head -1)" "$n"
 }
 
 report() { # name file requests

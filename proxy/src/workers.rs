@@ -62,11 +62,24 @@ pub(crate) fn ensure_free(addrs: &[SocketAddr]) -> Result<(), String> {
                 "{addr}: port 0 is not supported; name the port to listen on"
             ));
         }
-        if let Err(e) = std::net::TcpListener::bind(addr) {
-            return Err(format!(
-                "{addr}: cannot listen ({e}); is another attestgate (or another server) running on it? \
-                 Stop it, or start this one with `serve --upgrade` to take its sockets over"
-            ));
+        match std::net::TcpListener::bind(addr) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                return Err(format!(
+                    "{addr}: the port is in use; is another attestgate (or another server) running on it? \
+                     Stop it, or start this one with `serve --upgrade` to take its sockets over"
+                ));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                return Err(format!(
+                    "{addr}: cannot listen ({e}); ports below 1024 need root or CAP_NET_BIND_SERVICE"
+                ));
+            }
+            Err(e) => {
+                return Err(format!(
+                    "{addr}: cannot listen ({e}); is it an address of this host?"
+                ));
+            }
         }
     }
     Ok(())
@@ -101,5 +114,15 @@ mod tests {
         drop(held);
         assert!(ensure_free(&[addr]).is_ok());
         assert!(ensure_free(&["127.0.0.1:0".parse().unwrap()]).is_err());
+    }
+
+    #[test]
+    fn an_address_of_another_host_is_refused_as_such() {
+        // 192.0.2.0/24 is TEST-NET-1: never an address of this host.
+        let e = ensure_free(&["192.0.2.1:8080".parse().unwrap()]).unwrap_err();
+        assert!(
+            e.starts_with("192.0.2.1:8080") && e.contains("address of this host"),
+            "{e}"
+        );
     }
 }
