@@ -818,6 +818,7 @@ async fn logs_never_hold_a_secret_an_account_key_or_a_whole_token() {
             server_extra: "access_log = true",
             env: vec![("TEST_REAL_KEY".into(), REAL_KEY.into())],
             rust_log: "debug",
+            ..Start::default()
         },
     )
     .await;
