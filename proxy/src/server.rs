@@ -232,14 +232,15 @@ pub fn build_server(config: &Config, options: ServeOptions) -> Result<Built, Sta
     // One single-threaded service per worker thread, each with its own
     // sockets and upstream pool: see workers.rs for why and how.
     if !options.upgrade {
-        let addrs: Vec<_> = s
-            .listen
-            .iter()
-            .chain(s.tls.iter().map(|t| &t.listen))
-            .copied()
-            .collect();
-        crate::workers::ensure_free(&addrs)
-            .map_err(|e| StartError::Listener(format!("server.listen: {e}")))?;
+        let plain = s.listen.iter().enumerate();
+        let tls = s.tls.iter().enumerate();
+        let keyed = plain
+            .map(|(i, a)| (format!("server.listen[{i}]"), *a))
+            .chain(tls.map(|(i, t)| (format!("server.tls[{i}].listen"), t.listen)));
+        for (key, addr) in keyed {
+            crate::workers::ensure_free(addr)
+                .map_err(|e| StartError::Listener(format!("{key}: {e}")))?;
+        }
     }
     for worker in 0..s.threads {
         let mut proxy = pingora_proxy::http_proxy_service_with_name(

@@ -51,38 +51,29 @@ pub(crate) fn socket_options() -> TcpSocketOptions {
     options
 }
 
-/// Fails when another process listens on one of `addrs`: with
-/// `SO_REUSEPORT` it would otherwise share the port with us unnoticed.
-/// A plain bind (no `SO_REUSEPORT`) fails on a port that has a listener.
-pub(crate) fn ensure_free(addrs: &[SocketAddr]) -> Result<(), String> {
-    for addr in addrs {
-        if addr.port() == 0 {
-            // Each worker would get a different port.
-            return Err(format!(
-                "{addr}: port 0 is not supported; name the port to listen on"
-            ));
-        }
-        match std::net::TcpListener::bind(addr) {
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-                return Err(format!(
-                    "{addr}: the port is in use; is another attestgate (or another server) running on it? \
-                     Stop it, or start this one with `serve --upgrade` to take its sockets over"
-                ));
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-                return Err(format!(
-                    "{addr}: cannot listen ({e}); ports below 1024 need root or CAP_NET_BIND_SERVICE"
-                ));
-            }
-            Err(e) => {
-                return Err(format!(
-                    "{addr}: cannot listen ({e}); is it an address of this host?"
-                ));
-            }
-        }
+/// Fails when another process listens on `addr`: with `SO_REUSEPORT` it
+/// would otherwise share the port with us unnoticed. A plain bind (no
+/// `SO_REUSEPORT`) fails on a port that has a listener.
+pub(crate) fn ensure_free(addr: SocketAddr) -> Result<(), String> {
+    if addr.port() == 0 {
+        // Each worker would get a different port.
+        return Err(format!(
+            "{addr}: port 0 is not supported; name the port to listen on"
+        ));
     }
-    Ok(())
+    match std::net::TcpListener::bind(addr) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(format!(
+            "{addr}: the port is in use; is another attestgate (or another server) running on it? \
+             Stop it, or start this one with `serve --upgrade` to take its sockets over"
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Err(format!(
+            "{addr}: cannot listen ({e}); ports below 1024 need root or CAP_NET_BIND_SERVICE"
+        )),
+        Err(e) => Err(format!(
+            "{addr}: cannot listen ({e}); is it an address of this host?"
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -106,20 +97,20 @@ mod tests {
     fn a_port_in_use_is_refused_with_what_to_do() {
         let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = held.local_addr().unwrap();
-        let e = ensure_free(&[addr]).unwrap_err();
+        let e = ensure_free(addr).unwrap_err();
         assert!(
             e.contains(&addr.to_string()) && e.contains("--upgrade"),
             "{e}"
         );
         drop(held);
-        assert!(ensure_free(&[addr]).is_ok());
-        assert!(ensure_free(&["127.0.0.1:0".parse().unwrap()]).is_err());
+        assert!(ensure_free(addr).is_ok());
+        assert!(ensure_free("127.0.0.1:0".parse().unwrap()).is_err());
     }
 
     #[test]
     fn an_address_of_another_host_is_refused_as_such() {
         // 192.0.2.0/24 is TEST-NET-1: never an address of this host.
-        let e = ensure_free(&["192.0.2.1:8080".parse().unwrap()]).unwrap_err();
+        let e = ensure_free("192.0.2.1:8080".parse().unwrap()).unwrap_err();
         assert!(
             e.starts_with("192.0.2.1:8080") && e.contains("address of this host"),
             "{e}"
