@@ -18,13 +18,11 @@
 //! proxy URL is shown without its credentials.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use http::{HeaderValue, Uri};
 use hyper_util::client::proxy::matcher::Matcher;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ClientConfig, RootCertStore};
 
 /// Where the JWKS fetch finds its proxy.
@@ -76,6 +74,12 @@ pub struct EgressError {
     pub message: String,
 }
 
+impl From<crate::pem::FileError> for EgressError {
+    fn from(e: crate::pem::FileError) -> Self {
+        err(e.setting, e.message)
+    }
+}
+
 fn err(setting: &'static str, message: impl Into<String>) -> EgressError {
     EgressError {
         setting,
@@ -92,41 +96,6 @@ pub(crate) fn redacted(url: &str) -> String {
         }
         None => url.rsplit_once('@').map_or(url, |(_, h)| h).to_owned(),
     }
-}
-
-fn certs_in(
-    setting: &'static str,
-    path: &Path,
-) -> Result<Vec<CertificateDer<'static>>, EgressError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| err(setting, format!("cannot read {}: {e}", path.display())))?;
-    let certs = CertificateDer::pem_slice_iter(&bytes)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| err(setting, format!("{} is not valid PEM", path.display())))?;
-    if certs.is_empty() {
-        return Err(err(
-            setting,
-            format!("no CERTIFICATE block in {}", path.display()),
-        ));
-    }
-    Ok(certs)
-}
-
-fn key_in(path: &Path) -> Result<PrivateKeyDer<'static>, EgressError> {
-    let bytes = zeroize::Zeroizing::new(
-        std::fs::read(path)
-            .map_err(|e| err("client_key", format!("cannot read {}: {e}", path.display())))?,
-    );
-    // The parser's own errors may quote a line: say only what was expected.
-    PrivateKeyDer::from_pem_slice(&bytes).map_err(|_| {
-        err(
-            "client_key",
-            format!(
-                "no PEM private key (PKCS#8, PKCS#1 or SEC1) in {}",
-                path.display()
-            ),
-        )
-    })
 }
 
 /// The TLS client configuration of the fetch: roots, extra CA, client
@@ -151,7 +120,7 @@ pub(crate) fn tls_config(o: &EgressOptions) -> Result<ClientConfig, EgressError>
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     }
     if let Some(path) = &o.ca_file {
-        for cert in certs_in("ca_file", path)? {
+        for cert in crate::pem::certs_in("ca_file", path)? {
             roots.add(cert).map_err(|e| {
                 err(
                     "ca_file",
@@ -168,8 +137,8 @@ pub(crate) fn tls_config(o: &EgressOptions) -> Result<ClientConfig, EgressError>
     match (&o.client_cert, &o.client_key) {
         (None, None) => Ok(builder.with_no_client_auth()),
         (Some(cert), Some(key)) => {
-            let chain = certs_in("client_cert", cert)?;
-            let key = key_in(key)?;
+            let chain = crate::pem::certs_in("client_cert", cert)?;
+            let key = crate::pem::key_in("client_key", key)?;
             builder.with_client_auth_cert(chain, key).map_err(|e| {
                 err(
                     "client_key",

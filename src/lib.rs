@@ -46,6 +46,7 @@ pub mod keys;
 pub mod metrics;
 pub mod mint;
 pub mod msgsig;
+pub mod pem;
 mod policy;
 pub mod query;
 mod reason;

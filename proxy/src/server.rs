@@ -17,6 +17,7 @@ use pingora_core::server::{
 use pingora_core::services::background::{BackgroundService, background_service};
 use pingora_core::services::listening::Service;
 use prometheus::Registry;
+use rustls::sign::{CertifiedKey, SingleCertAndKey};
 
 use crate::admin::Admin;
 use crate::demo::Echo;
@@ -94,6 +95,9 @@ struct Prepared {
     verifier: Option<Verifier>,
     routes: Vec<Route>,
     pins: Option<crate::pins::Pins>,
+    /// Each `[[server.tls]]` listener's chain and key, read once for all
+    /// workers.
+    identities: Vec<Arc<CertifiedKey>>,
 }
 
 /// Every check `serve` makes before it listens, all of them, each problem
@@ -147,12 +151,24 @@ fn prepare(config: &Config, demo_socket: &str) -> Result<Prepared, Vec<String>> 
             .map_err(|found| problems.extend(found))
             .ok()
     });
+    let identities = config
+        .server
+        .tls
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| {
+            attestgate::pem::server_identity(&t.cert, &t.key)
+                .map_err(|e| problems.push(format!("server.tls[{i}].{e}")))
+                .ok()
+        })
+        .collect();
     if problems.is_empty() {
         Ok(Prepared {
             registry,
             verifier,
             routes,
             pins,
+            identities,
         })
     } else {
         Err(problems)
@@ -176,6 +192,7 @@ pub fn build_server(config: &Config, options: ServeOptions) -> Result<Built, Sta
         verifier,
         routes,
         pins,
+        identities,
     } = prepare(config, &demo_socket).map_err(|problems| {
         StartError::Config(
             problems
@@ -260,11 +277,14 @@ pub fn build_server(config: &Config, options: ServeOptions) -> Result<Built, Sta
             let name = crate::workers::listener_name(*addr, worker);
             proxy.add_tcp_with_settings(&name, crate::workers::socket_options());
         }
-        for t in &s.tls {
+        for (t, identity) in s.tls.iter().zip(&identities) {
             let cert = t.cert.to_string_lossy();
             let key = t.key.to_string_lossy();
             let mut tls = TlsSettings::intermediate(&cert, &key)
                 .map_err(|e| StartError::Listener(format!("server.tls {}: {e}", t.listen)))?;
+            // The chain and key checked in `prepare`, shared: Pingora would
+            // read the files again per worker (and panic on a bad one).
+            tls.set_cert_resolver(Arc::new(SingleCertAndKey::from(identity.clone())));
             tls.enable_h2();
             let name = crate::workers::listener_name(t.listen, worker);
             proxy.add_tls_with_settings(&name, Some(crate::workers::socket_options()), tls);

@@ -309,3 +309,89 @@ fn check_config_runs_every_check_serve_runs_and_lists_them_all() {
         "{err}"
     );
 }
+
+/// `[[server.tls]]` files are read and checked before anything listens:
+/// `check-config` and `serve` name the listener's key and the file, exit 2,
+/// never panic, and never print the key.
+#[test]
+fn a_tls_listener_whose_files_do_not_hold_a_fitting_chain_and_key_is_refused() {
+    let dir = TempDir::new("cli-tls-files");
+    let tls = |name: &str| repo_root().join("tests/fixtures/tls").join(name);
+    let key_text = std::fs::read_to_string(tls("localhost.key")).unwrap();
+    let key_body = key_text.lines().nth(1).unwrap().to_owned();
+    let write = |name: &str, bytes: &[u8]| {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    };
+    let garbage = write("garbage.pem", b"not a pem file\n");
+    let empty = write("empty.pem", b"");
+    let broken = write(
+        "broken.pem",
+        b"-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
+    );
+    let cut_key = write("cut.key", &key_text.as_bytes()[..key_text.len() / 2]);
+    let missing = dir.join("missing.pem");
+    let (cert, key) = (tls("localhost.pem"), tls("localhost.key"));
+    // (cert, key, the key path expected, a word of the reason)
+    let cases = [
+        (&garbage, &key, "server.tls[0].cert", "CERTIFICATE"),
+        (&empty, &key, "server.tls[0].cert", "CERTIFICATE"),
+        (&broken, &key, "server.tls[0].cert", "not valid PEM"),
+        (&key, &key, "server.tls[0].cert", "CERTIFICATE"),
+        (&missing, &key, "server.tls[0].cert", "missing.pem"),
+        (&cert, &cert, "server.tls[0].key", "private key"),
+        (&cert, &garbage, "server.tls[0].key", "private key"),
+        (&cert, &cut_key, "server.tls[0].key", "private key"),
+        (
+            &cert,
+            &tls("other.key"),
+            "server.tls[0].key",
+            "does not fit",
+        ),
+        (&tls("other.pem"), &key, "server.tls[0].key", "does not fit"),
+    ];
+    for (i, (c, k, setting, reason)) in cases.iter().enumerate() {
+        let path = dir.join(&format!("tls-{i}.toml"));
+        let port = attestgate_testkit::http::free_port();
+        std::fs::write(
+            &path,
+            format!(
+                "[server]\nlisten = []\n[[server.tls]]\nlisten = \"127.0.0.1:{port}\"\ncert = \"{}\"\nkey = \"{}\"\n[admin]\nlisten = \"127.0.0.1:{}\"\n\n[[route]]\nname = \"a\"\npath_prefix = \"/\"\nupstream = \"demo\"\ntoken = \"off\"\n",
+                c.display(),
+                k.display(),
+                attestgate_testkit::http::free_port()
+            ),
+        )
+        .unwrap();
+        for verb in ["check-config", "serve"] {
+            let out = run_briefly(&[verb, "--config", &path.display().to_string()]);
+            let err = stderr(&out);
+            let case = format!("case {i} ({verb}): {err}");
+            assert_eq!(out.status.code(), Some(2), "{case}");
+            assert!(err.contains(setting) && err.contains(reason), "{case}");
+            assert!(!err.contains("panicked"), "{case}");
+            assert!(!err.contains(&key_body), "{case}");
+        }
+    }
+}
+
+/// Runs the binary; kills it (and fails) if it is still running after 20 s.
+fn run_briefly(args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_attestgate"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t.elapsed() > std::time::Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("{args:?} still running after 20 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
