@@ -48,8 +48,7 @@ WORK=$(mktemp -d /tmp/attestgate-breakdown.XXXXXX)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 did not open" >&2; return 1; }
+source benches/load/lib.sh
 
 UP=$(port)
 $BIN/fast-upstream "127.0.0.1:$UP" 2>/dev/null & PIDS+=($!)
@@ -158,7 +157,7 @@ profile() { # name port path stop-signal command...: callgrind the command under
   local name=$1 p=$2 path=$3 sig=$4 vg n
   shift 4
   valgrind --tool=callgrind --callgrind-out-file="$WORK/cg-$name.out" "$@" 2>"$WORK/cg-$name.log" & vg=$!; PIDS+=($vg)
-  wait_port "$p"
+  wait_port "$p" 30
   wrk -t1 -c16 -d3s "http://127.0.0.1:$p$path" >/dev/null
   callgrind_control -z $vg >/dev/null
   n=$(wrk -t1 -c16 -d"${CG_DURATION}s" "http://127.0.0.1:$p$path" | awk '/requests in/ {print $1}')

@@ -14,8 +14,7 @@ cargo build --release -q -p attestgate-proxy --bin attestgate
 cargo build --release -q -p attestgate-testkit --bin fast-upstream
 BIN=$ROOT/target/release; AG=$BIN/attestgate
 WORK=$(mktemp -d /tmp/attestgate-fresh.XXXXXX)
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+source benches/load/lib.sh
 UP=$(port); PX=$(port); PP=""
 $BIN/fast-upstream "127.0.0.1:$UP" 2>/dev/null & UPP=$!
 trap 'kill $PP $UPP 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"' EXIT
@@ -24,24 +23,7 @@ SECRET=$($AG secret new)
 $AG token mint --secret-base64 "$SECRET" --ttl 7200 --claim ip=203.0.113.7 --count 600000 > "$WORK/tokens.txt"
 TOKEN=$(head -1 "$WORK/tokens.txt")
 start() { # cache_capacity
-  cat > "$WORK/p.toml" <<T
-[server]
-listen = ["127.0.0.1:$PX"]
-threads = 2
-[token]
-cache_capacity = $1
-[[token.secret]]
-base64 = { value = "$SECRET" }
-[[route]]
-name = "off"
-path_prefix = "/off/"
-upstream = "http://127.0.0.1:$UP"
-token = "off"
-[[route]]
-name = "checked"
-path_prefix = "/"
-upstream = "http://127.0.0.1:$UP"
-T
+  two_route_config "$PX" 2 "$UP" "$SECRET" "" "cache_capacity = $1" > "$WORK/p.toml"
   RUST_LOG=warn $AG serve --config "$WORK/p.toml" 2>>"$WORK/proxy.log" & PP=$!
   wait_port "$PX"
 }

@@ -75,8 +75,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 did not open" >&2; return 1; }
+source benches/load/lib.sh
 
 GRPC_UP=$(port); UP=$(port); PROXY=$(port); ADMIN=$(port); NGINX=$(port); AXUM_PLAIN=$(port); AXUM_HS=$(port); AXUM_ES=$(port)
 
@@ -147,26 +146,9 @@ BASE_PID=""
 if [ -n "${AG_BASELINE:-}" ]; then
   BPROXY=$(port); BADMIN=$(port)
   # Only what any build understands: the route-off and the HS256 route.
-  cat > "$WORK/baseline.toml" <<EOF
-[server]
-listen = ["127.0.0.1:$BPROXY"]
-threads = $THREADS
-upgrade_sock = "$WORK/upgrade-baseline.sock"
-[admin]
-listen = "127.0.0.1:$BADMIN"
-[token]
-[[token.secret]]
-base64 = { value = "$SECRET" }
-[[route]]
-name = "off"
-path_prefix = "/off/"
-upstream = "http://127.0.0.1:$UP"
-token = "off"
-[[route]]
-name = "checked"
-path_prefix = "/"
-upstream = "http://127.0.0.1:$UP"
-EOF
+  two_route_config "$BPROXY" "$THREADS" "$UP" "$SECRET" \
+    "upgrade_sock = \"$WORK/upgrade-baseline.sock\"" > "$WORK/baseline.toml"
+  printf '[admin]\nlisten = "127.0.0.1:%s"\n' "$BADMIN" >> "$WORK/baseline.toml"
   RUST_LOG=warn "$AG_BASELINE" serve --config "$WORK/baseline.toml" 2>>"$WORK/baseline.log" & BASE_PID=$!; PIDS+=($BASE_PID)
   wait_port "$BPROXY"
 fi
