@@ -90,7 +90,8 @@ fn split(line: &str) -> Vec<String> {
 
 /// The machine as the unit sees it, moved into a temporary folder.
 struct Machine {
-    dir: TempDir,
+    /// Removed when the test ends.
+    _dir: TempDir,
     run_dir: PathBuf,
     config: PathBuf,
     log: PathBuf,
@@ -170,11 +171,17 @@ impl Machine {
 impl Drop for Machine {
     fn drop(&mut self) {
         for pid in self.pids.lock().unwrap().iter() {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
+            let _ = signal(*pid, "KILL");
         }
     }
+}
+
+/// Sends a signal with the shell's `kill` (a builtin: no procps needed).
+fn signal(pid: u32, name: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("kill -{name} {pid}")])
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// Whether a process runs (a zombie, reaped by no one here, does not).
@@ -196,8 +203,9 @@ async fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> boo
     }
 }
 
-/// One request on a new connection; the answer, or "" when the
-/// connection is refused or broken (a failed request, to the caller).
+/// One request on a new connection: the answer, or the error in
+/// parentheses when the connection is refused, broken or too slow (a
+/// failed request, to the caller).
 async fn get(addr: SocketAddr, path: &str, headers: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let req =
@@ -247,7 +255,7 @@ async fn start_reload_under_load_and_stop_as_systemd_runs_the_unit() {
     std::fs::write(&config, &text).unwrap();
     let m = Machine {
         log: dir.join("journal.log"),
-        dir,
+        _dir: dir,
         run_dir,
         config,
         settings: service_settings(),
@@ -362,12 +370,6 @@ async fn start_reload_under_load_and_stop_as_systemd_runs_the_unit() {
 
     // systemctl stop: SIGTERM; it exits within TimeoutStopSec.
     let timeout = attestgate_config::parse_duration(&m.all("TimeoutStopSec")[0]).unwrap();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &new.to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    assert!(signal(new, "TERM"));
     wait_until("exit on SIGTERM", timeout, || !alive(new)).await;
 }
