@@ -1,4 +1,6 @@
-//! The Deployment, Service, HPA and PDB against the ConfigMap's config.
+//! The Deployment, Services, HPA and PDB against the ConfigMap's config:
+//! the base's files here; the same checks run on every rendered overlay
+//! (kustomize.rs).
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -9,10 +11,22 @@ use crate::*;
 
 #[test]
 fn the_deployment_agrees_with_its_config() {
-    let base = Base::load();
-    let deploy = base.kind("Deployment");
+    check_pod(
+        &Manifests::base_files(),
+        &read(&format!("{BASE}/attestgate.toml")),
+    );
+}
+
+#[test]
+fn service_hpa_and_pdb_select_the_deployment() {
+    check_selectors(&Manifests::base_files());
+}
+
+/// The Deployment of `m` agrees with the config `toml` its ConfigMap holds.
+pub(crate) fn check_pod(m: &Manifests, toml: &str) {
+    let deploy = m.kind("Deployment");
     let items = secret_items(deploy);
-    let (config, used, _dir) = load_config(&items);
+    let (config, used, _dir) = load_config_text(toml, &items);
     let c = container(deploy);
 
     // Every file the config reads is a key of the mounted Secret, and the
@@ -105,10 +119,10 @@ fn the_deployment_agrees_with_its_config() {
     assert!(seq(deploy, "spec.template.spec.topologySpreadConstraints").len() >= 2);
 }
 
-#[test]
-fn service_hpa_and_pdb_select_the_deployment() {
-    let base = Base::load();
-    let deploy = base.kind("Deployment");
+/// The Services, the PDB and the HPA of `m` select its Deployment's pods;
+/// API traffic and the admin port are on separate Services.
+pub(crate) fn check_selectors(m: &Manifests) {
+    let deploy = m.kind("Deployment");
     let pod_labels = get(deploy, "spec.template.metadata.labels")
         .as_mapping()
         .unwrap();
@@ -120,15 +134,38 @@ fn service_hpa_and_pdb_select_the_deployment() {
             .all(|(k, v)| pod_labels.get(k) == Some(v))
     };
     assert!(selects(get(deploy, "spec.selector.matchLabels")));
-    let svc = base.kind("Service");
-    assert!(selects(get(svc, "spec.selector")));
     let c = container(deploy);
-    for p in seq(svc, "spec.ports") {
-        port_named(c, s(p, "targetPort"));
+    assert_eq!(m.all("Service").len(), 2, "the API and the admin Service");
+    for svc in m.all("Service") {
+        assert!(selects(get(svc, "spec.selector")));
+        assert_eq!(s(svc, "spec.type"), "ClusterIP", "{svc:?}");
+        for p in seq(svc, "spec.ports") {
+            port_named(c, s(p, "targetPort"));
+        }
     }
-    let pdb = base.kind("PodDisruptionBudget");
+    // Whatever reaches the API Service (an Ingress, a LoadBalancer) never
+    // reaches /metrics: the admin port is on a Service of its own.
+    let target_ports = |svc: &Value| -> Vec<String> {
+        seq(svc, "spec.ports")
+            .iter()
+            .map(|p| s(p, "targetPort").to_owned())
+            .collect()
+    };
+    let api = m.named("Service", "attestgate");
+    assert_eq!(target_ports(api), ["http"], "the API Service: {api:?}");
+    let admin_port = port_named(c, "admin");
+    for p in seq(api, "spec.ports") {
+        assert_ne!(get(p, "port").as_u64(), Some(u64::from(admin_port)));
+    }
+    let admin = m.named("Service", "attestgate-admin");
+    assert_eq!(
+        target_ports(admin),
+        ["admin"],
+        "the admin Service: {admin:?}"
+    );
+    let pdb = m.kind("PodDisruptionBudget");
     assert!(selects(get(pdb, "spec.selector.matchLabels")));
-    let hpa = base.kind("HorizontalPodAutoscaler");
+    let hpa = m.kind("HorizontalPodAutoscaler");
     assert_eq!(s(hpa, "spec.scaleTargetRef.kind"), "Deployment");
     assert_eq!(
         s(hpa, "spec.scaleTargetRef.name"),

@@ -1,16 +1,22 @@
 //! deploy/: every manifest parses, and what they say agrees with the
 //! config they ship (which must load with attestgate-config) and with the
 //! binary: ports, probe paths, file names and mount paths, time budgets,
-//! metric names. `kubectl kustomize deploy/k8s` is run when kubectl is on
-//! PATH; in CI (CI=true) a missing kubectl fails the test.
+//! metric names. Each file is also read by its real consumer: `kubectl
+//! kustomize` renders the base, the overlays and the extras, `promtool`
+//! checks the alerting rules, `systemd-analyze` verifies the unit. They come
+//! from scripts/ensure-tools; a missing one fails the test, never skips it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod docker;
+mod extras;
 mod k8s;
 mod kustomize;
 mod metrics;
+mod systemd;
 
 use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 use attestgate::SecretSource;
 use attestgate_config::Config;
@@ -77,44 +83,99 @@ pub(crate) fn seq<'a>(v: &'a Value, path: &str) -> &'a Vec<Value> {
         .unwrap_or_else(|| panic!("{path} is not a list"))
 }
 
-/// The kustomize base's resources by kind (generated ConfigMap aside).
-pub(crate) struct Base {
-    docs: Vec<Value>,
+/// The kustomize base, and where its config file is.
+pub(crate) const BASE: &str = "deploy/k8s/base";
+
+/// Kubernetes resources, looked up by kind and name: the base's files as
+/// they are, or what `kubectl kustomize` renders.
+pub(crate) struct Manifests {
+    pub(crate) docs: Vec<Value>,
 }
 
-impl Base {
-    pub(crate) fn load() -> Base {
-        let k = yaml_docs(&read("deploy/k8s/kustomization.yaml")).remove(0);
+impl Manifests {
+    /// The base's resource files, read without kustomize (the generated
+    /// ConfigMap aside).
+    pub(crate) fn base_files() -> Manifests {
+        let k = yaml_docs(&read(&format!("{BASE}/kustomization.yaml"))).remove(0);
         let mut docs = Vec::new();
         for r in seq(&k, "resources") {
             let file = r.as_str().unwrap();
-            docs.extend(yaml_docs(&read(&format!("deploy/k8s/{file}"))));
+            docs.extend(yaml_docs(&read(&format!("{BASE}/{file}"))));
         }
         for g in seq(&k, "configMapGenerator") {
             for f in seq(g, "files") {
                 assert!(
-                    repo_root()
-                        .join("deploy/k8s")
-                        .join(f.as_str().unwrap())
-                        .is_file(),
+                    repo_root().join(BASE).join(f.as_str().unwrap()).is_file(),
                     "{f:?}"
                 );
             }
         }
-        Base { docs }
+        Manifests { docs }
+    }
+
+    /// `kubectl kustomize DIR`.
+    pub(crate) fn render(dir: &Path) -> Manifests {
+        let out = run(Command::new(tool("kubectl")).arg("kustomize").arg(dir));
+        Manifests {
+            docs: yaml_docs(&String::from_utf8(out.stdout).unwrap()),
+        }
+    }
+
+    pub(crate) fn all(&self, kind: &str) -> Vec<&Value> {
+        self.docs.iter().filter(|d| s(d, "kind") == kind).collect()
     }
 
     pub(crate) fn kind(&self, kind: &str) -> &Value {
-        let found: Vec<_> = self.docs.iter().filter(|d| s(d, "kind") == kind).collect();
+        let found = self.all(kind);
         assert_eq!(found.len(), 1, "one {kind}");
+        found[0]
+    }
+
+    pub(crate) fn named(&self, kind: &str, name: &str) -> &Value {
+        let found: Vec<_> = self
+            .all(kind)
+            .into_iter()
+            .filter(|d| s(d, "metadata.name") == name)
+            .collect();
+        assert_eq!(found.len(), 1, "one {kind} {name}");
         found[0]
     }
 }
 
-/// The ConfigMap's config, loaded with the Secret's files in a temporary
-/// folder standing in for the mount. Returns it and the secret file names
-/// it uses.
+/// A program from scripts/ensure-tools: found on PATH, or the test fails.
+pub(crate) fn tool(name: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{name} is not installed: run scripts/ensure-tools"))
+}
+
+/// Runs a command; it must succeed.
+pub(crate) fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The base's ConfigMap config; see [`load_config_text`].
 pub(crate) fn load_config(secret_names: &[String]) -> (Config, BTreeSet<String>, TempDir) {
+    load_config_text(&read(&format!("{BASE}/attestgate.toml")), secret_names)
+}
+
+/// A config for the Kubernetes pod, loaded with the Secret's files in a
+/// temporary folder standing in for the mount. Returns it and the secret
+/// file names it uses.
+pub(crate) fn load_config_text(
+    toml: &str,
+    secret_names: &[String],
+) -> (Config, BTreeSet<String>, TempDir) {
     let dir = TempDir::new("deploy-secrets");
     for name in secret_names {
         // A valid account secret: 64 bytes, base64 (header-safe as well).
@@ -124,9 +185,8 @@ pub(crate) fn load_config(secret_names: &[String]) -> (Config, BTreeSet<String>,
         )
         .unwrap();
     }
-    let text =
-        read("deploy/k8s/attestgate.toml").replace(SECRETS_MOUNT, dir.path().to_str().unwrap());
-    let config = Config::from_toml(&text, &repo_root().join("deploy/k8s/attestgate.toml"))
+    let text = toml.replace(SECRETS_MOUNT, dir.path().to_str().unwrap());
+    let config = Config::from_toml(&text, &dir.join("attestgate.toml"))
         .unwrap_or_else(|e| panic!("the ConfigMap's config does not load: {e}"));
     let mut used = BTreeSet::new();
     let mut note = |src: &SecretSource| {

@@ -98,7 +98,7 @@ fn the_dashboard_and_the_alerts_use_real_metric_names() {
                 "{alert}"
             );
             assert!(!s(r, "annotations.summary").is_empty());
-            // Balanced brackets: a cheap syntax check (promtool is not here).
+            // Balanced brackets (promtool checks the syntax: extras.rs).
             for (open, close) in [('(', ')'), ('{', '}'), ('[', ']')] {
                 assert_eq!(
                     expr.matches(open).count(),
