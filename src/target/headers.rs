@@ -9,8 +9,10 @@
 //! upstream a client-chosen value under a name it trusts.
 //!
 //! The rule: a header name is *folded* by lower-casing it (HTTP already
-//! does) and writing `-` for every character other than a letter, a digit
-//! or `-` (`_`, and `.` which some CGI environments also map). A client
+//! does), writing `-` for every character other than a letter or a digit
+//! (`_`, and `.` which some CGI environments also map), merging runs of
+//! `-` and trimming them at both ends (stricter than any upstream, so no
+//! upstream's reading is missed). A client
 //! header whose folded name equals a protected name, but that is not
 //! spelled exactly as it, is a *look-alike* and is removed, whatever
 //! `underscore_headers` says. Protected names:
@@ -61,21 +63,33 @@ pub struct Scan {
     pub lookalike: u32,
 }
 
-/// The folded form of a name that is not already folded: `None` for a
-/// name of letters, digits and `-` only (it is its own folded form).
+/// The folded form of a name, when it differs from the name: every
+/// character other than a letter, a digit or `-` becomes `-`, runs of `-`
+/// become one, and leading and trailing `-` go (`_X__Approov_Did_` folds
+/// to `x-approov-did`). `None` for a name that is its own folded form.
 fn folded(name: &str) -> Option<String> {
     let plain = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-';
-    if name.bytes().all(plain) {
+    let b = name.as_bytes();
+    let already = b.iter().all(|&c| plain(c))
+        && !name.contains("--")
+        && b.first() != Some(&b'-')
+        && b.last() != Some(&b'-');
+    if already {
         return None;
     }
-    Some(
-        name.bytes()
-            .map(|b| {
-                let b = b.to_ascii_lowercase();
-                if plain(b) { char::from(b) } else { '-' }
-            })
-            .collect(),
-    )
+    let mut out = String::with_capacity(name.len());
+    for &c in b {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            out.push(char::from(c));
+        } else if !out.is_empty() && !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    if out.ends_with('-') {
+        out.pop();
+    }
+    Some(out)
 }
 
 impl HeaderRules {
@@ -202,10 +216,22 @@ mod tests {
             (Forward, &["X-Approov_Did"], s(&["x-approov_did"]), 0, 1),
             (Forward, &["x.approov.did"], s(&["x.approov.did"]), 0, 1),
             (Drop, &["X_Approov_Did"], s(&["x_approov_did"]), 1, 1),
-            // leading/trailing `_` fold to another name: not a look-alike,
-            // dropped as an underscore name only
-            (Forward, &["_x-approov-did", "x-approov-did_"], s(&[]), 0, 0),
-            (Drop, &["_x-approov-did"], s(&["_x-approov-did"]), 1, 0),
+            // leading/trailing `_` and runs fold away
+            (
+                Forward,
+                &["_x-approov-did", "x-approov-did_"],
+                s(&["_x-approov-did", "x-approov-did_"]),
+                0,
+                2,
+            ),
+            (
+                Forward,
+                &["x__approov__did", "x--approov-did"],
+                s(&["x--approov-did", "x__approov__did"]),
+                0,
+                2,
+            ),
+            (Drop, &["_x-approov-did"], s(&["_x-approov-did"]), 1, 1),
             // guarded: the exact spelling stays, look-alikes go
             (
                 Forward,
@@ -249,5 +275,8 @@ mod tests {
         ));
         assert!(reads_as(&h("x-http-method"), "x-http-method"));
         assert!(!reads_as(&h("x-http-methodx"), "x-http-method"));
+        assert!(reads_as(&h("_x-http-method_"), "x-http-method"));
+        assert_eq!(folded("x-approov-did"), None);
+        assert_eq!(folded("X.Approov__Did-").as_deref(), Some("x-approov-did"));
     }
 }
