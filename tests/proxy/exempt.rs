@@ -13,11 +13,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use attestgate_config::Config;
+use attestgate_testkit::TempDir;
 use attestgate_testkit::h2::H2Conn;
 use attestgate_testkit::proxy::{Proxy, Start};
 use attestgate_testkit::tokens::TestKeys;
 use attestgate_testkit::upstream::{Behaviour, RecordingUpstream};
-use attestgate_testkit::TempDir;
 use attestgate_tower::AttestLayer;
 use axum::Router;
 use bytes::Bytes;
@@ -93,29 +93,148 @@ fn rows(method: &str, token: &str) -> Vec<Row> {
     };
     let mut out = vec![
         row("plain", "/cors/x", "", "", 200, 200),
-        row("content-length 0", "/cors/x", "Content-Length: 0\r\n", "", 200, 200),
+        row(
+            "content-length 0",
+            "/cors/x",
+            "Content-Length: 0\r\n",
+            "",
+            200,
+            200,
+        ),
         // An upgrade needs GET (proxy: 400 before routing) and a token.
-        row("websocket upgrade", "/cors/x", up, "", if get { 401 } else { 400 }, 401),
-        row("h2c upgrade", "/cors/x", "Upgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n", "", 400, 401),
-        row("x-http-method-override", "/cors/x", "X-HTTP-Method-Override: POST\r\n", "", 401, 401),
-        row("x-http-method", "/cors/x", "X-HTTP-Method: DELETE\r\n", "", 401, 401),
-        row("x-method-override", "/cors/x", "X-Method-Override: PUT\r\n", "", 401, 401),
-        row("override upper case", "/cors/x", "X-HTTP-METHOD-OVERRIDE: POST\r\n", "", 401, 401),
+        row(
+            "websocket upgrade",
+            "/cors/x",
+            up,
+            "",
+            if get { 401 } else { 400 },
+            401,
+        ),
+        row(
+            "h2c upgrade",
+            "/cors/x",
+            "Upgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n",
+            "",
+            400,
+            401,
+        ),
+        row(
+            "x-http-method-override",
+            "/cors/x",
+            "X-HTTP-Method-Override: POST\r\n",
+            "",
+            401,
+            401,
+        ),
+        row(
+            "x-http-method",
+            "/cors/x",
+            "X-HTTP-Method: DELETE\r\n",
+            "",
+            401,
+            401,
+        ),
+        row(
+            "x-method-override",
+            "/cors/x",
+            "X-Method-Override: PUT\r\n",
+            "",
+            401,
+            401,
+        ),
+        row(
+            "override upper case",
+            "/cors/x",
+            "X-HTTP-METHOD-OVERRIDE: POST\r\n",
+            "",
+            401,
+            401,
+        ),
         // The proxy drops `_` names by default (it never reaches the
         // upstream, checked below); the layer sees it and refuses.
-        row("override with _", "/cors/x", "X_HTTP_Method_Override: POST\r\n", "", 200, 401),
-        row("_method parameter", "/cors/x?_method=DELETE", "", "", 401, 401),
-        row("encoded _method parameter", "/cors/x?a=1&%5Fmethod=PUT", "", "", 401, 401),
-        row("body with length", "/cors/x", "Content-Length: 4\r\n", "abcd", 401, 401),
-        row("chunked body", "/cors/x", "Transfer-Encoding: chunked\r\n", "4\r\nabcd\r\n0\r\n\r\n", 401, 401),
-        row("override with a token", "/cors/x", &(tok.clone() + "X-HTTP-Method-Override: POST\r\n"), "", 200, 200),
-        row("body with a token", "/cors/x", &(tok.clone() + "Content-Length: 4\r\n"), "abcd", 200, 200),
+        row(
+            "override with _",
+            "/cors/x",
+            "X_HTTP_Method_Override: POST\r\n",
+            "",
+            200,
+            401,
+        ),
+        row(
+            "_method parameter",
+            "/cors/x?_method=DELETE",
+            "",
+            "",
+            401,
+            401,
+        ),
+        row(
+            "encoded _method parameter",
+            "/cors/x?a=1&%5Fmethod=PUT",
+            "",
+            "",
+            401,
+            401,
+        ),
+        row(
+            "body with length",
+            "/cors/x",
+            "Content-Length: 4\r\n",
+            "abcd",
+            401,
+            401,
+        ),
+        row(
+            "chunked body",
+            "/cors/x",
+            "Transfer-Encoding: chunked\r\n",
+            "4\r\nabcd\r\n0\r\n\r\n",
+            401,
+            401,
+        ),
+        row(
+            "override with a token",
+            "/cors/x",
+            &(tok.clone() + "X-HTTP-Method-Override: POST\r\n"),
+            "",
+            200,
+            200,
+        ),
+        row(
+            "body with a token",
+            "/cors/x",
+            &(tok.clone() + "Content-Length: 4\r\n"),
+            "abcd",
+            200,
+            200,
+        ),
     ];
     if get {
-        out.push(row("websocket upgrade with a token", "/cors/x", &(tok.clone() + up), "", 200, 200));
+        out.push(row(
+            "websocket upgrade with a token",
+            "/cors/x",
+            &(tok.clone() + up),
+            "",
+            200,
+            200,
+        ));
         out.push(row("optional route, plain", "/opt/x", "", "", 200, 200));
-        out.push(row("optional route, upgrade without a token", "/opt/x", up, "", 401, 401));
-        out.push(row("optional route, upgrade with a token", "/opt/x", &(tok + up), "", 200, 200));
+        out.push(row(
+            "optional route, upgrade without a token",
+            "/opt/x",
+            up,
+            "",
+            401,
+            401,
+        ));
+        out.push(row(
+            "optional route, upgrade with a token",
+            "/opt/x",
+            &(tok + up),
+            "",
+            200,
+            200,
+        ));
     }
     out
 }
@@ -174,17 +293,33 @@ async fn exempt_methods_open_nothing() {
             let reached_app = handled.load(Ordering::SeqCst) - before_app;
             let what = format!("{method} {}", r.name);
             if (p, l) != (r.proxy, r.layer) {
-                failures.push(format!("{what}: proxy {p} (want {}), layer {l} (want {})", r.proxy, r.layer));
+                failures.push(format!(
+                    "{what}: proxy {p} (want {}), layer {l} (want {})",
+                    r.proxy, r.layer
+                ));
             }
-            if reached_up != usize::from(r.proxy == 200) || reached_app != usize::from(r.layer == 200) {
-                failures.push(format!("{what}: reached upstream {reached_up}, handler {reached_app}"));
+            if reached_up != usize::from(r.proxy == 200)
+                || reached_app != usize::from(r.layer == 200)
+            {
+                failures.push(format!(
+                    "{what}: reached upstream {reached_up}, handler {reached_app}"
+                ));
             }
             if r.proxy == 200 && reached_up == 1 {
                 let seen = up.last().unwrap();
                 let token_free = !r.lines.contains("Approov-Token");
-                let overrides = seen.headers.keys().any(|k| k.as_str().replace('_', "-").contains("method"));
-                if token_free && (overrides || seen.uri.query().is_some_and(|q| q.contains("method")) || !seen.body.is_empty()) {
-                    failures.push(format!("{what}: a token-free request carried an override or a body upstream"));
+                let overrides = seen
+                    .headers
+                    .keys()
+                    .any(|k| k.as_str().replace('_', "-").contains("method"));
+                if token_free
+                    && (overrides
+                        || seen.uri.query().is_some_and(|q| q.contains("method"))
+                        || !seen.body.is_empty())
+                {
+                    failures.push(format!(
+                        "{what}: a token-free request carried an override or a body upstream"
+                    ));
                 }
             }
             checked += 1;
@@ -196,16 +331,40 @@ async fn exempt_methods_open_nothing() {
     for method in ["OPTIONS", "HEAD", "GET"] {
         for (name, target, headers, body, want) in [
             ("plain", "/cors/x", vec![], "", 200),
-            ("override", "/cors/x", vec![("x-http-method-override", "POST")], "", 401),
-            ("x-method-override", "/cors/x", vec![("x-method-override", "PUT")], "", 401),
+            (
+                "override",
+                "/cors/x",
+                vec![("x-http-method-override", "POST")],
+                "",
+                401,
+            ),
+            (
+                "x-method-override",
+                "/cors/x",
+                vec![("x-method-override", "PUT")],
+                "",
+                401,
+            ),
             ("_method", "/cors/x?_method=DELETE", vec![], "", 401),
             ("body", "/cors/x", vec![], "abcd", 401),
-            ("override with a token", "/cors/x", vec![("x-http-method-override", "POST"), ("approov-token", token.as_str())], "", 200),
+            (
+                "override with a token",
+                "/cors/x",
+                vec![
+                    ("x-http-method-override", "POST"),
+                    ("approov-token", token.as_str()),
+                ],
+                "",
+                200,
+            ),
         ] {
             let before = up.count();
             // A refusal may reset the stream once answered (the body it
             // announced is not read): hyper reports the reset.
-            let got = conn.send(method, target, &headers, body).await.map_or(0, |r| r.status);
+            let got = conn
+                .send(method, target, &headers, body)
+                .await
+                .map_or(0, |r| r.status);
             let got = if got == 0 && want == 401 { 401 } else { got };
             let what = format!("h2 {method} {name}");
             if got != want || up.count() - before != usize::from(want == 200) {
@@ -227,7 +386,8 @@ async fn exempt_methods_open_nothing() {
             .unwrap();
         let before = up.count();
         let (resp, mut send) = client.send_request(req, false).unwrap();
-        send.send_data(Bytes::from_static(b"smuggled"), true).unwrap();
+        send.send_data(Bytes::from_static(b"smuggled"), true)
+            .unwrap();
         let got = resp.await.map_or(0, |r| r.status().as_u16());
         if got != 401 || up.count() != before {
             failures.push(format!("h2 {method} body without length: {got}"));
