@@ -207,10 +207,10 @@ impl App {
             AppKind::Nginx => {
                 let key = header.trim_start_matches("x-approov-");
                 for line in text.lines() {
-                    if let Some(v) = line.strip_prefix(&format!("{key}=")) {
-                        if !v.is_empty() {
-                            out.push(v.to_owned());
-                        }
+                    if let Some(v) = line.strip_prefix(&format!("{key}="))
+                        && !v.is_empty()
+                    {
+                        out.push(v.to_owned());
                     }
                 }
             }
