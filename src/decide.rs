@@ -31,6 +31,9 @@ pub struct RequestParts<'a> {
     pub headers: &'a HeaderMap,
     /// The client's address, for the log line only.
     pub client: Option<IpAddr>,
+    /// Whether a body comes with the request (an exempt method with one
+    /// needs a token).
+    pub body: crate::target::BodyHint,
 }
 
 impl std::fmt::Debug for RequestParts<'_> {
@@ -40,6 +43,7 @@ impl std::fmt::Debug for RequestParts<'_> {
             .field("path", &self.uri.path())
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .field("client", &self.client)
+            .field("body", &self.body)
             .finish()
     }
 }
@@ -52,6 +56,7 @@ impl<'a> RequestParts<'a> {
             uri: req.uri(),
             headers: req.headers(),
             client: None,
+            body: crate::target::BodyHint::FromHeaders,
         }
     }
 }
@@ -290,11 +295,26 @@ impl crate::Verifier {
             return pass(Outcome::Allowed, None);
         }
         if p.methods_without_token.contains(req.method) {
-            return pass(Outcome::Anonymous, None);
+            // Exempt from the token, not from the rules: a token-free
+            // request may not open a tunnel, ask for another method or
+            // carry a body (docs/DECISIONS.md, "Exempt methods").
+            match exemption_lost(req) {
+                None => return pass(Outcome::Anonymous, None),
+                Some(why) => tracing::debug!(
+                    target: "attestgate::reject",
+                    route = %p.name,
+                    why,
+                    "exempt method needs a token here"
+                ),
+            }
         }
         let reason = match self.check_request(req.headers, req.uri, now) {
             Ok(token) => return pass(Outcome::Allowed, Some(token)),
-            Err(crate::Reason::Missing) if p.token == T::Optional => {
+            // An upgrade opens a tunnel past every later check: on a
+            // token route it needs a token, optional or not.
+            Err(crate::Reason::Missing)
+                if p.token == T::Optional && !crate::target::intent::is_upgrade(req.headers) =>
+            {
                 return pass(Outcome::Anonymous, None);
             }
             Err(reason) => reason,
@@ -315,6 +335,21 @@ impl crate::Verifier {
             refusal: Some(Refusal::new(reason, p.reject_status, req.headers)),
             pending_signature: false,
         }
+    }
+}
+
+/// Why an exempt method's request still needs a token, if it does: it
+/// asks for an upgrade, overrides its method, or carries a body.
+fn exemption_lost(req: &RequestParts<'_>) -> Option<&'static str> {
+    use crate::target::intent;
+    if intent::is_upgrade(req.headers) {
+        Some("exempt_upgrade")
+    } else if intent::overrides_method(req.headers, req.uri.query()) {
+        Some("exempt_method_override")
+    } else if req.body.has_body(req.headers) {
+        Some("exempt_body")
+    } else {
+        None
     }
 }
 
@@ -386,6 +421,7 @@ mod tests {
             uri: &uri,
             headers: &h,
             client: None,
+            body: crate::target::BodyHint::FromHeaders,
         };
         let text = format!("{parts:?}");
         assert!(
@@ -407,6 +443,237 @@ mod tests {
                     assert!(!v.to_str().unwrap().contains(reason.as_str()), "{reason}");
                 }
             }
+        }
+    }
+
+    /// Exempt methods are exempt from the token, not from the rules; an
+    /// optional route's upgrade needs a token.
+    #[test]
+    fn exemptions_hold_only_for_plain_requests() {
+        use crate::policy::TokenRequirement;
+        use crate::target::BodyHint;
+        let secret = crate::mint::new_secret_base64().unwrap();
+        let base = crate::Verifier::builder()
+            .secret_base64(&secret)
+            .unwrap()
+            .build()
+            .unwrap();
+        let exempt = base.with_policy(crate::Policy {
+            methods_without_token: vec![Method::OPTIONS, Method::HEAD, Method::GET],
+            ..base.policy().clone()
+        });
+        let optional = base.with_policy(crate::Policy {
+            token: TokenRequirement::Optional,
+            ..base.policy().clone()
+        });
+        let key = crate::mint::SigningKey::hs256_base64(&secret).unwrap();
+        let exp = crate::clock::now() as u64 + 300;
+        let token = crate::mint::mint(&key, None, &serde_json::json!({ "exp": exp })).unwrap();
+        // (verifier, method, target, headers, body, with token) → outcome
+        let up = [("upgrade", "websocket"), ("connection", "upgrade")];
+        let table: Vec<(
+            &crate::Verifier,
+            Method,
+            &str,
+            Vec<(&str, &str)>,
+            BodyHint,
+            bool,
+            Outcome,
+        )> = vec![
+            (
+                &exempt,
+                Method::OPTIONS,
+                "/p",
+                vec![],
+                BodyHint::FromHeaders,
+                false,
+                Outcome::Anonymous,
+            ),
+            (
+                &exempt,
+                Method::HEAD,
+                "/p",
+                vec![],
+                BodyHint::Empty,
+                false,
+                Outcome::Anonymous,
+            ),
+            (
+                &exempt,
+                Method::OPTIONS,
+                "/p",
+                up.to_vec(),
+                BodyHint::FromHeaders,
+                false,
+                Outcome::Rejected,
+            ),
+            (
+                &exempt,
+                Method::GET,
+                "/p",
+                up.to_vec(),
+                BodyHint::FromHeaders,
+                false,
+                Outcome::Rejected,
+            ),
+            (
+                &exempt,
+                Method::GET,
+                "/p",
+                up.to_vec(),
+                BodyHint::FromHeaders,
+                true,
+                Outcome::Allowed,
+            ),
+            (
+                &exempt,
+                Method::OPTIONS,
+                "/p",
+                vec![("x-http-method-override", "POST")],
+                BodyHint::FromHeaders,
+                false,
+                Outcome::Rejected,
+            ),
+            (
+                &exempt,
+                Method::OPTIONS,
+                "/p",
+                vec![("x-http-method", "DELETE")],
+                BodyHint::FromHeaders,
+                false,
+                Outcome::Rejected,
+            ),
+            (
+                &exempt,
+                Method::HEAD,
+                "/p",
+                vec![("x-method-override", "PUT")],
+                BodyHint::FromHeaders,
+                false,
+                Outcome::Rejected,
+            ),
+            (
+                &exempt,
+                Method::OPTIONS,
+                "/p",
+                vec![("x_http_method_override", "PUT")],
+                BodyHint::FromHeaders,
+                false,
+                Outcome::Rejected,
+            ),
+            (
+                &exempt,
+                Method::OPTIONS,
+                "/p?_method=DELETE",
+                vec![],
+                BodyHint::FromHeaders,
+                false,
+                Outcome::Rejected,
+            ),
+            (
+                &exempt,
+                Method::OPTIONS,
+                "/p",
+                vec![("x-http-method-override", "POST")],
+                BodyHint::FromHeaders,
+                true,
+                Outcome::Allowed,
+            ),
+            (
+                &exempt,
+                Method::OPTIONS,
+                "/p",
+                vec![("content-length", "4")],
+                BodyHint::FromHeaders,
+                false,
+                Outcome::Rejected,
+            ),
+            (
+                &exempt,
+                Method::OPTIONS,
+                "/p",
+                vec![("transfer-encoding", "chunked")],
+                BodyHint::FromHeaders,
+                false,
+                Outcome::Rejected,
+            ),
+            (
+                &exempt,
+                Method::OPTIONS,
+                "/p",
+                vec![],
+                BodyHint::Present,
+                false,
+                Outcome::Rejected,
+            ),
+            (
+                &exempt,
+                Method::OPTIONS,
+                "/p",
+                vec![("content-length", "0")],
+                BodyHint::FromHeaders,
+                false,
+                Outcome::Anonymous,
+            ),
+            (
+                &exempt,
+                Method::POST,
+                "/p",
+                vec![],
+                BodyHint::FromHeaders,
+                false,
+                Outcome::Rejected,
+            ),
+            (
+                &optional,
+                Method::GET,
+                "/p",
+                vec![],
+                BodyHint::FromHeaders,
+                false,
+                Outcome::Anonymous,
+            ),
+            (
+                &optional,
+                Method::GET,
+                "/p",
+                up.to_vec(),
+                BodyHint::FromHeaders,
+                false,
+                Outcome::Rejected,
+            ),
+            (
+                &optional,
+                Method::GET,
+                "/p",
+                up.to_vec(),
+                BodyHint::FromHeaders,
+                true,
+                Outcome::Allowed,
+            ),
+        ];
+        for (v, method, target, pairs, body, with_token, want) in table {
+            let mut headers = HeaderMap::new();
+            for (k, val) in &pairs {
+                headers.append(*k, HeaderValue::from_str(val).unwrap());
+            }
+            if with_token {
+                headers.insert("approov-token", HeaderValue::from_str(&token).unwrap());
+            }
+            let uri = Uri::try_from(target).unwrap();
+            let d = v.decide(RequestParts {
+                method: &method,
+                uri: &uri,
+                headers: &headers,
+                client: None,
+                body,
+            });
+            assert_eq!(
+                d.outcome(),
+                want,
+                "{method} {target} {pairs:?} {body:?} token={with_token}"
+            );
+            assert!(!(want == Outcome::Anonymous && d.secrets_allowed()));
         }
     }
 }

@@ -82,12 +82,38 @@ pub(crate) struct HttpFetcher {
     egress: EgressOptions,
 }
 
-/// Checks a JWKS URL: `http://` or `https://` with a host.
-pub(crate) fn parse_url(url: &str) -> Result<Uri, String> {
-    match url.parse::<Uri>() {
-        Ok(u) if matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some() => Ok(u),
-        _ => Err(format!("{url:?} is not an http:// or https:// URL")),
+/// Checks a JWKS URL: `http://` or `https://` with a host and no
+/// userinfo; plain `http://` only to a loopback host unless
+/// `allow_insecure_http`. No message shows the URL's userinfo.
+pub(crate) fn parse_url(url: &str, allow_insecure_http: bool) -> Result<Uri, String> {
+    let shown = crate::redact::url(url);
+    let u = match url.parse::<Uri>() {
+        Ok(u) if matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some() => u,
+        _ => return Err(format!("{shown:?} is not an http:// or https:// URL")),
+    };
+    if u.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Err(format!(
+            "{shown:?}: user info (user:password@) in the URL is not supported (it is not sent, and it would be a secret in the config); remove it"
+        ));
     }
+    if u.scheme_str() == Some("http")
+        && !is_loopback(u.host().unwrap_or_default())
+        && !allow_insecure_http
+    {
+        return Err(format!(
+            "{shown:?} is plain http:// to a host that is not loopback: anyone on the path could replace the keys and mint accepted tokens; use https://, or set allow_insecure_http = true"
+        ));
+    }
+    Ok(u)
+}
+
+/// Whether a URL host is this machine: `localhost`, 127.0.0.0/8 or `::1`.
+pub(crate) fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `uri` with its port written out (a tunnel needs it: `CONNECT host:80`).
@@ -107,12 +133,18 @@ fn with_port(uri: &Uri) -> Result<Uri, String> {
         format!("{host}:{port}")
     };
     let mut parts = uri.clone().into_parts();
-    parts.authority = Some(
-        authority
-            .parse()
-            .map_err(|_| format!("{uri} has no usable host"))?,
-    );
-    Uri::from_parts(parts).map_err(|_| format!("{uri} has no usable host"))
+    parts.authority = Some(authority.parse().map_err(|_| {
+        format!(
+            "{} has no usable host",
+            crate::redact::url(&uri.to_string())
+        )
+    })?);
+    Uri::from_parts(parts).map_err(|_| {
+        format!(
+            "{} has no usable host",
+            crate::redact::url(&uri.to_string())
+        )
+    })
 }
 
 impl HttpFetcher {
@@ -124,7 +156,8 @@ impl HttpFetcher {
         max_bytes: usize,
         egress: &EgressOptions,
     ) -> Result<HttpFetcher, String> {
-        let uri = parse_url(url)?;
+        // The URL's rules were checked when the verifier was built.
+        let uri = parse_url(url, true)?;
         match egress::proxy_for(egress, &uri) {
             Ok(Some(hop)) => {
                 tracing::info!(source = "jwks.url", proxy = %hop.shown, "the JWKS URL is fetched through a proxy")
@@ -360,11 +393,34 @@ mod tests {
 
     #[test]
     fn urls_and_caps() {
-        assert!(parse_url("https://issuer.example/.well-known/jwks.json").is_ok());
-        assert!(parse_url("http://127.0.0.1:8080/jwks").is_ok());
-        for bad in ["ftp://x/y", "issuer.example/jwks", "", "https://"] {
-            assert!(parse_url(bad).is_err(), "{bad}");
+        for ok in [
+            "https://issuer.example/.well-known/jwks.json",
+            "http://127.0.0.1:8080/jwks",
+            "http://127.1.2.3/jwks",
+            "http://localhost:9/jwks",
+            "http://LOCALHOST/jwks",
+            "http://[::1]:9/jwks",
+        ] {
+            assert!(parse_url(ok, false).is_ok(), "{ok}");
         }
+        for bad in [
+            "ftp://x/y",
+            "issuer.example/jwks",
+            "",
+            "https://",
+            "http://issuer.example/jwks",
+            "http://10.0.0.1/jwks",
+            "http://localhost.evil.example/jwks",
+            "http://[::2]/jwks",
+            "https://user:hunter2@issuer.example/jwks",
+            "http://user:hunter2@127.0.0.1/jwks",
+        ] {
+            let e = parse_url(bad, false).unwrap_err();
+            assert!(!e.contains("hunter2"), "{e}");
+        }
+        assert!(parse_url("http://issuer.example/jwks", true).is_ok());
+        let e = parse_url("ftp://u:hunter2@x/y", true).unwrap_err();
+        assert!(!e.contains("hunter2") && e.contains("[redacted]"), "{e}");
         assert_eq!(over_cap(1024 * 1024), "body over 1 MiB");
         assert_eq!(over_cap(1000), "body over 1000 bytes");
     }

@@ -50,6 +50,7 @@ pub mod pem;
 mod policy;
 pub mod query;
 mod reason;
+pub mod redact;
 pub mod refresh;
 mod scrub;
 pub mod secret;

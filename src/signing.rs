@@ -229,6 +229,21 @@ impl crate::Verifier {
         }
     }
 
+    /// Refuses (`signature`; monitor mode: monitored) a request on a
+    /// signing route whose request view could not be built (no usable
+    /// authority or target): there is nothing to check the signature
+    /// against.
+    pub fn refuse_request_view(
+        &self,
+        decision: &mut Decision,
+        headers: &HeaderMap,
+        client: Option<IpAddr>,
+    ) {
+        if decision.pending_signature {
+            self.fail(decision, Reason::Signature, headers, client, "request_view");
+        }
+    }
+
     /// [`crate::Verifier::check_replay`] without waiting: a store that
     /// answers at once (memory, or none) decides; one that would wait on
     /// I/O (Redis) is treated as unreachable, so `on_redis_error` decides.

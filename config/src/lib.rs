@@ -19,6 +19,7 @@
 //! the offending line's text.
 
 mod egress;
+mod headers;
 mod pins;
 mod policy;
 mod raw;
@@ -105,6 +106,10 @@ pub struct ServerConfig {
     /// Resolve upstream names from this hosts-format file instead of the
     /// system resolver (`[server] hosts_file`).
     pub hosts_file: Option<PathBuf>,
+    /// What happens to client headers whose name holds `_`
+    /// (`[server] underscore_headers`, default `"drop"`); look-alikes of
+    /// protected names are removed either way.
+    pub underscore_headers: attestgate::target::UnderscoreHeaders,
 }
 
 /// `[[server.tls]]`.

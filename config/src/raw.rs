@@ -41,6 +41,8 @@ pub(crate) struct RawServer {
     pub(crate) path_case: Option<String>,
     pub(crate) strip_request_headers: Option<Vec<String>>,
     pub(crate) hosts_file: Option<String>,
+    // Header names as upstreams read them (config/src/headers.rs).
+    pub(crate) underscore_headers: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -125,6 +127,7 @@ pub(crate) struct RawJwks {
     pub(crate) proxy: Option<String>,
     pub(crate) client_cert: Option<String>,
     pub(crate) client_key: Option<String>,
+    pub(crate) allow_insecure_http: Option<bool>,
 }
 
 #[derive(Deserialize)]

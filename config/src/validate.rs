@@ -345,7 +345,9 @@ fn check_server(c: &mut Checker<'_>, s: raw::RawServer) -> ServerConfig {
             format!("{} does not exist or is not a file", f.display()),
         );
     }
+    let underscore_headers = crate::headers::underscore_headers(c, s.underscore_headers.as_deref());
     ServerConfig {
+        underscore_headers,
         hosts_file,
         target_rules,
         path_case_insensitive,
@@ -467,14 +469,9 @@ fn check_jwks(c: &mut Checker<'_>, j: raw::RawJwks) -> JwksOptions {
             }
         }
     }
+    let allow_insecure_http = j.allow_insecure_http.unwrap_or(false);
     if let Some(url) = &j.url {
-        match url.parse::<http::Uri>() {
-            Ok(u) if matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some() => {}
-            _ => c.problem(
-                "token.jwks.url",
-                format!("{url:?} is not an http:// or https:// URL"),
-            ),
-        }
+        crate::headers::check_jwks_url(c, url, allow_insecure_http);
     }
     if j.cache_file.is_some() && j.url.is_none() {
         c.problem(
@@ -529,6 +526,7 @@ fn check_jwks(c: &mut Checker<'_>, j: raw::RawJwks) -> JwksOptions {
             attestgate::refresh::DEFAULT_MAX_BODY_BYTES as i64,
         ) as usize,
         watch_interval,
+        allow_insecure_http,
     }
 }
 

@@ -17,6 +17,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use attestgate::substitute::Target;
+use attestgate::target::BodyHint;
 use attestgate::{Outcome, Reason, RequestParts, Secret, UpstreamErrorKind};
 use http::{HeaderName, HeaderValue, StatusCode, header};
 use pingora_core::upstreams::peer::HttpPeer;
@@ -70,12 +71,22 @@ pub(crate) struct Ctx {
     start: Instant,
     /// The body buffered for its message signature, forwarded in its place.
     signed_body: Option<bytes::Bytes>,
+    /// The request as everything after canonicalisation reads it.
+    view: Option<attestgate::target::RequestView>,
 }
 
 impl Drop for Ctx {
     fn drop(&mut self) {
         IN_FLIGHT.fetch_sub(1, Ordering::Relaxed);
     }
+}
+
+/// Whether the client connected over TLS.
+fn is_tls(session: &Session) -> bool {
+    session
+        .digest()
+        .and_then(|d| d.ssl_digest.as_ref())
+        .is_some()
 }
 
 /// Total size of the request line's target and headers, as sent.
@@ -118,6 +129,7 @@ impl ProxyHttp for Gateway {
             query: None,
             start: Instant::now(),
             signed_body: None,
+            view: None,
         }
     }
 
@@ -128,13 +140,15 @@ impl ProxyHttp for Gateway {
                 .refuse(session, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, b"{}")
                 .await;
         }
-        // Only WebSocket upgrades are tunnelled (DESIGN §8).
-        if crate::routes::unsupported_upgrade(session.req_header()) {
-            tracing::debug!(target: "attestgate::reject", "upgrade other than websocket refused");
+        // Only WebSocket upgrades are tunnelled (DESIGN §8), and only with
+        // GET (RFC 6455): an exempt OPTIONS or HEAD never opens a tunnel.
+        if !attestgate::target::upgrade_allowed(req.version, &req.method, &req.headers) {
+            tracing::debug!(target: "attestgate::reject", "upgrade other than a websocket GET refused");
             return self.refuse(session, StatusCode::BAD_REQUEST, b"{}").await;
         }
-        let host = match self.inbound.canonicalize(session.req_header_mut()) {
-            Ok(host) => host,
+        let tls = is_tls(session);
+        let view = match self.inbound.canonicalize(session.req_header_mut(), tls) {
+            Ok(view) => ctx.view.insert(view),
             Err(why) => {
                 tracing::debug!(target: "attestgate::reject", why = why.as_str(), "request target or host refused");
                 return self.refuse(session, StatusCode::BAD_REQUEST, b"{}").await;
@@ -145,11 +159,11 @@ impl ProxyHttp for Gateway {
         {
             return Ok(true);
         }
-        let req = session.req_header();
-        let Some(index) = self
-            .routes
-            .find(host.name(), req.uri.path(), self.path_case_insensitive)
-        else {
+        let Some(index) = self.routes.find(
+            view.host().name(),
+            view.target().path(),
+            self.path_case_insensitive,
+        ) else {
             return self.refuse(session, StatusCode::NOT_FOUND, b"{}").await;
         };
         ctx.route = Some(index);
@@ -166,13 +180,22 @@ impl ProxyHttp for Gateway {
             .client_addr()
             .and_then(|a| a.as_inet())
             .map(|a| a.ip());
+        let body = if session.is_body_empty() {
+            BodyHint::Empty
+        } else {
+            BodyHint::Present
+        };
+        let req = session.req_header();
         let mut decision = verifier.decide(RequestParts {
             method: &req.method,
             uri: &req.uri,
             headers: &req.headers,
             client,
+            body,
         });
-        ctx.signed_body = crate::signing::check(session, verifier, &mut decision, client).await?;
+        ctx.signed_body =
+            crate::signing::check(session, verifier, &mut decision, client, ctx.view.as_ref())
+                .await?;
         let req = session.req_header();
         ctx.outcome = Some(decision.outcome());
         ctx.reason = decision.reason();
@@ -238,22 +261,21 @@ impl ProxyHttp for Gateway {
         for (name, value) in std::mem::take(&mut ctx.claims) {
             upstream.insert_header(name, value)?;
         }
-        // Tell the upstream who asked, without trusting what the client said.
-        if let Some(host) = session.req_header().headers.get(header::HOST).cloned() {
-            upstream.insert_header("x-forwarded-host", host)?;
-        } else {
-            upstream.remove_header("x-forwarded-host");
+        // Tell the upstream who asked, without trusting what the client
+        // said: the authority of the request view (`Host` or HTTP/2's
+        // `:authority`, canonical), the scheme it connected with.
+        match ctx
+            .view
+            .as_ref()
+            .and_then(|v| HeaderValue::from_str(v.authority()).ok())
+        {
+            Some(host) => upstream.insert_header("x-forwarded-host", host)?,
+            None => {
+                upstream.remove_header("x-forwarded-host");
+            }
         }
         upstream.insert_header(header::HOST, route.upstream_host.clone())?;
-        let proto = if session
-            .digest()
-            .and_then(|d| d.ssl_digest.as_ref())
-            .is_some()
-        {
-            "https"
-        } else {
-            "http"
-        };
+        let proto = if is_tls(session) { "https" } else { "http" };
         upstream.insert_header("x-forwarded-proto", proto)?;
         if let Some(ip) = session
             .client_addr()
@@ -462,6 +484,26 @@ impl ProxyHttp for Gateway {
         FailToProxy {
             error_code: code,
             can_reuse_downstream: false,
+        }
+    }
+
+    /// What Pingora's own error lines (`Fail to proxy: …`) show of the
+    /// request: the method, the target with every query value redacted (a
+    /// `query_param` token travels there) and the canonical authority.
+    fn request_summary(&self, session: &Session, ctx: &Ctx) -> String {
+        let req = session.req_header();
+        match &ctx.view {
+            Some(v) => format!(
+                "{} {}, Host: {}",
+                req.method,
+                attestgate::redact::target(req.uri.path_and_query().map_or("/", |p| p.as_str())),
+                v.authority()
+            ),
+            None => format!(
+                "{} {}",
+                req.method,
+                attestgate::redact::target(&String::from_utf8_lossy(req.raw_path()))
+            ),
         }
     }
 

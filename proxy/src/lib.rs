@@ -17,6 +17,7 @@ mod drain;
 mod gateway;
 mod health;
 mod inbound;
+pub mod logfilter;
 mod pins;
 mod replay;
 pub mod resolve;

@@ -16,7 +16,9 @@ use clap::Parser;
 ///
 /// Pingora, h2 and hyper are held at `info` whatever RUST_LOG says: at debug
 /// they print request and response headers and bodies, which carry tokens
-/// and substituted secrets. No log line may hold either.
+/// and substituted secrets. No log line may hold either: every line, at
+/// every level and from every library, is also redacted on its way out
+/// (`attestgate_proxy::logfilter`).
 fn init_logging(format: LogFormat) {
     use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
@@ -32,12 +34,12 @@ fn init_logging(format: LogFormat) {
     let layer = match format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_ansi(ansi)
-            .with_writer(std::io::stderr)
+            .with_writer(attestgate_proxy::logfilter::RedactingStderr)
             .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .flatten_event(true)
-            .with_writer(std::io::stderr)
+            .with_writer(attestgate_proxy::logfilter::RedactingStderr)
             .boxed(),
     };
     tracing_subscriber::registry()

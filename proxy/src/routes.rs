@@ -112,24 +112,6 @@ impl Peers {
     }
 }
 
-/// Whether the request asks for an upgrade the proxy does not tunnel.
-/// Only WebSocket is: exactly one `Upgrade` header, on HTTP/1.1, whose
-/// value is `websocket` (ASCII case-insensitive) and nothing else. Any
-/// other upgrade — `h2c` above all ("h2c smuggling": one checked request
-/// turned into a raw HTTP/2 connection to the upstream, whose later
-/// requests skip routing and the token check) — is refused before routing.
-pub(crate) fn unsupported_upgrade(req: &RequestHeader) -> bool {
-    let mut values = req.headers.get_all(header::UPGRADE).iter();
-    match (values.next(), values.next()) {
-        (None, _) => false,
-        (Some(v), None) => {
-            req.version != Version::HTTP_11
-                || !v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"websocket")
-        }
-        (Some(_), Some(_)) => true,
-    }
-}
-
 /// `application/grpc`, `application/grpc+proto`, `application/grpc;…`
 /// (ASCII case-insensitive), and not gRPC-Web (`application/grpc-web*`),
 /// which is made for HTTP/1.1 and goes like any other request.
@@ -440,32 +422,6 @@ mod tests {
                 versions(&peers, &web),
             );
             assert_eq!(got, (g, p, u, w), "{protocol:?} tls={tls}");
-        }
-    }
-
-    #[test]
-    fn only_websocket_upgrades() {
-        for (version, values, refused) in [
-            (Version::HTTP_11, &[][..], false),
-            (Version::HTTP_11, &["websocket"][..], false),
-            (Version::HTTP_11, &["WebSocket"][..], false),
-            (Version::HTTP_11, &[" websocket "][..], false),
-            (Version::HTTP_11, &["h2c"][..], true),
-            (Version::HTTP_11, &["websocket, h2c"][..], true),
-            (Version::HTTP_11, &["websocket", "h2c"][..], true),
-            (Version::HTTP_11, &["websocket", "websocket"][..], true),
-            (Version::HTTP_11, &[""][..], true),
-            (Version::HTTP_11, &["websocketx"][..], true),
-            (Version::HTTP_10, &["websocket"][..], true),
-            (Version::HTTP_2, &["websocket"][..], true),
-            (Version::HTTP_10, &[][..], false),
-        ] {
-            let headers: Vec<(&str, &str)> = values.iter().map(|v| ("upgrade", *v)).collect();
-            assert_eq!(
-                unsupported_upgrade(&req(version, &headers)),
-                refused,
-                "{version:?} {values:?}"
-            );
         }
     }
 

@@ -237,12 +237,9 @@ pub fn build_server(config: &Config, options: ServeOptions) -> Result<Built, Sta
         routes: Arc::new(RouteTable::new(routes)),
         max_header_bytes: s.max_header_bytes,
         access_log: s.access_log,
-        inbound: Arc::new(crate::inbound::Inbound {
-            rules: s.target_rules,
-            // Claim headers are the proxy's to set: a client's copy of one
-            // never reaches any upstream, on any route.
-            strip: strip_list(config),
-        }),
+        // Claim headers are the proxy's to set: a client's copy of one, in
+        // any spelling, never reaches any upstream, on any route.
+        inbound: Arc::new(crate::inbound::Inbound::new(config, &registry)?),
         path_case_insensitive: s.path_case_insensitive,
         pins: pins.as_ref().map(|p| p.endpoint.clone()),
     };
@@ -361,20 +358,6 @@ pub fn build_server(config: &Config, options: ServeOptions) -> Result<Built, Sta
         drain_delay: s.drain_delay,
         exit_on_fast_shutdown: options.exit_when_drained,
     })
-}
-
-/// Headers removed from every request: `[server] strip_request_headers`
-/// (with the rewrite headers) and every route's `forward_claims` headers.
-fn strip_list(config: &Config) -> Vec<http::HeaderName> {
-    let mut out = config.server.strip_request_headers.clone();
-    for r in &config.routes {
-        for (h, _) in &r.forward_claims {
-            if !out.contains(h) {
-                out.push(h.clone());
-            }
-        }
-    }
-    out
 }
 
 async fn shutdown_of(mut watch: ShutdownWatch) {

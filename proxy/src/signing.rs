@@ -16,7 +16,8 @@
 
 use std::net::IpAddr;
 
-use attestgate::{Decision, Verifier, msgsig};
+use attestgate::target::RequestView;
+use attestgate::{Decision, Verifier};
 use bytes::{Bytes, BytesMut};
 use http::header;
 use pingora_error::Result;
@@ -33,10 +34,16 @@ pub(crate) async fn check(
     verifier: &Verifier,
     decision: &mut Decision,
     client: Option<IpAddr>,
+    view: Option<&RequestView>,
 ) -> Result<Option<Bytes>> {
     if !verifier.signature_pending(decision) {
         return Ok(None);
     }
+    let Some(view) = view else {
+        // Not reached: request_filter builds the view before deciding.
+        verifier.refuse_request_view(decision, &session.req_header().headers, client);
+        return Ok(None);
+    };
     let req = session.req_header();
     let body = match verifier.signature_body_limit(decision, &req.headers) {
         Some(limit) if has_body(session) => match read_body(session, limit).await? {
@@ -50,23 +57,9 @@ pub(crate) async fn check(
         _ => None,
     };
     let req = session.req_header();
-    let tls = session
-        .digest()
-        .and_then(|d| d.ssl_digest.as_ref())
-        .is_some();
-    let authority = req
-        .headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri.authority().map(|a| a.as_str()))
-        .unwrap_or_default();
-    let parts = msgsig::RequestParts {
-        method: req.method.as_str(),
-        scheme: if tls { "https" } else { "http" },
-        authority,
-        path_and_query: req.uri.path_and_query().map_or("/", |p| p.as_str()),
-        headers: &req.headers,
-    };
+    // The view: scheme as connected, the one authority (`Host` or
+    // `:authority`), the canonical target; the same for HTTP/1 and HTTP/2.
+    let parts = view.signing_parts(&req.headers);
     if let Some(signed) = verifier.check_signature(decision, &parts, body.as_deref(), client) {
         verifier
             .check_replay(decision, &signed, &req.headers, client)

@@ -126,6 +126,10 @@ fn derived(req: &RequestParts<'_>, name: &str, item: &Item) -> Result<Vec<String
         }
     }
     let one = |s: String| Ok(vec![s]);
+    // An empty authority binds nothing (`https:///path`): never signed over.
+    if matches!(name, "@authority" | "@target-uri") && req.authority.is_empty() {
+        return Err(SignatureError::AbsentComponent);
+    }
     match name {
         "@method" => one(req.method.to_owned()),
         "@scheme" => one(req.scheme.to_ascii_lowercase()),

@@ -66,6 +66,11 @@ pub enum SignatureError {
     DigestSyntax,
     /// The body does not match `Content-Digest`.
     DigestMismatch,
+    /// The signature covers `@method`, and the request carries a
+    /// method-override header (`X-HTTP-Method-Override`, …) that it does
+    /// not cover: the upstream would run another method than the one
+    /// signed.
+    OverrideNotCovered,
 }
 
 impl SignatureError {
@@ -98,6 +103,7 @@ impl SignatureError {
             DigestMissing => "digest_missing",
             DigestSyntax => "digest_syntax",
             DigestMismatch => "digest_mismatch",
+            OverrideNotCovered => "override_not_covered",
         }
     }
 }

@@ -315,6 +315,17 @@ fn check_coverage(
     if !p.min_components.iter().all(|c| covers(c)) {
         return Err(SignatureError::MissingComponent);
     }
+    // A signed method means nothing if an unsigned header can change it.
+    if covers("@method") {
+        for name in headers.keys() {
+            let overrides = crate::target::intent::METHOD_OVERRIDE_HEADERS
+                .iter()
+                .any(|o| crate::target::headers::reads_as(name, o));
+            if overrides && !covers(name.as_str()) {
+                return Err(SignatureError::OverrideNotCovered);
+            }
+        }
+    }
     let has_body = body.is_some_and(|b| !b.is_empty());
     if p.content_digest == ContentDigestRule::RequiredWithBody
         && has_body

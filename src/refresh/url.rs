@@ -58,8 +58,19 @@ impl JwksUrl {
         jwks: &JwksOptions,
         problem: &mut impl FnMut(String, String),
     ) -> JwksUrl {
-        if let Err(message) = fetch::parse_url(url) {
-            problem("jwks.url".into(), message);
+        match fetch::parse_url(url, jwks.allow_insecure_http) {
+            Err(message) => problem("jwks.url".into(), message),
+            Ok(u)
+                if u.scheme_str() == Some("http")
+                    && !fetch::is_loopback(u.host().unwrap_or_default()) =>
+            {
+                tracing::warn!(
+                    source = "jwks.url",
+                    url = %crate::redact::url(url),
+                    "keys are fetched over plain http:// (allow_insecure_http = true): anyone on the path can replace them"
+                );
+            }
+            Ok(_) => {}
         }
         if let Err(e) = jwks.egress.check() {
             problem(format!("jwks.{}", e.setting), e.message);

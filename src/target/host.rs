@@ -27,6 +27,19 @@ impl Host {
         self.port
     }
 
+    /// `name[:port]` as an authority (an IPv6 address in brackets).
+    pub fn to_authority(&self) -> String {
+        let name = if self.name.contains(':') {
+            format!("[{}]", self.name)
+        } else {
+            self.name.clone()
+        };
+        match self.port {
+            Some(p) => format!("{name}:{p}"),
+            None => name,
+        }
+    }
+
     /// Whether two hosts name the same origin, a missing port standing for
     /// `default_port`.
     pub fn same_origin(&self, other: &Host, default_port: u16) -> bool {

@@ -13,16 +13,29 @@
 //! - [`canonical_target`]: the request target (origin-, absolute- or
 //!   asterisk-form) → [`CanonicalTarget`], the rules in [`path`].
 //! - [`canonical_host`]: a `Host` (or `:authority`) value → [`Host`].
+//! - [`RequestView`]: scheme, authority, method and canonical target of a
+//!   request, by one rule for HTTP/1 and HTTP/2 ([`view`]); what routing,
+//!   the message signature and `X-Forwarded-Host` read.
+//! - [`HeaderRules`]: client headers that never reach an upstream, in any
+//!   spelling an upstream folds to a protected name ([`headers`]).
+//! - [`intent`]: what a request asks beyond its method (upgrade, method
+//!   override, body), which an exempt method may not carry.
 //!
 //! Both are idempotent: the canonical form of a canonical form is itself,
 //! and a canonical form never routes differently from the input it came
 //! from (a fuzz target and property tests hold them to that).
 
+pub mod headers;
 mod host;
+pub mod intent;
 mod path;
+pub mod view;
 
+pub use headers::{HeaderRules, UnderscoreHeaders};
 pub use host::{Host, canonical_host};
+pub use intent::{BodyHint, upgrade_allowed};
 pub use path::{CanonicalTarget, canonical_target};
+pub use view::{RawRequest, RequestView, Scheme};
 
 /// Knobs of the path rules (`[server]` keys of the proxy).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

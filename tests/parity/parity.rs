@@ -92,6 +92,7 @@ fn core_answer(verifier: &attestgate::Verifier, headers: &http::HeaderMap) -> Op
         uri: &uri,
         headers,
         client: None,
+        body: attestgate::target::BodyHint::FromHeaders,
     });
     let refusal = decision.refusal()?;
     let mut headers: Vec<(String, String)> = refusal

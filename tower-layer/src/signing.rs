@@ -12,9 +12,15 @@
 //!   `"off"`). With `"redis"` every check counts as Redis unreachable
 //!   (`on_redis_error` decides).
 //!
-//! The scheme is the URI's (`http` when the server gives none, as hyper
-//! does); the authority is `Host` (or the URI's, HTTP/2).
+//! The request is read through the core's request view
+//! ([`attestgate::target::RequestView`]), as the proxy reads it: the
+//! scheme is the URI's (`http` when the server gives none, as hyper does
+//! for HTTP/1); the authority is `Host`, or HTTP/2's `:authority` (both
+//! present must agree); the target is the canonical one (a client that
+//! signed a non-canonical path fails). A request without a usable
+//! authority is refused (`signature`, `why = request_view`).
 
+use attestgate::target::{RequestView, TargetRules};
 use attestgate::{Decision, Verifier, msgsig};
 use http::{Request, header};
 
@@ -33,18 +39,17 @@ pub(crate) fn check<B>(verifier: &Verifier, decision: &mut Decision, req: &Reque
         verifier.refuse_unbuffered_body(decision, headers, None);
         return;
     }
-    let authority = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri().authority().map(|a| a.as_str()))
-        .unwrap_or_default();
-    let parts = msgsig::RequestParts {
-        method: req.method().as_str(),
-        scheme: req.uri().scheme_str().unwrap_or("http"),
-        authority,
-        path_and_query: req.uri().path_and_query().map_or("/", |p| p.as_str()),
-        headers,
+    // The core's request view, as the proxy builds it: the one authority
+    // (`Host`, or HTTP/2's `:authority`; both must agree), the canonical
+    // target, the scheme of the URI (`http` when the server gives none).
+    let view = match RequestView::of_request(req, None, TargetRules::default()) {
+        Ok(v) => v,
+        Err(_) => {
+            verifier.refuse_request_view(decision, headers, None);
+            return;
+        }
     };
+    let parts = view.signing_parts(headers);
     let body: Option<&[u8]> = None;
     if let Some(signed) = verifier.check_signature(decision, &parts, body, None) {
         verifier.check_replay_now(decision, &signed, headers, None);

@@ -25,6 +25,8 @@
 //! - [`h2::H2Conn`]: an HTTP/2-only client on one connection (h2c or TLS).
 //! - [`ws::WsUpstream`]: a WebSocket echo server that records handshakes;
 //!   [`ws::connect`] the client.
+//! - [`apps`]: real app servers (wsgiref, Flask under gunicorn, nginx,
+//!   Node) that fold header names their own way.
 //! - [`parity`]: one table of token cases that the core, the tower layer and
 //!   the proxy must decide alike.
 #![allow(
@@ -34,6 +36,7 @@
     unreachable_pub
 )]
 
+pub mod apps;
 pub mod client;
 pub mod connect;
 pub mod forge;
