@@ -71,14 +71,48 @@ pub fn render(file: &PinsFile, format: Format) -> Result<String, String> {
     }
 }
 
-/// A label made safe for a one-line code or XML comment.
+/// A label made safe for a one-line code comment (Kotlin, Swift) and for
+/// an XML comment (Android): one line, XML 1.0 `Char`s only, no `--`
+/// (XML 1.0 §2.5 forbids it inside a comment), no `*/`, and no bidi
+/// controls that could make a reviewer read the generated line wrongly.
+///
+/// Callers write it between spaces (`<!-- {} -->`, `// {}`), so a label
+/// that starts or ends with `-` cannot touch the comment's own dashes.
 pub(crate) fn comment(label: &str) -> String {
-    label
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect::<String>()
-        .replace("--", "- -")
-        .replace("*/", "* /")
+    let mut out = String::with_capacity(label.len());
+    for c in label.chars() {
+        let c = if is_comment_char(c) { c } else { ' ' };
+        // a '-' after a '-' gets a space between: "a---b" -> "a- - -b"
+        if c == '-' && out.ends_with('-') {
+            out.push(' ');
+        }
+        // "*/" would end a block comment in Kotlin and Swift
+        if c == '/' && out.ends_with('*') {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Whether `c` may stand in a generated one-line comment: an XML 1.0
+/// `Char` (no C0 controls, no U+FFFE/U+FFFF), not a line break of any
+/// kind (C1 controls, U+2028/U+2029), and not a bidi control (U+061C,
+/// U+200E/U+200F, U+202A..U+202E, U+2066..U+2069).
+fn is_comment_char(c: char) -> bool {
+    !(c.is_control()
+        || matches!(
+            c,
+            '\u{FFFE}'
+                | '\u{FFFF}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{061C}'
+                | '\u{200E}'
+                | '\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2066}'..='\u{2069}'
+        ))
 }
 
 /// A string literal for Kotlin and Swift (both take these escapes).
@@ -89,7 +123,7 @@ pub(crate) fn quoted(text: &str) -> String {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
             '$' => out.push_str("\\$"),
-            c if c.is_control() => out.push(' '),
+            c if !is_comment_char(c) => out.push(' '),
             c => out.push(c),
         }
     }

@@ -6,6 +6,7 @@
 //! pin, 2 when the inputs themselves cannot be used (a file that does not
 //! load, a bad argument).
 
+mod check_cert;
 mod files;
 mod live;
 mod signed;
@@ -138,12 +139,25 @@ pub struct CheckCertArgs {
     /// The pins.toml.
     #[arg(long, short)]
     pub config: PathBuf,
-    /// The domain of pins.toml to judge against.
+    /// The host to judge: a domain of pins.toml, or a name below one with
+    /// include_subdomains.
     #[arg(long)]
     pub domain: String,
     /// The new chain: certificate files (PEM or DER), leaf first.
     #[arg(required = true)]
     pub certs: Vec<PathBuf>,
+    /// The planned deployment: the chain must be valid then too
+    /// (YYYY-MM-DD, or +DURATION from now such as +14d).
+    #[arg(long, value_name = "DATE")]
+    pub at: Option<String>,
+    /// Roots the devices trust, instead of the domain's ca_file (or the
+    /// system's roots when it has none).
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+    /// What the chain's AIA caIssuers URL serves (iOS fetches a missing
+    /// intermediate from there; Android and OkHttp do not).
+    #[arg(long, value_name = "FILE")]
+    pub aia_issuer: Vec<PathBuf>,
     /// Judge as of this day (YYYY-MM-DD) instead of now.
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub today: Option<String>,
@@ -171,7 +185,7 @@ pub fn run(command: PinsCommand) -> ExitCode {
         } => live::lint(&config, offline, today.as_deref(), json),
         PinsCommand::Render { config, format } => files::render(&config, &format),
         PinsCommand::Check { config, json } => live::check(&config, json),
-        PinsCommand::CheckCert(args) => files::check_cert(&args),
+        PinsCommand::CheckCert(args) => check_cert::check_cert(&args),
         PinsCommand::SigningKey { out, name, alg } => signed::signing_key(&out, &name, &alg),
         PinsCommand::Sign(args) => signed::sign(&args),
         PinsCommand::Verify(args) => signed::verify(&args),
