@@ -62,6 +62,19 @@ pub fn render(file: &PinsFile, format: Format) -> Result<String, String> {
             d.name
         ));
     }
+    // Names are checked when pins.toml loads; a model built by hand gets
+    // the same check, so no format ever carries a name a platform would
+    // misread (or that would need escaping in Kotlin, Swift or a plist).
+    if let Some(d) = file
+        .domains
+        .iter()
+        .find(|d| !crate::model::valid_host(&d.name))
+    {
+        return Err(format!(
+            "{:?} is not a host name (letters, digits, '-', '.')",
+            d.name
+        ));
+    }
     match format {
         Format::Android => Ok(android::render(file)),
         Format::Ios => ios::render(file),
@@ -129,4 +142,28 @@ pub(crate) fn quoted(text: &str) -> String {
     }
     out.push('"');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::comment;
+
+    #[test]
+    fn comments_never_hold_two_dashes_or_a_non_char() {
+        for (label, want) in [
+            ("leaf key", "leaf key"),
+            ("--format", "- -format"),
+            ("a---b", "a- - -b"),
+            ("----", "- - - -"),
+            ("end-", "end-"),
+            ("x-->", "x- ->"),
+            ("a\u{FFFE}b\u{FFFF}c", "a b c"),
+            ("line\nbreak\r\u{85}\u{2028}", "line break   "),
+            ("nul\u{0}", "nul "),
+            ("rtl\u{202E}gnp.exe", "rtl gnp.exe"),
+            ("*/ end", "* / end"),
+        ] {
+            assert_eq!(comment(label), want, "{label:?}");
+        }
+    }
 }

@@ -170,3 +170,70 @@ fn ios(set: &PinSet, path: &[PathCert]) -> Check {
         detail: said.join("; "),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaf(not_before: i64, days: i64, eku: Eku) -> Facts {
+        Facts {
+            subject: "CN=t".into(),
+            not_before,
+            not_after: not_before + days * DAY,
+            eku,
+            ca_issuers: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn apple_limits_apply_by_issue_date_and_root() {
+        let y2021 = 1_609_459_200;
+        let y2018 = 1_514_764_800;
+        // 398 days: the public limit, at the edge and one day past it
+        assert_eq!(
+            apple_validity(&leaf(y2021, 398, Eku::ServerAuth), true),
+            None
+        );
+        assert!(apple_validity(&leaf(y2021, 399, Eku::ServerAuth), true).is_some());
+        // a private root: 825 days holds, 826 does not
+        assert_eq!(
+            apple_validity(&leaf(y2021, 825, Eku::ServerAuth), false),
+            None
+        );
+        assert!(apple_validity(&leaf(y2021, 826, Eku::ServerAuth), false).is_some());
+        // issued before the rules: neither applies
+        assert_eq!(apple_validity(&leaf(y2018, 3650, Eku::Absent), true), None);
+        assert_eq!(apple_eku(&leaf(y2018, 90, Eku::Absent)), None);
+        assert!(apple_eku(&leaf(y2021, 90, Eku::Absent)).is_some());
+        assert_eq!(apple_eku(&leaf(y2021, 90, Eku::ServerAuth)), None);
+    }
+
+    #[test]
+    fn okhttp_3_pins_one_label_below_and_4_every_level() {
+        let set = PinSet {
+            name: "cdn.example.com".into(),
+            include_subdomains: true,
+            expires: None,
+            pins: Vec::new(),
+        };
+        for (host, v3, v4) in [
+            ("cdn.example.com", true, true),
+            ("x.cdn.example.com", true, true),
+            ("a.b.cdn.example.com", false, true),
+            ("CDN.example.com.", true, true),
+            ("xcdn.example.com", false, false),
+            ("example.com", false, false),
+        ] {
+            assert_eq!(
+                unpinned_host(Platform::Okhttp3, &set, host).is_none(),
+                v3,
+                "{host}"
+            );
+            assert_eq!(
+                unpinned_host(Platform::Okhttp, &set, host).is_none(),
+                v4,
+                "{host}"
+            );
+        }
+    }
+}
