@@ -8,6 +8,6 @@ pub mod platform;
 
 pub use live::{
     AddressCheck, AddressStatus, DomainCheck, EXPIRY_WARNING_SECS, Finding, PinResult, check_all,
-    check_domain, check_domain_with, check_domains, evaluate, statuses,
+    check_domain, check_domain_with, check_domains, check_domains_with, evaluate, statuses,
 };
 pub use platform::{Judgement, PinSet, Platform, judge};

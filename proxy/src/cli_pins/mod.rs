@@ -9,6 +9,7 @@
 mod check_cert;
 mod files;
 mod live;
+mod progress;
 mod signed;
 
 use std::path::PathBuf;
