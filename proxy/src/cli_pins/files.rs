@@ -91,6 +91,46 @@ pub(super) fn backup_key(out: &Path, alg: &str, subject: &str, name: &str) -> Ex
     }
 }
 
+/// `pins staging-cert --ca DIR --name NAME... --out STEM [--key FILE] [--days N]`
+pub(super) fn staging_cert(
+    ca: &Path,
+    names: &[String],
+    out: &Path,
+    key: Option<&Path>,
+    days: u32,
+) -> ExitCode {
+    if days == 0 || days > 398 {
+        eprintln!(
+            "attestgate pins staging-cert: --days {days}: give 1 to 398 (Apple refuses longer)"
+        );
+        return ExitCode::from(EXIT_USAGE);
+    }
+    match attestgate_pins::staging::issue(ca, names, key, out, days) {
+        Ok(i) => {
+            println!("{}", i.pin);
+            let ca_note = if i.new_ca { "made now" } else { "found" };
+            match &i.key_file {
+                Some(k) => eprintln!(
+                    "wrote {} and {} (new key), issued by {} ({ca_note}; trust it only in tests)",
+                    i.cert_file.display(),
+                    k.display(),
+                    i.ca_file.display()
+                ),
+                None => eprintln!(
+                    "wrote {} for the key you gave, issued by {} ({ca_note}; trust it only in tests)",
+                    i.cert_file.display(),
+                    i.ca_file.display()
+                ),
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("attestgate pins staging-cert: {e}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
 /// `pins render --config pins.toml --format F`
 pub(super) fn render(config: &Path, format: &str) -> ExitCode {
     let Some(format) = platform::Format::from_name(format) else {

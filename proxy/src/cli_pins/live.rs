@@ -225,6 +225,7 @@ pub(super) fn lint(config: &Path, offline: bool, today: Option<&str>, json: bool
     let today = time::OffsetDateTime::from_unix_timestamp(now)
         .map(|t| t.date())
         .unwrap_or(time::Date::MIN);
+    let mut summary = None;
     let served = if offline {
         eprintln!("lint: --offline: the backup rule (a pin in no chain served now) is not checked");
         None
@@ -254,10 +255,13 @@ pub(super) fn lint(config: &Path, offline: bool, today: Option<&str>, json: bool
                         .count()
             })
             .sum::<usize>();
-        progress.summary(&format!(
-            "fetched {} at {} ({unreachable} without a chain)",
-            count(total, "domain"),
-            count(addresses, "address")
+        summary = Some((
+            progress,
+            format!(
+                "fetched {} at {} ({unreachable} without a chain)",
+                count(total, "domain"),
+                count(addresses, "address")
+            ),
         ));
         let served: HashMap<String, Report> = file
             .domains
@@ -290,6 +294,9 @@ pub(super) fn lint(config: &Path, offline: bool, today: Option<&str>, json: bool
                 b.message
             );
         }
+    }
+    if let Some((progress, line)) = summary {
+        progress.summary(&line);
     }
     if broken.is_empty() {
         ExitCode::SUCCESS
@@ -343,14 +350,14 @@ pub(super) fn check(config: &Path, json: bool) -> ExitCode {
             .filter(|a| a.result == r)
             .count()
     };
-    progress.summary(&format!(
+    let summary = format!(
         "{} at {}: {} match, {} mismatch, {} error",
         count(total, "domain"),
         count(results.iter().map(|c| c.addresses.len()).sum(), "address"),
         tally(check::PinResult::Match),
         tally(check::PinResult::Mismatch),
         tally(check::PinResult::Error),
-    ));
+    );
     let passed = results.iter().all(DomainCheck::passed);
     if json {
         let value = serde_json::json!({"passed": passed, "domains": results});
@@ -362,6 +369,7 @@ pub(super) fn check(config: &Path, json: bool) -> ExitCode {
             print_check(c);
         }
     }
+    progress.summary(&summary);
     if passed {
         ExitCode::SUCCESS
     } else {

@@ -53,6 +53,26 @@ pub enum PinsCommand {
         #[arg(long, default_value = "backup")]
         name: String,
     },
+    /// A server certificate from a staging CA (made in --ca on first use),
+    /// for rehearsals and tests: for a new key, or for --key (a backup key
+    /// going into service). Prints its pin. Trust the CA only in tests.
+    StagingCert {
+        /// Directory of the staging CA (ca.pem, ca.key).
+        #[arg(long)]
+        ca: PathBuf,
+        /// A host name or IP address for the certificate (repeatable).
+        #[arg(long = "name", required = true)]
+        names: Vec<String>,
+        /// Writes OUT.pem (and OUT.key when no --key is given).
+        #[arg(long)]
+        out: PathBuf,
+        /// Certify this private key (PEM) instead of a new one.
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Days of validity (at most 398, as public CAs).
+        #[arg(long, default_value_t = 90)]
+        days: u32,
+    },
     /// Check a pins.toml against the rules; exit 0, or 1 listing every rule
     /// broken. Fetches the live chains for the backup rule unless --offline.
     Lint {
@@ -178,6 +198,13 @@ pub fn run(command: PinsCommand) -> ExitCode {
             subject,
             name,
         } => files::backup_key(&out, &alg, &subject, &name),
+        PinsCommand::StagingCert {
+            ca,
+            names,
+            out,
+            key,
+            days,
+        } => files::staging_cert(&ca, &names, &out, key.as_deref(), days),
         PinsCommand::Lint {
             config,
             offline,
