@@ -308,6 +308,10 @@ fn day(t: i64) -> String {
 /// seconds; give at least one), with `roots` as the devices' trust store
 /// and `fetched` as what the chain's AIA caIssuers URLs serve (empty when
 /// not known). One verdict per [`Platform`], in [`Platform::ALL`] order.
+///
+/// Bounded: more than [`crate::fetch::MAX_CHAIN`] certificates (given or
+/// fetched) are refused unread, repeats are dropped, and webpki's own
+/// path-building budget limits the rest.
 pub fn judge(
     chain: &[Vec<u8>],
     pins: &PinSet,
@@ -344,8 +348,36 @@ pub fn judge(
         }
         return out;
     };
+    if chain.len() > crate::fetch::MAX_CHAIN || fetched.len() > crate::fetch::MAX_CHAIN {
+        let why = Check::fail(format!(
+            "{} certificates given (and {} fetched): more than {} is no real chain, and no platform builds from it",
+            chain.len(),
+            fetched.len(),
+            crate::fetch::MAX_CHAIN
+        ));
+        for platform in Platform::ALL {
+            out.verdicts.push(Verdict {
+                platform,
+                accepts: false,
+                reason: format!("chain: {}", why.detail),
+                chain: why.clone(),
+                date: Check::fail("not judged".into()),
+                name: Check::fail("not judged".into()),
+                pins: Check::fail("not judged".into()),
+                path: Vec::new(),
+            });
+        }
+        return out;
+    }
     let leaf_facts = Facts::of(leaf);
-    let given = &chain[1..];
+    // the same certificate twice adds nothing but paths to try
+    let mut given: Vec<Vec<u8>> = Vec::new();
+    for c in &chain[1..] {
+        if !given.contains(c) && c != leaf {
+            given.push(c.clone());
+        }
+    }
+    let given = &given[..];
     let plain = attempt(chain, given, roots, instants);
     let aia: Vec<String> = chain
         .iter()
@@ -353,7 +385,12 @@ pub fn judge(
         .flat_map(|f| f.ca_issuers)
         .collect();
     let fetching = (plain.built.is_none() && !aia.is_empty() && !fetched.is_empty()).then(|| {
-        let pool: Vec<Vec<u8>> = given.iter().chain(fetched).cloned().collect();
+        let mut pool: Vec<Vec<u8>> = given.to_vec();
+        for c in fetched {
+            if !pool.contains(c) {
+                pool.push(c.clone());
+            }
+        }
         attempt(chain, &pool, roots, instants)
     });
     let name = match path::name_problem(leaf, host) {
