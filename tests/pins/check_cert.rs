@@ -30,6 +30,11 @@
 //! - [aia] Apple fetches a missing issuer from the leaf's AIA caIssuers
 //!   URL; Android and OkHttp build only from what the server sent and the
 //!   store.
+//!
+//! Then every row is served for real (rustls + hyper on 127.0.0.1) and
+//! requested by Debian's OkHttp 3.13.1 with the `CertificatePinner` of
+//! `pins render --format okhttp`, compiled (okhttp_kit.rs): OkHttp must do
+//! what the kit's `okhttp3` verdict says, as of now.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -38,6 +43,9 @@ mod support;
 
 #[path = "pki.rs"]
 mod pki;
+
+#[path = "okhttp_kit.rs"]
+mod okhttp_kit;
 
 use std::path::{Path, PathBuf};
 
@@ -462,5 +470,83 @@ fn every_chain_gets_each_platforms_verdict() {
         "check-cert table: {} rows x {} platforms",
         rows.len(),
         PLATFORMS.len()
+    );
+
+    // Real OkHttp on every row.
+    okhttp_kit::need_okhttp();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let keys = [&a, &b, &c, &rsa];
+    let ports: Vec<u16> = rows
+        .iter()
+        .map(|row| {
+            let leaf_pin = attestgate_pins::fetch::ChainCert::from_der(0, &row.chain[0])
+                .pin
+                .unwrap()
+                .to_base64();
+            let key = keys.iter().find(|k| key_pin(k) == leaf_pin).unwrap();
+            rt.block_on(okhttp_kit::serve_https(row.chain.clone(), key))
+                .port()
+        })
+        .collect();
+    let kotlin = okhttp_kit::run(
+        std::process::Command::new(BIN)
+            .args(["pins", "render", "--format", "okhttp", "--config"])
+            .arg(dir.join("pins.toml")),
+    );
+    let classes = okhttp_kit::compile(&dir, &kotlin);
+    let file = attestgate_pins::PinsFile::load(&dir.join("pins.toml")).unwrap();
+    let now = attestgate_pins::clock::now_unix();
+    let mut disagreements = Vec::new();
+    for roots_file in ["roots.pem", "roots-old.pem"] {
+        let which: Vec<usize> = (0..rows.len())
+            .filter(|&i| rows[i].roots == roots_file)
+            .collect();
+        let cases: Vec<(String, u16)> = which
+            .iter()
+            .map(|&i| (rows[i].host.to_owned(), ports[i]))
+            .collect();
+        let answers = okhttp_kit::connect_all(&classes, &dir.join(roots_file), &cases);
+        let roots = attestgate_pins::fetch::load_roots(Some(&dir.join(roots_file))).unwrap();
+        for (&i, got) in which.iter().zip(&answers) {
+            let row = &rows[i];
+            let domain = file
+                .domains
+                .iter()
+                .find(|d| row.host == d.name || row.host.ends_with(&format!(".{}", d.name)))
+                .unwrap();
+            let chain: Vec<Vec<u8>> = row.chain.iter().map(|c| c.to_vec()).collect();
+            let j = attestgate_pins::check::judge(
+                &chain,
+                &attestgate_pins::check::PinSet::from(domain),
+                row.host,
+                &[now],
+                &roots,
+                &[],
+            );
+            let kit = j.of(attestgate_pins::check::Platform::Okhttp3).unwrap();
+            if !okhttp_kit::agrees(kit, got) {
+                disagreements.push(format!(
+                    "{}: OkHttp 3.13.1 said {got:?}; the kit: {} ({})",
+                    row.name,
+                    if kit.accepts { "accepts" } else { "refuses" },
+                    kit.reason
+                ));
+            }
+        }
+    }
+    assert!(
+        disagreements.is_empty(),
+        "{} of {} rows:\n{}",
+        disagreements.len(),
+        rows.len(),
+        disagreements.join("\n")
+    );
+    eprintln!(
+        "check-cert table: real OkHttp 3.13.1 agrees with the kit's okhttp3 verdict on all {} rows",
+        rows.len()
     );
 }

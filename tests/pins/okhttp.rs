@@ -18,82 +18,18 @@ mod support;
 #[path = "pki.rs"]
 mod pki;
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+#[path = "okhttp_kit.rs"]
+mod okhttp_kit;
+
 use std::process::Command;
-use std::sync::Arc;
 
 use attestgate_pins::check::platform::{self, PinSet, Platform};
 use attestgate_pins::fetch::Roots;
+use okhttp_kit::{agrees, compile, connect_all, need_okhttp, run, serve_https};
 use pki::Leaf;
 use rcgen::KeyPair;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls_pki_types::CertificateDer;
 use support::*;
-
-const JARS: [&str; 3] = [
-    "/usr/share/java/okhttp.jar",
-    "/usr/share/java/okio.jar",
-    "/usr/share/java/kotlin-stdlib.jar",
-];
-
-fn tool(name: &str) -> String {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {name}")])
-        .output()
-        .unwrap();
-    assert!(
-        found.status.success(),
-        "{name} is missing: run scripts/ensure-tools (Debian: default-jdk-headless, kotlin)"
-    );
-    String::from_utf8(found.stdout).unwrap().trim().to_owned()
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// An HTTPS server (rustls + hyper's HTTP/1.1) serving `chain`.
-async fn serve_https(chain: Vec<CertificateDer<'static>>, key: &KeyPair) -> SocketAddr {
-    use hyper::service::service_fn;
-    let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(chain, der)
-    .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let svc = service_fn(|_req| async {
-                    Ok::<_, std::convert::Infallible>(hyper::Response::new(
-                        http_body_util::Full::new(bytes::Bytes::from_static(b"pinned ok\n")),
-                    ))
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
-                    .await;
-            });
-        }
-    });
-    addr
-}
 
 struct Case {
     host: &'static str,
@@ -101,38 +37,9 @@ struct Case {
     why: &'static str,
 }
 
-/// Compiles the rendered Kotlin and the harness into `dir/classes`.
-fn compile(dir: &Path, kotlin: &str) -> PathBuf {
-    let classes = dir.join("classes");
-    std::fs::write(
-        dir.join("Pins.kt"),
-        format!("import okhttp3.CertificatePinner\n\n{kotlin}"),
-    )
-    .unwrap();
-    run(Command::new(tool("kotlinc"))
-        .arg("-cp")
-        .arg(JARS[0])
-        .arg(dir.join("Pins.kt"))
-        .arg("-d")
-        .arg(&classes));
-    let harness = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/pins/okhttp/PinCheck.java");
-    run(Command::new(tool("javac"))
-        .arg("-cp")
-        .arg(format!("{}:{}", JARS.join(":"), classes.display()))
-        .arg("-d")
-        .arg(&classes)
-        .arg(harness));
-    classes
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_okhttp_agrees_with_the_kit_on_every_case() {
-    for jar in JARS {
-        assert!(
-            Path::new(jar).exists(),
-            "{jar} is missing: run scripts/ensure-tools (Debian: libokhttp-java, kotlin)"
-        );
-    }
+    need_okhttp();
     let dir = temp_dir("okhttp");
     let root = root("okhttp test root R");
     let inter = intermediate("okhttp issuing I", &root);
@@ -301,34 +208,19 @@ async fn real_okhttp_agrees_with_the_kit_on_every_case() {
             why: "pin on N, N never served (only its cross-signature): connects",
         },
     ];
-    let list: String = cases
-        .iter()
-        .map(|c| format!("{} {}\n", c.host, servers[c.server].port()))
-        .collect();
-    std::fs::write(dir.join("cases.txt"), list).unwrap();
     std::fs::write(
         dir.join("root.pem"),
         format!("{}{}", root.pem(), new_root.pem()),
     )
     .unwrap();
-    let (cp, root_file, cases_file) = (
-        format!("{}:{}", JARS.join(":"), classes.display()),
-        dir.join("root.pem"),
-        dir.join("cases.txt"),
-    );
-    let java = tool("java");
-    let output = tokio::task::spawn_blocking(move || {
-        run(Command::new(java)
-            .arg("-cp")
-            .arg(cp)
-            .arg("PinCheck")
-            .arg(root_file)
-            .arg(cases_file))
-    })
-    .await
-    .unwrap();
-    let lines: Vec<&str> = output.lines().collect();
-    assert_eq!(lines.len(), cases.len(), "{output}");
+    let list: Vec<(String, u16)> = cases
+        .iter()
+        .map(|c| (c.host.to_owned(), servers[c.server].port()))
+        .collect();
+    let roots_pem = dir.join("root.pem");
+    let lines = tokio::task::spawn_blocking(move || connect_all(&classes, &roots_pem, &list))
+        .await
+        .unwrap();
 
     let file = attestgate_pins::PinsFile::load(&dir.join("pins.toml")).unwrap();
     let roots = Roots::from_certificates(
@@ -354,15 +246,7 @@ async fn real_okhttp_agrees_with_the_kit_on_every_case() {
             &[],
         );
         let kit = j.of(Platform::Okhttp3).unwrap();
-        let agrees = if kit.accepts {
-            got.starts_with("ok 200")
-        } else if !kit.pins.ok && kit.chain.ok && kit.date.ok && kit.name.ok {
-            got.contains("SSLPeerUnverifiedException: Certificate pinning failure")
-        } else if !kit.name.ok {
-            got.contains("SSLPeerUnverifiedException: Hostname") && got.contains("not verified")
-        } else {
-            got.contains("SSLHandshakeException")
-        };
+        let agrees = agrees(kit, got);
         eprintln!(
             "{:<16} server {} | okhttp 3.13.1: {got} | kit okhttp3: {} | {}",
             case.host,
