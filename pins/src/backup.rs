@@ -152,7 +152,7 @@ pub fn write_signing_key(
     Ok((key_file, pub_file))
 }
 
-fn write_new(path: &Path, bytes: &[u8], private: bool) -> Result<(), BackupError> {
+pub(crate) fn write_new(path: &Path, bytes: &[u8], private: bool) -> Result<(), BackupError> {
     let io = |source| BackupError::Io {
         path: path.to_owned(),
         source,

@@ -37,3 +37,17 @@ pub fn date_text(date: time::Date) -> String {
 pub fn date_start(date: time::Date) -> i64 {
     date.midnight().assume_utc().unix_timestamp()
 }
+
+/// An instant given on the command line: `YYYY-MM-DD` (noon UTC of that
+/// day, so a time zone cannot move it to another day) or `+DURATION` from
+/// `now` (`+30d`, `+2w`; humantime's units).
+pub fn parse_instant(text: &str, now: i64) -> Option<i64> {
+    let text = text.trim();
+    match text.strip_prefix('+') {
+        Some(d) => humantime::parse_duration(d.trim())
+            .ok()
+            .and_then(|d| i64::try_from(d.as_secs()).ok())
+            .and_then(|s| now.checked_add(s)),
+        None => parse_date(text).map(|d| date_start(d) + 12 * 3600),
+    }
+}

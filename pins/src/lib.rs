@@ -31,6 +31,7 @@ pub mod render;
 pub mod report;
 pub mod signed;
 pub mod spki;
+pub mod staging;
 
 pub use model::{Domain, PinEntry, PinKind, PinsFile};
 pub use spki::Pin;

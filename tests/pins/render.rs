@@ -1,11 +1,15 @@
 //! `attestgate pins render`: every format equals its golden file under
-//! tests/fixtures/pins/, and parses as the platform would read it (XML with
-//! quick-xml, the plist with the plist crate, JSON), holding the pins
-//! computed here from the fixture keys.
+//! tests/fixtures/pins/, and is read by its real consumer (the Android XML
+//! by expat and `xmllint`, the plist by python's `plistlib`, the JSON by a
+//! strict parser; tests/pins/consumers.py), holding the pins computed here
+//! from the fixture keys. (Generated pin sets go through the same
+//! consumers in pins/tests/render_consumers.rs; the OkHttp code is
+//! compiled and run in tests/pins/okhttp.rs.)
 //!
 //! The fixture keys and certificates are checked in (made once by the
 //! ignored test below); the pin set's expiry is a fixed date, so the golden
-//! files stay valid. `UPDATE_GOLDEN=1` rewrites them.
+//! files stay valid. `scripts/update-pins-golden` (`UPDATE_GOLDEN=1`)
+//! rewrites them.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -194,7 +198,14 @@ fn okhttp_trustkit_and_json_hold_the_pins() {
         )),
         "{kt}"
     );
-    assert_eq!(kt.matches(".add(").count(), 2 + 3 * 2);
+    // one level on every OkHttp, every level on 4.3+, and the comment
+    // telling the app's reviewer which is which
+    assert!(
+        kt.contains(&format!(".add(\"*.cdn.example.com\", \"sha256/{}\")", e.ca)),
+        "{kt}"
+    );
+    assert!(kt.contains("OkHttp 3.x") && kt.contains("4.3.0"), "{kt}");
+    assert_eq!(kt.matches(".add(").count(), 2 + 3 * 3);
     let swift = golden("trustkit", "render.trustkit.swift");
     assert!(swift.contains("kTSKExpirationDate: \"2027-06-30\""));
     assert_eq!(swift.matches(&e.backup).count(), 2);
@@ -204,6 +215,64 @@ fn okhttp_trustkit_and_json_hold_the_pins() {
     assert_eq!(v["domains"][0]["expires"], "2027-06-30");
     assert_eq!(v["domains"][1]["pins"][0]["kind"], "ca");
     assert_eq!(v["domains"][1]["pins"][0]["sha256"], e.ca);
+}
+
+/// The golden Android XML and plist through libxml2, and all three
+/// through python's expat, plistlib and strict json.
+#[test]
+fn golden_files_are_read_by_their_consumers() {
+    let files = ["render.android.xml", "render.ios.plist", "render.json"];
+    for f in &files {
+        golden(
+            match *f {
+                "render.android.xml" => "android",
+                "render.ios.plist" => "ios",
+                _ => "json",
+            },
+            f,
+        );
+    }
+    let lint = std::process::Command::new("xmllint")
+        .arg("--noout")
+        .arg(fixtures().join(files[0]))
+        .arg(fixtures().join(files[1]))
+        .output()
+        .expect("xmllint is missing: run scripts/ensure-tools (Debian: libxml2-utils)");
+    assert!(
+        lint.status.success() && lint.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&lint.stderr)
+    );
+    let out = std::process::Command::new("python3")
+        .arg(fixtures().join("../../pins/consumers.py"))
+        .args(files.iter().map(|f| fixtures().join(f)))
+        .output()
+        .expect("python3 is missing: run scripts/ensure-tools");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let e = expected();
+    let held: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(held.len(), 3);
+    for h in &held {
+        assert_eq!(h["ok"], true, "{h}");
+    }
+    assert_eq!(
+        held[0]["held"]["domains"][1]["pins"],
+        serde_json::json!([e.ca, e.backup, e.leaf])
+    );
+    assert_eq!(held[0]["held"]["domains"][0]["expiration"], "2027-06-30");
+    assert_eq!(
+        held[1]["held"]["domains"]["cdn.example.com"]["ca"],
+        serde_json::json!([e.ca])
+    );
+    assert_eq!(held[2]["held"]["domains"][0]["pins"][1]["sha256"], e.backup);
 }
 
 #[test]

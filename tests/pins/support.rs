@@ -50,7 +50,7 @@ impl Ca {
     }
 }
 
-fn ca_params(cn: &str) -> CertificateParams {
+pub fn ca_params(cn: &str) -> CertificateParams {
     let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
     p.distinguished_name.push(DnType::CommonName, cn);
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -80,11 +80,13 @@ pub fn intermediate(cn: &str, parent: &Ca) -> Ca {
     }
 }
 
-/// A leaf for `names`, valid for `days` from now, with `key`.
+/// A leaf for `names`, valid for `days` from now, with `key` (and the
+/// extended key usage serverAuth, as public CAs issue them).
 pub fn leaf(names: &[&str], key: &KeyPair, issuer: &Ca, days: i64) -> CertificateDer<'static> {
     let mut p =
         CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
     p.distinguished_name.push(DnType::CommonName, names[0]);
+    p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
     p.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(1);
     p.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(days);
     p.signed_by(key, &issuer.issuer).unwrap().der().clone()

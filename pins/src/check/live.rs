@@ -255,30 +255,31 @@ pub async fn check_all(file: &PinsFile, now: i64) -> Vec<DomainCheck> {
     check_domains(&file.domains, now).await
 }
 
-/// Every domain at every address, concurrently, in order: what the
+/// Every domain at every address, concurrently (at most
+/// [`fetch::MAX_CONNECTIONS`] connections at once), in order: what the
 /// proxy's monitor runs each interval. No side effects: the caller turns
 /// the results into metrics and logs ([`statuses`] flattens them).
 pub async fn check_domains(domains: &[Domain], now: i64) -> Vec<DomainCheck> {
-    let mut tasks = tokio::task::JoinSet::new();
-    for (i, d) in domains.iter().cloned().enumerate() {
-        tasks.spawn(async move { (i, check_domain(&d, now).await) });
-    }
-    let mut out: Vec<Option<DomainCheck>> = vec![None; domains.len()];
-    while let Some(done) = tasks.join_next().await {
-        if let Ok((i, c)) = done {
-            out[i] = Some(c);
+    check_domains_with(domains, now, &mut |_, _| {}).await
+}
+
+/// [`check_domains`], calling `on_domain(i, check)` as each domain is
+/// done (for progress).
+pub async fn check_domains_with(
+    domains: &[Domain],
+    now: i64,
+    on_domain: &mut (dyn FnMut(usize, &DomainCheck) + Send),
+) -> Vec<DomainCheck> {
+    let reports = fetch::fetch_domains(domains, &mut |i, r| {
+        if let Some(d) = domains.get(i) {
+            on_domain(i, &evaluate(d, r, now));
         }
-    }
-    out.into_iter()
-        .zip(domains)
-        .map(|(c, d)| {
-            c.unwrap_or_else(|| DomainCheck {
-                domain: d.name.clone(),
-                error: Some("the check task failed".into()),
-                addresses: Vec::new(),
-                differs: false,
-            })
-        })
+    })
+    .await;
+    domains
+        .iter()
+        .zip(&reports)
+        .map(|(d, r)| evaluate(d, r, now))
         .collect()
 }
 

@@ -16,12 +16,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls_pki_types::ServerName;
+use tokio::sync::Semaphore;
 
 use crate::model::Domain;
 use crate::spki::{self, CertInfo, Pin};
 
 pub use roots::{Roots, load_roots};
 pub use verifier::MAX_CHAIN;
+
+/// At most this many connections are open at once in one run (every
+/// domain and every address of `lint`, `check`, `fetch` and the proxy's
+/// monitor share one limit); the others wait for a free slot before their
+/// own timeout starts.
+pub const MAX_CONNECTIONS: usize = 32;
+
+/// A fresh limit of [`MAX_CONNECTIONS`], to share across one run.
+pub fn connection_limit() -> Arc<Semaphore> {
+    Arc::new(Semaphore::new(MAX_CONNECTIONS))
+}
 
 /// What to fetch.
 #[derive(Clone, Debug)]
@@ -160,8 +172,20 @@ impl ChainCert {
     }
 }
 
-/// Fetches every address of `target`.
+/// Fetches every address of `target`, concurrently (at most
+/// [`MAX_CONNECTIONS`] at once).
 pub async fn fetch(target: &Target, roots: &Roots) -> Report {
+    fetch_with(target, roots, &connection_limit(), &mut |_, _| {}).await
+}
+
+/// Fetches every address of `target` within `limit`, calling `on_address`
+/// as each address answers (for progress).
+pub async fn fetch_with(
+    target: &Target,
+    roots: &Roots,
+    limit: &Arc<Semaphore>,
+    on_address: &mut (dyn FnMut(SocketAddr, &Outcome) + Send),
+) -> Report {
     let mut report = Report {
         host: target.host.clone(),
         servername: target.servername.clone(),
@@ -189,12 +213,20 @@ pub async fn fetch(target: &Target, roots: &Roots) -> Report {
     };
     let mut tasks = tokio::task::JoinSet::new();
     for (i, address) in addresses.iter().copied().enumerate() {
-        let (name, roots, timeout) = (name.clone(), roots.clone(), target.timeout);
-        tasks.spawn(async move { (i, one(address, name, &roots, timeout).await) });
+        let (name, roots, timeout, limit) =
+            (name.clone(), roots.clone(), target.timeout, limit.clone());
+        tasks.spawn(async move {
+            let outcome = match limit.acquire_owned().await {
+                Ok(_permit) => one(address, name, &roots, timeout).await,
+                Err(_) => Outcome::Error("the connection limit was closed".into()),
+            };
+            (i, outcome)
+        });
     }
     let mut outcomes: Vec<Option<Outcome>> = vec![None; addresses.len()];
     while let Some(done) = tasks.join_next().await {
         if let Ok((i, outcome)) = done {
+            on_address(addresses[i], &outcome);
             outcomes[i] = Some(outcome);
         }
     }
@@ -219,6 +251,53 @@ pub async fn fetch(target: &Target, roots: &Roots) -> Report {
     }
     report.differs = groups.len() > 1;
     report
+}
+
+/// Fetches every domain at every address, concurrently, sharing one
+/// limit of [`MAX_CONNECTIONS`]; `on_domain(i, report)` is called as each
+/// domain completes. Reports come back in `domains` order; a domain whose
+/// roots cannot be loaded gets a report holding only that error.
+pub async fn fetch_domains(
+    domains: &[Domain],
+    on_domain: &mut (dyn FnMut(usize, &Report) + Send),
+) -> Vec<Report> {
+    let limit = connection_limit();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, d) in domains.iter().enumerate() {
+        let (target, limit, ca_file) = (Target::of_domain(d), limit.clone(), d.ca_file.clone());
+        tasks.spawn(async move {
+            let report = match load_roots(ca_file.as_deref()) {
+                Ok(roots) => fetch_with(&target, &roots, &limit, &mut |_, _| {}).await,
+                Err(e) => Report {
+                    host: target.host.clone(),
+                    servername: target.servername.clone(),
+                    resolve_error: Some(e),
+                    addresses: Vec::new(),
+                    differs: false,
+                },
+            };
+            (i, report)
+        });
+    }
+    let mut out: Vec<Option<Report>> = vec![None; domains.len()];
+    while let Some(done) = tasks.join_next().await {
+        if let Ok((i, report)) = done {
+            on_domain(i, &report);
+            out[i] = Some(report);
+        }
+    }
+    out.into_iter()
+        .zip(domains)
+        .map(|(r, d)| {
+            r.unwrap_or_else(|| Report {
+                host: d.name.clone(),
+                servername: d.servername.clone(),
+                resolve_error: Some("the fetch task failed".into()),
+                addresses: Vec::new(),
+                differs: false,
+            })
+        })
+        .collect()
 }
 
 async fn resolve(host: &str, port: u16, timeout: Duration) -> Result<Vec<SocketAddr>, String> {

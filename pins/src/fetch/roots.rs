@@ -8,6 +8,7 @@ use std::sync::{Arc, OnceLock};
 use rustls::RootCertStore;
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
+use rustls_pki_types::{SignatureVerificationAlgorithm, TrustAnchor};
 
 use super::verifier::Recorder;
 use crate::spki::{self, Origin};
@@ -17,13 +18,40 @@ use crate::spki::{self, Origin};
 pub struct Roots {
     verifier: Arc<WebPkiServerVerifier>,
     provider: Arc<CryptoProvider>,
+    anchors: Arc<[TrustAnchor<'static>]>,
     /// Where they came from, for messages.
     pub source: String,
+    /// Whether these are the system's (public) roots rather than a
+    /// `ca_file`: Apple applies some rules only to its preinstalled roots.
+    pub public: bool,
 }
 
 impl Roots {
     pub(crate) fn provider(&self) -> Arc<CryptoProvider> {
         self.provider.clone()
+    }
+
+    /// The trust anchors, for building paths (`check::platform`).
+    pub fn anchors(&self) -> &[TrustAnchor<'static>] {
+        &self.anchors
+    }
+
+    /// The signature algorithms the platforms' TLS stacks verify (ring's,
+    /// as rustls uses them).
+    pub fn algorithms(&self) -> &[&'static dyn SignatureVerificationAlgorithm] {
+        self.provider.signature_verification_algorithms.all
+    }
+
+    /// Roots made of these certificates (DER), for tests and callers that
+    /// hold their roots in memory (a CT watch with a log's root list).
+    pub fn from_certificates(ders: &[Vec<u8>], source: &str) -> Result<Roots, String> {
+        let mut store = RootCertStore::empty();
+        for der in ders {
+            store
+                .add(rustls_pki_types::CertificateDer::from(der.clone()))
+                .map_err(|e| format!("{source}: {e}"))?;
+        }
+        build(store, source.to_owned(), false)
     }
 
     /// Whether `chain` (DER, leaf first) validates for `name` at `now`
@@ -86,7 +114,7 @@ pub fn load_roots(ca_file: Option<&Path>) -> Result<Roots, String> {
                     .add(der)
                     .map_err(|e| format!("ca_file {}: {e}", path.display()))?;
             }
-            build(store, format!("ca_file {}", path.display()))
+            build(store, format!("ca_file {}", path.display()), false)
         }
         None => {
             static SYSTEM: OnceLock<Result<Roots, String>> = OnceLock::new();
@@ -102,22 +130,25 @@ pub fn load_roots(ca_file: Option<&Path>) -> Result<Roots, String> {
                     } else {
                         "the system's roots"
                     };
-                    build(store, source.into())
+                    build(store, source.into(), true)
                 })
                 .clone()
         }
     }
 }
 
-fn build(store: RootCertStore, source: String) -> Result<Roots, String> {
+fn build(store: RootCertStore, source: String, public: bool) -> Result<Roots, String> {
     let provider = provider();
+    let anchors: Arc<[TrustAnchor<'static>]> = store.roots.clone().into();
     let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider.clone())
         .build()
         .map_err(|e| format!("{source}: {e}"))?;
     Ok(Roots {
         verifier,
         provider,
+        anchors,
         source,
+        public,
     })
 }
 

@@ -424,7 +424,9 @@ fn parse_address(text: &str, port: u16) -> Option<SocketAddr> {
     })
 }
 
-fn valid_host(name: &str) -> bool {
+/// A host name as `pins.toml` takes it: LDH labels of 1..=63, at most
+/// 253 in all, no wildcard.
+pub(crate) fn valid_host(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 253
         && name.split('.').all(|label| {

@@ -62,6 +62,19 @@ pub fn render(file: &PinsFile, format: Format) -> Result<String, String> {
             d.name
         ));
     }
+    // Names are checked when pins.toml loads; a model built by hand gets
+    // the same check, so no format ever carries a name a platform would
+    // misread (or that would need escaping in Kotlin, Swift or a plist).
+    if let Some(d) = file
+        .domains
+        .iter()
+        .find(|d| !crate::model::valid_host(&d.name))
+    {
+        return Err(format!(
+            "{:?} is not a host name (letters, digits, '-', '.')",
+            d.name
+        ));
+    }
     match format {
         Format::Android => Ok(android::render(file)),
         Format::Ios => ios::render(file),
@@ -71,14 +84,48 @@ pub fn render(file: &PinsFile, format: Format) -> Result<String, String> {
     }
 }
 
-/// A label made safe for a one-line code or XML comment.
+/// A label made safe for a one-line code comment (Kotlin, Swift) and for
+/// an XML comment (Android): one line, XML 1.0 `Char`s only, no `--`
+/// (XML 1.0 §2.5 forbids it inside a comment), no `*/`, and no bidi
+/// controls that could make a reviewer read the generated line wrongly.
+///
+/// Callers write it between spaces (`<!-- {} -->`, `// {}`), so a label
+/// that starts or ends with `-` cannot touch the comment's own dashes.
 pub(crate) fn comment(label: &str) -> String {
-    label
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect::<String>()
-        .replace("--", "- -")
-        .replace("*/", "* /")
+    let mut out = String::with_capacity(label.len());
+    for c in label.chars() {
+        let c = if is_comment_char(c) { c } else { ' ' };
+        // a '-' after a '-' gets a space between: "a---b" -> "a- - -b"
+        if c == '-' && out.ends_with('-') {
+            out.push(' ');
+        }
+        // "*/" would end a block comment in Kotlin and Swift
+        if c == '/' && out.ends_with('*') {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Whether `c` may stand in a generated one-line comment: an XML 1.0
+/// `Char` (no C0 controls, no U+FFFE/U+FFFF), not a line break of any
+/// kind (C1 controls, U+2028/U+2029), and not a bidi control (U+061C,
+/// U+200E/U+200F, U+202A..U+202E, U+2066..U+2069).
+fn is_comment_char(c: char) -> bool {
+    !(c.is_control()
+        || matches!(
+            c,
+            '\u{FFFE}'
+                | '\u{FFFF}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{061C}'
+                | '\u{200E}'
+                | '\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2066}'..='\u{2069}'
+        ))
 }
 
 /// A string literal for Kotlin and Swift (both take these escapes).
@@ -89,10 +136,34 @@ pub(crate) fn quoted(text: &str) -> String {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
             '$' => out.push_str("\\$"),
-            c if c.is_control() => out.push(' '),
+            c if !is_comment_char(c) => out.push(' '),
             c => out.push(c),
         }
     }
     out.push('"');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::comment;
+
+    #[test]
+    fn comments_never_hold_two_dashes_or_a_non_char() {
+        for (label, want) in [
+            ("leaf key", "leaf key"),
+            ("--format", "- -format"),
+            ("a---b", "a- - -b"),
+            ("----", "- - - -"),
+            ("end-", "end-"),
+            ("x-->", "x- ->"),
+            ("a\u{FFFE}b\u{FFFF}c", "a b c"),
+            ("line\nbreak\r\u{85}\u{2028}", "line break   "),
+            ("nul\u{0}", "nul "),
+            ("rtl\u{202E}gnp.exe", "rtl gnp.exe"),
+            ("*/ end", "* / end"),
+        ] {
+            assert_eq!(comment(label), want, "{label:?}");
+        }
+    }
 }

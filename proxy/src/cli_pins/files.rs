@@ -1,14 +1,13 @@
 //! The verbs that only read and write files: from-file, backup-key,
-//! render, check-cert.
+//! render (check-cert has its own file).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use attestgate_pins::fetch::ChainCert;
 use attestgate_pins::spki::{self, Found, Origin};
-use attestgate_pins::{backup, check, render as platform};
+use attestgate_pins::{backup, render as platform};
 
-use super::{CheckCertArgs, EXIT_USAGE, load, now_from, print_json};
+use super::{EXIT_USAGE, load, print_json};
 
 fn describe(found: &Found) -> String {
     match &found.origin {
@@ -92,6 +91,46 @@ pub(super) fn backup_key(out: &Path, alg: &str, subject: &str, name: &str) -> Ex
     }
 }
 
+/// `pins staging-cert --ca DIR --name NAME... --out STEM [--key FILE] [--days N]`
+pub(super) fn staging_cert(
+    ca: &Path,
+    names: &[String],
+    out: &Path,
+    key: Option<&Path>,
+    days: u32,
+) -> ExitCode {
+    if days == 0 || days > 398 {
+        eprintln!(
+            "attestgate pins staging-cert: --days {days}: give 1 to 398 (Apple refuses longer)"
+        );
+        return ExitCode::from(EXIT_USAGE);
+    }
+    match attestgate_pins::staging::issue(ca, names, key, out, days) {
+        Ok(i) => {
+            println!("{}", i.pin);
+            let ca_note = if i.new_ca { "made now" } else { "found" };
+            match &i.key_file {
+                Some(k) => eprintln!(
+                    "wrote {} and {} (new key), issued by {} ({ca_note}; trust it only in tests)",
+                    i.cert_file.display(),
+                    k.display(),
+                    i.ca_file.display()
+                ),
+                None => eprintln!(
+                    "wrote {} for the key you gave, issued by {} ({ca_note}; trust it only in tests)",
+                    i.cert_file.display(),
+                    i.ca_file.display()
+                ),
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("attestgate pins staging-cert: {e}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
 /// `pins render --config pins.toml --format F`
 pub(super) fn render(config: &Path, format: &str) -> ExitCode {
     let Some(format) = platform::Format::from_name(format) else {
@@ -112,95 +151,5 @@ pub(super) fn render(config: &Path, format: &str) -> ExitCode {
             eprintln!("attestgate pins render: {e}");
             ExitCode::from(EXIT_USAGE)
         }
-    }
-}
-
-/// `pins check-cert --config pins.toml --domain NAME CERT...`
-pub(super) fn check_cert(args: &CheckCertArgs) -> ExitCode {
-    let now = match now_from(args.today.as_deref()) {
-        Ok(n) => n,
-        Err(e) => {
-            eprintln!("attestgate pins check-cert: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
-    let Some(file) = load(&args.config) else {
-        return ExitCode::from(EXIT_USAGE);
-    };
-    let Some(domain) = file.domain(&args.domain) else {
-        eprintln!(
-            "{}: no [[domain]] named {:?} (it has: {})",
-            args.config.display(),
-            args.domain,
-            file.domains
-                .iter()
-                .map(|d| d.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        return ExitCode::from(EXIT_USAGE);
-    };
-    let mut chain = Vec::new();
-    for path in &args.certs {
-        match spki::read_certificates(path) {
-            Ok(ders) => {
-                for der in ders {
-                    chain.push(ChainCert::from_der(chain.len(), &der));
-                }
-            }
-            Err(e) => {
-                eprintln!("{}: {e}", path.display());
-                return ExitCode::from(EXIT_USAGE);
-            }
-        }
-    }
-    let result = check::check_cert(domain, &chain, now);
-    if args.json {
-        let value = serde_json::json!({
-            "domain": result.domain,
-            "accepted": result.accepted(),
-            "verdicts": result.verdicts,
-            "warnings": result.warnings,
-            "chain": chain,
-        });
-        if !print_json(&value) {
-            return ExitCode::FAILURE;
-        }
-    } else {
-        for c in &chain {
-            let subject = c.info.as_ref().map_or("(unparsed)", |i| i.subject.as_str());
-            let pin = c.pin.map_or_else(|| c.key.clone(), |p| p.to_base64());
-            println!("#{} {subject}  {pin}", c.position);
-        }
-        for v in &result.verdicts {
-            println!(
-                "{:<9} {}  {}",
-                v.platform,
-                if v.accepts { "accepts" } else { "REFUSES" },
-                v.reason
-            );
-        }
-        for w in &result.warnings {
-            println!("warning: {w}");
-        }
-        println!(
-            "{}",
-            if result.accepted() {
-                format!(
-                    "ok: apps with these pins accept this chain for {}",
-                    domain.name
-                )
-            } else {
-                format!(
-                    "NO: apps with these pins would refuse this chain for {}: do not deploy it",
-                    domain.name
-                )
-            }
-        );
-    }
-    if result.accepted() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
     }
 }

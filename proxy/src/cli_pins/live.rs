@@ -9,6 +9,7 @@ use attestgate_pins::check::{self, DomainCheck};
 use attestgate_pins::fetch::{self, Chain, Outcome, Report, Target};
 use attestgate_pins::lint as rules;
 
+use super::progress::{Progress, count};
 use super::{EXIT_USAGE, FetchArgs, load, now_from, print_json, runtime};
 
 /// `HOST`, `HOST:PORT`, `[V6]:PORT`.
@@ -139,7 +140,23 @@ pub(super) fn fetch(args: &FetchArgs) -> ExitCode {
     let Some(rt) = runtime() else {
         return ExitCode::FAILURE;
     };
-    let report = rt.block_on(fetch::fetch(&target, &roots));
+    let progress = Progress::new("fetch");
+    let total = target.addresses.len();
+    let mut done = 0;
+    let report = rt.block_on(fetch::fetch_with(
+        &target,
+        &roots,
+        &fetch::connection_limit(),
+        &mut |address, outcome| {
+            done += 1;
+            let what = match outcome {
+                Outcome::Chain(_) => "chain",
+                Outcome::Error(_) => "no chain",
+            };
+            let total = if total == 0 { done } else { total };
+            progress.step(done, total, &format!("{address}: {what}"));
+        },
+    ));
     if args.json {
         if !print_json(&report) {
             return ExitCode::FAILURE;
@@ -147,6 +164,23 @@ pub(super) fn fetch(args: &FetchArgs) -> ExitCode {
     } else {
         print_report(&report);
     }
+    let chains = report
+        .addresses
+        .iter()
+        .filter(|a| matches!(a.outcome, Outcome::Chain(_)))
+        .count();
+    let groups = report
+        .addresses
+        .iter()
+        .filter_map(|a| a.chain_group)
+        .max()
+        .map_or(0, |g| g + 1);
+    progress.summary(&format!(
+        "{}, {} served a chain ({})",
+        count(report.addresses.len(), "address"),
+        chains,
+        count(groups, "distinct chain")
+    ));
     let all_answered = report.resolve_error.is_none()
         && report
             .addresses
@@ -191,6 +225,7 @@ pub(super) fn lint(config: &Path, offline: bool, today: Option<&str>, json: bool
     let today = time::OffsetDateTime::from_unix_timestamp(now)
         .map(|t| t.date())
         .unwrap_or(time::Date::MIN);
+    let mut summary = None;
     let served = if offline {
         eprintln!("lint: --offline: the backup rule (a pin in no chain served now) is not checked");
         None
@@ -198,20 +233,42 @@ pub(super) fn lint(config: &Path, offline: bool, today: Option<&str>, json: bool
         let Some(rt) = runtime() else {
             return ExitCode::FAILURE;
         };
-        let mut served: HashMap<String, Report> = HashMap::new();
-        for d in &file.domains {
-            let report = match fetch::load_roots(d.ca_file.as_deref()) {
-                Ok(roots) => rt.block_on(fetch::fetch(&Target::of_domain(d), &roots)),
-                Err(e) => Report {
-                    host: d.name.clone(),
-                    servername: d.servername.clone(),
-                    resolve_error: Some(e),
-                    addresses: Vec::new(),
-                    differs: false,
-                },
-            };
-            served.insert(d.name.clone(), report);
-        }
+        let progress = Progress::new("lint");
+        let total = file.domains.len();
+        let mut done = 0;
+        let reports = rt.block_on(fetch::fetch_domains(&file.domains, &mut |_, r| {
+            done += 1;
+            progress.step(
+                done,
+                total,
+                &format!("{}: {}", r.host, count(r.addresses.len(), "address")),
+            );
+        }));
+        let addresses: usize = reports.iter().map(|r| r.addresses.len()).sum();
+        let unreachable = reports
+            .iter()
+            .map(|r| {
+                usize::from(r.resolve_error.is_some())
+                    + r.addresses
+                        .iter()
+                        .filter(|a| matches!(a.outcome, Outcome::Error(_)))
+                        .count()
+            })
+            .sum::<usize>();
+        summary = Some((
+            progress,
+            format!(
+                "fetched {} at {} ({unreachable} without a chain)",
+                count(total, "domain"),
+                count(addresses, "address")
+            ),
+        ));
+        let served: HashMap<String, Report> = file
+            .domains
+            .iter()
+            .map(|d| d.name.clone())
+            .zip(reports)
+            .collect();
         Some(served)
     };
     let broken = rules::lint(&file, today, served.as_ref());
@@ -237,6 +294,9 @@ pub(super) fn lint(config: &Path, offline: bool, today: Option<&str>, json: bool
                 b.message
             );
         }
+    }
+    if let Some((progress, line)) = summary {
+        progress.summary(&line);
     }
     if broken.is_empty() {
         ExitCode::SUCCESS
@@ -271,7 +331,33 @@ pub(super) fn check(config: &Path, json: bool) -> ExitCode {
     let Some(rt) = runtime() else {
         return ExitCode::FAILURE;
     };
-    let results = rt.block_on(check::check_all(&file, attestgate_pins::clock::now_unix()));
+    let progress = Progress::new("check");
+    let total = file.domains.len();
+    let mut done = 0;
+    let results = rt.block_on(check::check_domains_with(
+        &file.domains,
+        attestgate_pins::clock::now_unix(),
+        &mut |_, c| {
+            done += 1;
+            let verdict = if c.passed() { "ok" } else { "FAILED" };
+            progress.step(done, total, &format!("{}: {verdict}", c.domain));
+        },
+    ));
+    let tally = |r: check::PinResult| {
+        results
+            .iter()
+            .flat_map(|c| &c.addresses)
+            .filter(|a| a.result == r)
+            .count()
+    };
+    let summary = format!(
+        "{} at {}: {} match, {} mismatch, {} error",
+        count(total, "domain"),
+        count(results.iter().map(|c| c.addresses.len()).sum(), "address"),
+        tally(check::PinResult::Match),
+        tally(check::PinResult::Mismatch),
+        tally(check::PinResult::Error),
+    );
     let passed = results.iter().all(DomainCheck::passed);
     if json {
         let value = serde_json::json!({"passed": passed, "domains": results});
@@ -283,6 +369,7 @@ pub(super) fn check(config: &Path, json: bool) -> ExitCode {
             print_check(c);
         }
     }
+    progress.summary(&summary);
     if passed {
         ExitCode::SUCCESS
     } else {

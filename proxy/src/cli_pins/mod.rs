@@ -6,8 +6,10 @@
 //! pin, 2 when the inputs themselves cannot be used (a file that does not
 //! load, a bad argument).
 
+mod check_cert;
 mod files;
 mod live;
+mod progress;
 mod signed;
 
 use std::path::PathBuf;
@@ -50,6 +52,26 @@ pub enum PinsCommand {
         /// File name stem.
         #[arg(long, default_value = "backup")]
         name: String,
+    },
+    /// A server certificate from a staging CA (made in --ca on first use),
+    /// for rehearsals and tests: for a new key, or for --key (a backup key
+    /// going into service). Prints its pin. Trust the CA only in tests.
+    StagingCert {
+        /// Directory of the staging CA (ca.pem, ca.key).
+        #[arg(long)]
+        ca: PathBuf,
+        /// A host name or IP address for the certificate (repeatable).
+        #[arg(long = "name", required = true)]
+        names: Vec<String>,
+        /// Writes OUT.pem (and OUT.key when no --key is given).
+        #[arg(long)]
+        out: PathBuf,
+        /// Certify this private key (PEM) instead of a new one.
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Days of validity (at most 398, as public CAs).
+        #[arg(long, default_value_t = 90)]
+        days: u32,
     },
     /// Check a pins.toml against the rules; exit 0, or 1 listing every rule
     /// broken. Fetches the live chains for the backup rule unless --offline.
@@ -138,12 +160,25 @@ pub struct CheckCertArgs {
     /// The pins.toml.
     #[arg(long, short)]
     pub config: PathBuf,
-    /// The domain of pins.toml to judge against.
+    /// The host to judge: a domain of pins.toml, or a name below one with
+    /// include_subdomains.
     #[arg(long)]
     pub domain: String,
     /// The new chain: certificate files (PEM or DER), leaf first.
     #[arg(required = true)]
     pub certs: Vec<PathBuf>,
+    /// The planned deployment: the chain must be valid then too
+    /// (YYYY-MM-DD, or +DURATION from now such as +14d).
+    #[arg(long, value_name = "DATE")]
+    pub at: Option<String>,
+    /// Roots the devices trust, instead of the domain's ca_file (or the
+    /// system's roots when it has none).
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+    /// What the chain's AIA caIssuers URL serves (iOS fetches a missing
+    /// intermediate from there; Android and OkHttp do not).
+    #[arg(long, value_name = "FILE")]
+    pub aia_issuer: Vec<PathBuf>,
     /// Judge as of this day (YYYY-MM-DD) instead of now.
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub today: Option<String>,
@@ -163,6 +198,13 @@ pub fn run(command: PinsCommand) -> ExitCode {
             subject,
             name,
         } => files::backup_key(&out, &alg, &subject, &name),
+        PinsCommand::StagingCert {
+            ca,
+            names,
+            out,
+            key,
+            days,
+        } => files::staging_cert(&ca, &names, &out, key.as_deref(), days),
         PinsCommand::Lint {
             config,
             offline,
@@ -171,7 +213,7 @@ pub fn run(command: PinsCommand) -> ExitCode {
         } => live::lint(&config, offline, today.as_deref(), json),
         PinsCommand::Render { config, format } => files::render(&config, &format),
         PinsCommand::Check { config, json } => live::check(&config, json),
-        PinsCommand::CheckCert(args) => files::check_cert(&args),
+        PinsCommand::CheckCert(args) => check_cert::check_cert(&args),
         PinsCommand::SigningKey { out, name, alg } => signed::signing_key(&out, &name, &alg),
         PinsCommand::Sign(args) => signed::sign(&args),
         PinsCommand::Verify(args) => signed::verify(&args),
