@@ -38,7 +38,10 @@
 mod attempt;
 mod facts;
 mod path;
+mod precert;
 mod rules;
+
+pub use precert::judge_precert;
 
 pub use path::{PathCert, Role};
 
@@ -224,6 +227,23 @@ pub fn judge(
     roots: &Roots,
     fetched: &[Vec<u8>],
 ) -> Judgement {
+    let algs: Vec<&dyn rustls_pki_types::SignatureVerificationAlgorithm> =
+        roots.algorithms().iter().map(|a| *a as _).collect();
+    judge_with(chain, pins, host, instants, roots, fetched, &algs)
+}
+
+/// [`judge`], checking signatures with `algs` (a precertificate's
+/// announced certificate is checked against the signature its issuer
+/// made: `judge_precert`).
+fn judge_with(
+    chain: &[Vec<u8>],
+    pins: &PinSet,
+    host: &str,
+    instants: &[i64],
+    roots: &Roots,
+    fetched: &[Vec<u8>],
+    algs: &[&dyn rustls_pki_types::SignatureVerificationAlgorithm],
+) -> Judgement {
     let now = [crate::clock::now_unix()];
     let instants = if instants.is_empty() {
         &now[..]
@@ -282,7 +302,7 @@ pub fn judge(
         }
     }
     let given = &given[..];
-    let plain = attempt(chain, given, roots, instants);
+    let plain = attempt(chain, given, roots, instants, algs);
     let aia: Vec<String> = chain
         .iter()
         .filter_map(|c| Facts::of(c))
@@ -295,7 +315,7 @@ pub fn judge(
                 pool.push(c.clone());
             }
         }
-        attempt(chain, &pool, roots, instants)
+        attempt(chain, &pool, roots, instants, algs)
     });
     let name = match path::name_problem(leaf, host) {
         None => Check::pass(format!("the leaf's names cover {host}")),
