@@ -31,6 +31,7 @@ pub mod merkle;
 pub mod metrics;
 pub mod note;
 pub mod rfc6962;
+pub mod setup;
 pub mod source;
 pub mod state;
 pub mod tiles;
