@@ -151,3 +151,55 @@ pub async fn run_once(pins: &Path, lists: &[String], state: &Path, opts: watch::
     let text = prometheus::TextEncoder::new().encode_to_string(&registry.gather()).unwrap();
     (outcome, sink.events(), text)
 }
+
+/// A watch running in the background (daemon mode).
+pub struct Running {
+    pub registry: prometheus::Registry,
+    pub sink: Sink,
+    pub stop: tokio::sync::watch::Sender<bool>,
+    pub task: tokio::task::JoinHandle<Result<watch::Outcome, String>>,
+}
+
+impl Running {
+    pub fn metrics(&self) -> String {
+        prometheus::TextEncoder::new().encode_to_string(&self.registry.gather()).unwrap()
+    }
+
+    /// The value of a metric line starting with `prefix` (0 when absent).
+    pub fn value(&self, prefix: &str) -> f64 {
+        self.metrics()
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    /// Polls until `f` holds (10 s at most).
+    pub async fn until(&self, what: &str, f: impl Fn(&Running) -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while !f(self) {
+            assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}:\n{}", self.metrics());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn stop(self) -> watch::Outcome {
+        self.stop.send(true).unwrap();
+        self.task.await.unwrap().unwrap()
+    }
+}
+
+pub async fn start(pins: &Path, lists: &[String], state: &Path, opts: watch::Options) -> Running {
+    let config = attestgate_pins::PinsFile::load(pins).unwrap();
+    let judge = setup::judge(&config, &[]).unwrap();
+    let http = attestgate_pins::ct::http::Http::new(Duration::from_secs(5)).unwrap();
+    let logs = setup::logs(lists, &http).await.unwrap();
+    let registry = prometheus::Registry::new();
+    let metrics = CtMetrics::register(&registry).unwrap();
+    let sink = Sink::default();
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let st = StateDir::open(state).unwrap();
+    let task = tokio::spawn(watch::run(logs, judge, st, metrics, opts, Box::new(sink.clone()), rx));
+    Running { registry, sink, stop, task }
+}

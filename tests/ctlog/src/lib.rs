@@ -141,15 +141,7 @@ fn write(path: &Path, bytes: &[u8]) {
 pub fn write_static(dir: &Path, origin: &str, keys: &LogKeys, entries: &[(LogEntry, Vec<Vec<u8>>)], size: usize, time_ms: u64) -> Vec<u8> {
     let leaves: Vec<Vec<u8>> = entries[..size].iter().map(|(e, _)| e.merkle_tree_leaf()).collect();
     let tree = Tree::new(&leaves);
-    for chunk_start in (0..size).step_by(256) {
-        let end = (chunk_start + 256).min(size);
-        let mut data = Vec::new();
-        for (e, _) in &entries[chunk_start..end] {
-            data.extend(e.tile_leaf());
-        }
-        let tile = tlog_tiles::Tile::new(8, 0, (chunk_start / 256) as u64, (end - chunk_start) as u32, true);
-        write(&dir.join(static_ct_api::tile_path(&tile)), &gzip(&data));
-    }
+    write_data_tiles(dir, entries, size);
     for tile in tlog_tiles::Tile::new_tiles(8, 0, size as u64) {
         let bytes = tile.read_data(&tree).unwrap();
         write(&dir.join(static_ct_api::tile_path(&tile)), &bytes);
@@ -167,6 +159,20 @@ pub fn write_static(dir: &Path, origin: &str, keys: &LogKeys, entries: &[(LogEnt
         .unwrap();
     write(&dir.join("checkpoint"), &cp);
     cp
+}
+
+/// Writes only the data tiles of the first `size` entries (a log whose
+/// tiles and checkpoint disagree keeps its old checkpoint).
+pub fn write_data_tiles(dir: &Path, entries: &[(LogEntry, Vec<Vec<u8>>)], size: usize) {
+    for chunk_start in (0..size).step_by(256) {
+        let end = (chunk_start + 256).min(size);
+        let mut data = Vec::new();
+        for (e, _) in &entries[chunk_start..end] {
+            data.extend(e.tile_leaf());
+        }
+        let tile = tlog_tiles::Tile::new(8, 0, (chunk_start / 256) as u64, (end - chunk_start) as u32, true);
+        write(&dir.join(static_ct_api::tile_path(&tile)), &gzip(&data));
+    }
 }
 
 /// nginx's `server` block serving the static log under `root` on

@@ -148,6 +148,8 @@ pub async fn round(
         st.verified = Some(HeadRecord::of(&head));
         st.target = None;
         save(shared, &id, st).await?;
+        m.position.with_label_values(&[&uri]).set(f.size() as i64);
+        m.backlog.with_label_values(&[&uri]).set(0);
         return Ok(());
     }
     let mut frontier = st
