@@ -97,3 +97,52 @@ impl CtMetrics {
         })
     }
 }
+
+/// Serves `registry` as Prometheus text at `GET /metrics` on `listener`
+/// until `shutdown` turns true: HTTP/1.1 (hyper), at most 16 connections
+/// at once, 10 s to send a request head, anything else 404.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    registry: Registry,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    use http_body_util::Full;
+    use hyper::body::Bytes;
+    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(16));
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.changed() => return,
+        };
+        let Ok((tcp, _)) = accepted else { continue };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            continue; // over the bound: the connection is dropped
+        };
+        let registry = registry.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let registry = registry.clone();
+                async move {
+                    let (status, body) = if req.method() == hyper::Method::GET && req.uri().path() == "/metrics" {
+                        let text = prometheus::TextEncoder::new()
+                            .encode_to_string(&registry.gather())
+                            .unwrap_or_default();
+                        (200, text)
+                    } else {
+                        (404, "not found; try /metrics\n".to_owned())
+                    };
+                    hyper::Response::builder()
+                        .status(status)
+                        .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
+                        .body(Full::new(Bytes::from(body)))
+                }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(std::time::Duration::from_secs(10))
+                .serve_connection(hyper_util::rt::TokioIo::new(tcp), svc);
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(60), conn).await;
+        });
+    }
+}

@@ -124,6 +124,12 @@ impl Scenario {
         let mut garbage = b"\x30\x82\x01\x00 not a certificate: api.example.com ".to_vec();
         garbage.resize(80, b'!');
         add(Submit::Raw(garbage), "a malformed entry naming api.example.com", Some("malformed"));
+        let hostile_key = p256();
+        add(
+            c(chain(cert(&["x$(touch pwned).cdn.example.com", "a\nEVENT=forged\nATTESTGATE_VERDICT=known_leaf.cdn.example.com"], &hostile_key, &ca, 110, false), &ca)),
+            "names that try shell and environment injection (no host name: refused by every platform)",
+            Some("would_break"),
+        );
         add(c(chain(fin, &ca)), "the certificate of the precertificate above (same TBS: not reported again)", None);
         Scenario { root, ca, other_root, other_ca, leaf_key, backup_key, submissions: s, expected: e }
     }
