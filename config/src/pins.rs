@@ -70,12 +70,18 @@ fn ct_watch(c: &mut Checker<'_>, raw: RawCtWatch, has_config: bool) -> Option<Ct
         return None;
     }
     if !has_config {
-        c.problem("pins.ct_watch", "needs pins.config: the names to watch come from it");
+        c.problem(
+            "pins.ct_watch",
+            "needs pins.config: the names to watch come from it",
+        );
     }
     let state = match raw.state.as_deref().map(str::trim) {
         Some(s) if !s.is_empty() => c.file(s),
         _ => {
-            c.problem("pins.ct_watch.state", "missing: give a directory for the watch's state");
+            c.problem(
+                "pins.ct_watch.state",
+                "missing: give a directory for the watch's state",
+            );
             PathBuf::new()
         }
     };
@@ -106,9 +112,16 @@ fn ct_watch(c: &mut Checker<'_>, raw: RawCtWatch, has_config: bool) -> Option<Ct
     if hooks.iter().any(|h| h.trim().is_empty()) {
         c.problem("pins.ct_watch.hooks", "an empty command");
     }
-    let interval = c.duration("pins.ct_watch.interval", raw.interval.as_ref(), Duration::from_secs(60));
+    let interval = c.duration(
+        "pins.ct_watch.interval",
+        raw.interval.as_ref(),
+        Duration::from_secs(60),
+    );
     if interval < Duration::from_secs(1) {
-        c.problem("pins.ct_watch.interval", "under 1s; a log is asked for a new head each interval");
+        c.problem(
+            "pins.ct_watch.interval",
+            "under 1s; a log is asked for a new head each interval",
+        );
     }
     Some(CtWatchConfig {
         state,
@@ -315,21 +328,52 @@ mod tests {
         }
         assert!(p.ct_watch.is_none());
         for (text, key) in [
-            ("[pins.ct_watch]\nenabled = true\nstate = \"/tmp/x\"", "pins.ct_watch"),
-            ("config = \"/etc/passwd\"\n[pins.ct_watch]\nenabled = true", "pins.ct_watch.state"),
-            ("config = \"/etc/passwd\"\n[pins.ct_watch]\nenabled = true\nstate = \"s\"\nstart = \"middle\"", "pins.ct_watch.start"),
-            ("config = \"/etc/passwd\"\n[pins.ct_watch]\nenabled = true\nstate = \"s\"\ninterval = \"10ms\"", "pins.ct_watch.interval"),
-            ("config = \"/etc/passwd\"\n[pins.ct_watch]\nenabled = true\nstate = \"s\"\nlogs = [\"missing.json\"]", "pins.ct_watch.logs[0]"),
-            ("config = \"/etc/passwd\"\n[pins.ct_watch]\nenabled = true\nstate = \"s\"\nshipped = [\"old.toml\"]", "pins.ct_watch.shipped[0]"),
+            (
+                "[pins.ct_watch]\nenabled = true\nstate = \"/tmp/x\"",
+                "pins.ct_watch",
+            ),
+            (
+                "config = \"/etc/passwd\"\n[pins.ct_watch]\nenabled = true",
+                "pins.ct_watch.state",
+            ),
+            (
+                "config = \"/etc/passwd\"\n[pins.ct_watch]\nenabled = true\nstate = \"s\"\nstart = \"middle\"",
+                "pins.ct_watch.start",
+            ),
+            (
+                "config = \"/etc/passwd\"\n[pins.ct_watch]\nenabled = true\nstate = \"s\"\ninterval = \"10ms\"",
+                "pins.ct_watch.interval",
+            ),
+            (
+                "config = \"/etc/passwd\"\n[pins.ct_watch]\nenabled = true\nstate = \"s\"\nlogs = [\"missing.json\"]",
+                "pins.ct_watch.logs[0]",
+            ),
+            (
+                "config = \"/etc/passwd\"\n[pins.ct_watch]\nenabled = true\nstate = \"s\"\nshipped = [\"old.toml\"]",
+                "pins.ct_watch.shipped[0]",
+            ),
         ] {
-            let e = load(text).err().unwrap_or_else(|| panic!("{text} accepted"));
-            assert!(e.problems.iter().any(|p| p.path == key), "{text}: {:?}", e.problems);
+            let e = load(text)
+                .err()
+                .unwrap_or_else(|| panic!("{text} accepted"));
+            assert!(
+                e.problems.iter().any(|p| p.path == key),
+                "{text}: {:?}",
+                e.problems
+            );
         }
         let on = load("config = \"/etc/passwd\"\n[pins.ct_watch]\nenabled = true\nstate = \"ct\"\nlogs = [\"https://l.example/list.json\"]").unwrap();
         let ct = on.pins.unwrap().ct_watch.unwrap();
         assert_eq!(ct.state, std::path::Path::new("/nonexistent/ct"));
         assert!(!ct.from_beginning && ct.interval == std::time::Duration::from_secs(60));
-        assert!(load("[pins.ct_watch]\nenabled = false").unwrap().pins.unwrap().ct_watch.is_none());
+        assert!(
+            load("[pins.ct_watch]\nenabled = false")
+                .unwrap()
+                .pins
+                .unwrap()
+                .ct_watch
+                .is_none()
+        );
         assert!(load("[pins.ct_watch]\nunknown = 1").is_err());
         assert!(load("unknown = 1").is_err());
         assert!(load("path = 7").is_err());

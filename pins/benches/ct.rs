@@ -32,7 +32,10 @@ fn tile() -> Vec<u8> {
             let name = format!("host-{i}.customer-{}.example.net", i * 7919);
             let precert = i % 4 == 0;
             Submit::Chain {
-                chain: vec![cert(&[&name], &key, &ca, 1000 + i as u64, precert), ca.der()],
+                chain: vec![
+                    cert(&[&name], &key, &ca, 1000 + i as u64, precert),
+                    ca.der(),
+                ],
                 precert,
             }
         })
@@ -50,9 +53,18 @@ fn tile() -> Vec<u8> {
 fn benches(c: &mut Criterion) {
     let gz = tile();
     let matcher = Matcher::new(vec![
-        Watched { name: "api.example.com".into(), include_subdomains: false },
-        Watched { name: "cdn.example.com".into(), include_subdomains: true },
-        Watched { name: "login.example.org".into(), include_subdomains: true },
+        Watched {
+            name: "api.example.com".into(),
+            include_subdomains: false,
+        },
+        Watched {
+            name: "cdn.example.com".into(),
+            include_subdomains: true,
+        },
+        Watched {
+            name: "login.example.org".into(),
+            include_subdomains: true,
+        },
     ])
     .unwrap();
     let mut g = c.benchmark_group("ct ingest (one data tile, 256 entries)");
@@ -61,7 +73,12 @@ fn benches(c: &mut Criterion) {
         g.bench_function(name, |b| {
             b.iter(|| {
                 let bytes = inflate(&gz, 1 << 26).unwrap();
-                let batch = Batch::Tile { bytes, first: 0, count: TILE, skip_to: 0 };
+                let batch = Batch::Tile {
+                    bytes,
+                    first: 0,
+                    count: TILE,
+                    skip_to: 0,
+                };
                 let items = batch.items().unwrap();
                 let mut f = Frontier::empty();
                 let found = scan(&items, &mut f, &matcher, prefilter).unwrap();
@@ -72,14 +89,23 @@ fn benches(c: &mut Criterion) {
     }
     g.finish();
     // the real navigli2025h2 tile slice: ten real Let's Encrypt-era entries
-    let real = std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/ct/navigli2025h2-data-003.p10.gz")).unwrap();
+    let real = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/ct/navigli2025h2-data-003.p10.gz"),
+    )
+    .unwrap();
     let mut g = c.benchmark_group("ct ingest (real navigli2025h2 tile, 10 entries)");
     g.throughput(Throughput::Elements(10));
     for (name, prefilter) in [("with pre-filter", true), ("without pre-filter", false)] {
         g.bench_function(name, |b| {
             b.iter(|| {
                 let bytes = inflate(&real, 1 << 26).unwrap();
-                let batch = Batch::Tile { bytes, first: 768, count: 10, skip_to: 768 };
+                let batch = Batch::Tile {
+                    bytes,
+                    first: 768,
+                    count: 10,
+                    skip_to: 768,
+                };
                 let items = batch.items().unwrap();
                 let mut f = Frontier::from_parts(768, vec![[0; 32], [0; 32]]).unwrap();
                 scan(&items, &mut f, &matcher, prefilter).unwrap();

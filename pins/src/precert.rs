@@ -135,7 +135,10 @@ mod tests {
     fn tbs(exts: &[Vec<u8>]) -> Vec<u8> {
         let mut c = der::encode(tag::INTEGER, &[7]);
         if !exts.is_empty() {
-            c.extend_from_slice(&der::encode(EXTENSIONS, &der::encode(tag::SEQUENCE, &exts.concat())));
+            c.extend_from_slice(&der::encode(
+                EXTENSIONS,
+                &der::encode(tag::SEQUENCE, &exts.concat()),
+            ));
         }
         der::encode(tag::SEQUENCE, &c)
     }
@@ -151,7 +154,10 @@ mod tests {
         assert_eq!(without_extensions(&only, &[POISON]).unwrap().0, tbs(&[]));
         let fin = tbs(&[other.clone(), ext(SCT_LIST, false)]);
         assert_eq!(ct_tbs(&fin).unwrap(), ct_tbs(&pre).unwrap());
-        assert_eq!(without_extensions(&plain, &[POISON]).unwrap(), (plain.clone(), false));
+        assert_eq!(
+            without_extensions(&plain, &[POISON]).unwrap(),
+            (plain.clone(), false)
+        );
         for cut in 1..pre.len() {
             assert!(without_extensions(&pre[..cut], &[POISON]).is_none());
         }

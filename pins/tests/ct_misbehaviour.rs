@@ -36,16 +36,35 @@ async fn misbehaves(w: &World, tag: &str, kind: &str, first: usize, publish: imp
     let (second, events, metrics) = run_once(&w.pins, &lists, &state, options(true)).await;
     assert!(second.misbehaving, "{kind}: {second:?}");
     assert_eq!(second.exit_code(), 1);
-    let m = events.iter().find(|e| e["event"] == "misbehaviour").unwrap_or_else(|| panic!("{kind}: {events:#?}"));
+    let m = events
+        .iter()
+        .find(|e| e["event"] == "misbehaviour")
+        .unwrap_or_else(|| panic!("{kind}: {events:#?}"));
     assert_eq!(m["kind"], kind);
-    assert!(metrics.contains(&format!("attestgate_ct_log_misbehaviour_total{{kind=\"{kind}\",log=\"{}\"}} 1", w.nginx.url)), "{metrics}");
+    assert!(
+        metrics.contains(&format!(
+            "attestgate_ct_log_misbehaviour_total{{kind=\"{kind}\",log=\"{}\"}} 1",
+            w.nginx.url
+        )),
+        "{metrics}"
+    );
     // the other log went on to its new head
-    assert!(metrics.contains(&format!("attestgate_ct_log_position{{log=\"{}\"}} {n}", w.rfc.url)), "{metrics}");
+    assert!(
+        metrics.contains(&format!(
+            "attestgate_ct_log_position{{log=\"{}\"}} {n}",
+            w.rfc.url
+        )),
+        "{metrics}"
+    );
     // both signed heads are kept
     let dirs = evidence_dirs(&state);
     assert_eq!(dirs.len(), 1, "{dirs:?}");
     let served = std::fs::read(dirs[0].join("served")).unwrap();
-    assert!(served.starts_with(ORIGIN.as_bytes()), "{}", String::from_utf8_lossy(&served));
+    assert!(
+        served.starts_with(ORIGIN.as_bytes()),
+        "{}",
+        String::from_utf8_lossy(&served)
+    );
     if kind != "bad_signature" {
         assert!(dirs[0].join("verified").exists());
     }
@@ -53,7 +72,13 @@ async fn misbehaves(w: &World, tag: &str, kind: &str, first: usize, publish: imp
     w.publish_static(n, T0 + 1000);
     let (third, _, metrics) = run_once(&w.pins, &lists, &state, options(true)).await;
     assert!(third.misbehaving);
-    assert!(metrics.contains(&format!("attestgate_ct_log_misbehaviour_total{{kind=\"{kind}\",log=\"{}\"}} 1", w.nginx.url)), "{metrics}");
+    assert!(
+        metrics.contains(&format!(
+            "attestgate_ct_log_misbehaviour_total{{kind=\"{kind}\",log=\"{}\"}} 1",
+            w.nginx.url
+        )),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -72,12 +97,26 @@ async fn rollback_fork_root_mismatch_and_bad_signature_each_halt_only_their_log(
     misbehaves(&w, "mismatch", "root_mismatch", n - 4, |w| {
         // a bigger head, but tiles whose entries are not the ones it signed
         let other = entries(&w.scenario.log_roots(), &w.scenario.submissions, T0 + 5);
-        write_static(&w.static_root, ORIGIN, &w.static_keys, &w.logged, n, T0 + 1000);
+        write_static(
+            &w.static_root,
+            ORIGIN,
+            &w.static_keys,
+            &w.logged,
+            n,
+            T0 + 1000,
+        );
         write_data_tiles(&w.static_root, &other, n);
     })
     .await;
     misbehaves(&w, "badsig", "bad_signature", n, |w| {
-        write_static(&w.static_root, ORIGIN, &LogKeys::new(8), &w.logged, n, T0 + 3000);
+        write_static(
+            &w.static_root,
+            ORIGIN,
+            &LogKeys::new(8),
+            &w.logged,
+            n,
+            T0 + 3000,
+        );
     })
     .await;
 }
@@ -92,13 +131,25 @@ async fn rfc6962_rollback_and_bad_signature() {
     w.publish_rfc(n - 1, T0 + 2000);
     let (o, events, metrics) = run_once(&w.pins, &lists, &state, options(true)).await;
     assert!(o.misbehaving);
-    assert!(events.iter().any(|e| e["kind"] == "rollback"), "{events:#?}");
-    assert!(metrics.contains(&format!("attestgate_ct_log_misbehaviour_total{{kind=\"rollback\",log=\"{}\"}} 1", w.rfc.url)), "{metrics}");
+    assert!(
+        events.iter().any(|e| e["kind"] == "rollback"),
+        "{events:#?}"
+    );
+    assert!(
+        metrics.contains(&format!(
+            "attestgate_ct_log_misbehaviour_total{{kind=\"rollback\",log=\"{}\"}} 1",
+            w.rfc.url
+        )),
+        "{metrics}"
+    );
     let state2 = w.state("s2");
     attestgate_ctlog::write_rfc6962(&w.rfc_root, &LogKeys::new(3), &w.logged, n, T0);
     let (o, events, _) = run_once(&w.pins, &lists, &state2, options(true)).await;
     assert!(o.misbehaving);
-    assert!(events.iter().any(|e| e["kind"] == "bad_signature"), "{events:#?}");
+    assert!(
+        events.iter().any(|e| e["kind"] == "bad_signature"),
+        "{events:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -111,9 +162,18 @@ async fn a_429_a_500_and_a_slow_log_are_retried_then_read() {
     let mut opts = options(false);
     opts.timeout = Duration::from_millis(700);
     let r = start(&w.pins, &lists, &w.state("s"), opts).await;
-    let tiled = format!("attestgate_ct_fetch_errors_total{{kind=\"rate_limited\",log=\"{}\"}}", w.nginx.url);
-    let rfc500 = format!("attestgate_ct_fetch_errors_total{{kind=\"server_error\",log=\"{}\"}}", w.rfc.url);
-    r.until("a 429 and a 500", |r| r.value(&tiled) >= 1.0 && r.value(&rfc500) >= 2.0).await;
+    let tiled = format!(
+        "attestgate_ct_fetch_errors_total{{kind=\"rate_limited\",log=\"{}\"}}",
+        w.nginx.url
+    );
+    let rfc500 = format!(
+        "attestgate_ct_fetch_errors_total{{kind=\"server_error\",log=\"{}\"}}",
+        w.rfc.url
+    );
+    r.until("a 429 and a 500", |r| {
+        r.value(&tiled) >= 1.0 && r.value(&rfc500) >= 2.0
+    })
+    .await;
     // Retry-After: 1 is honoured: no second 429 within the second
     let at = r.value(&tiled);
     tokio::time::sleep(Duration::from_millis(600)).await;
@@ -122,17 +182,33 @@ async fn a_429_a_500_and_a_slow_log_are_retried_then_read() {
     std::fs::remove_file(w.rfc_root.join("fail500")).unwrap();
     std::fs::write(w.rfc_root.join("slow"), "").unwrap();
     let pos = |u: &str| format!("attestgate_ct_log_position{{log=\"{u}\"}}");
-    r.until("the tiled log read", |r| r.value(&pos(&w.nginx.url)) == n).await;
-    let timeouts = format!("attestgate_ct_fetch_errors_total{{kind=\"timeout\",log=\"{}\"}}", w.rfc.url);
-    r.until("a slow answer timed out", |r| r.value(&timeouts) >= 1.0).await;
+    r.until("the tiled log read", |r| r.value(&pos(&w.nginx.url)) == n)
+        .await;
+    let timeouts = format!(
+        "attestgate_ct_fetch_errors_total{{kind=\"timeout\",log=\"{}\"}}",
+        w.rfc.url
+    );
+    r.until("a slow answer timed out", |r| r.value(&timeouts) >= 1.0)
+        .await;
     std::fs::remove_file(w.rfc_root.join("slow")).unwrap();
-    r.until("the RFC 6962 log read", |r| r.value(&pos(&w.rfc.url)) == n).await;
-    let last = format!("attestgate_ct_log_last_success_timestamp_seconds{{log=\"{}\"}}", w.rfc.url);
+    r.until("the RFC 6962 log read", |r| r.value(&pos(&w.rfc.url)) == n)
+        .await;
+    let last = format!(
+        "attestgate_ct_log_last_success_timestamp_seconds{{log=\"{}\"}}",
+        w.rfc.url
+    );
     assert!(r.value(&last) > 1.7e9);
     let events = r.sink.events();
     let outcome = r.stop().await;
     assert!(!outcome.misbehaving && !outcome.unreadable, "{outcome:?}");
-    assert_eq!(events.iter().filter(|e| e["verdict"] == "known_leaf").count(), 2, "{events:#?}");
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["verdict"] == "known_leaf")
+            .count(),
+        2,
+        "{events:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -162,11 +238,17 @@ async fn starting_at_the_end_reads_only_what_comes_after_on_both_protocols() {
     assert!(events.is_empty(), "{events:#?}");
     assert_eq!(o.exit_code(), 0);
     for u in [&w.nginx.url, &w.rfc.url] {
-        assert!(metrics.contains(&format!("attestgate_ct_log_position{{log=\"{u}\"}} 5")), "{metrics}");
+        assert!(
+            metrics.contains(&format!("attestgate_ct_log_position{{log=\"{u}\"}} 5")),
+            "{metrics}"
+        );
     }
     w.publish_static(n, T0 + 2000);
     w.publish_rfc(n, T0 + 2000);
     let (_, events, _) = run_once(&w.pins, &lists, &w.state("s"), opts).await;
-    let idx: Vec<u64> = events.iter().map(|e| e["entry_index"].as_u64().unwrap()).collect();
+    let idx: Vec<u64> = events
+        .iter()
+        .map(|e| e["entry_index"].as_u64().unwrap())
+        .collect();
     assert!(!idx.is_empty() && idx.iter().all(|i| *i >= 5), "{idx:?}");
 }

@@ -34,11 +34,25 @@ async fn the_proxy_runs_the_watch_and_serves_its_metrics() {
         })
         .await;
     }
-    for (verdict, count) in [("known_leaf", 2.0), ("unknown_issuer", 1.0), ("known_backup", 1.0)] {
-        let s = format!("attestgate_ct_certs_total{{domain=\"api.example.com\",verdict=\"{verdict}\"}}");
+    for (verdict, count) in [
+        ("known_leaf", 2.0),
+        ("unknown_issuer", 1.0),
+        ("known_backup", 1.0),
+    ] {
+        let s = format!(
+            "attestgate_ct_certs_total{{domain=\"api.example.com\",verdict=\"{verdict}\"}}"
+        );
         assert_eq!(proxy.metric(&s).await, Some(count), "{s}");
     }
-    assert_eq!(proxy.metric(&format!("attestgate_ct_log_tree_size{{log=\"{}\"}}", w.rfc.url)).await, Some(n));
+    assert_eq!(
+        proxy
+            .metric(&format!(
+                "attestgate_ct_log_tree_size{{log=\"{}\"}}",
+                w.rfc.url
+            ))
+            .await,
+        Some(n)
+    );
     let logs = proxy.logs();
     assert!(logs.contains("\"verdict\":\"unknown_issuer\""), "{logs}");
 }
@@ -56,7 +70,15 @@ fn check_config_names_a_ct_watch_problem() {
         ),
     )
     .unwrap();
-    let out = std::process::Command::new(kit::bin()).args(["check-config", "--config"]).arg(&cfg).output().unwrap();
+    let out = std::process::Command::new(kit::bin())
+        .args(["check-config", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("pins.ct_watch.start"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("pins.ct_watch.start"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -94,7 +94,11 @@ impl<'a> Reader<'a> {
         Some(s)
     }
     fn uint(&mut self, n: usize) -> Option<u64> {
-        Some(self.take(n)?.iter().fold(0u64, |a, b| (a << 8) | u64::from(*b)))
+        Some(
+            self.take(n)?
+                .iter()
+                .fold(0u64, |a, b| (a << 8) | u64::from(*b)),
+        )
     }
     fn vec(&mut self, len_bytes: usize) -> Option<&'a [u8]> {
         let n = usize::try_from(self.uint(len_bytes)?).ok()?;
@@ -140,12 +144,16 @@ fn timestamped<'a>(r: &mut Reader<'a>) -> Result<Stamped<'a>, String> {
 
 /// static-ct-api's `leaf_index` extension (type 0, five bytes).
 fn leaf_index(extensions: &[u8]) -> Option<u64> {
-    let mut r = Reader { buf: extensions, pos: 0 };
+    let mut r = Reader {
+        buf: extensions,
+        pos: 0,
+    };
     while !r.done() {
         let t = r.uint(1)?;
         let data = r.vec(2)?;
         if t == 0 {
-            return (data.len() == 5).then(|| data.iter().fold(0u64, |a, b| (a << 8) | u64::from(*b)));
+            return (data.len() == 5)
+                .then(|| data.iter().fold(0u64, |a, b| (a << 8) | u64::from(*b)));
         }
     }
     None
@@ -174,7 +182,9 @@ pub fn parse_tile(tile: &[u8], first: u64, count: usize) -> Result<Vec<Entry<'_>
             .vec(2)
             .ok_or_else(|| fail("truncated certificate_chain".into()))?;
         if fps.len() % 32 != 0 {
-            return Err(fail("a fingerprint list that is not whole fingerprints".into()));
+            return Err(fail(
+                "a fingerprint list that is not whole fingerprints".into(),
+            ));
         }
         match leaf_index(s.extensions) {
             Some(n) if n == index => {}
@@ -203,7 +213,10 @@ pub fn parse_tile(tile: &[u8], first: u64, count: usize) -> Result<Vec<Entry<'_>
     if !r.done() {
         return Err(EntryError {
             index: first + count as u64,
-            what: format!("{} bytes after the last entry of the tile", tile.len() - r.pos),
+            what: format!(
+                "{} bytes after the last entry of the tile",
+                tile.len() - r.pos
+            ),
         });
     }
     Ok(out)
@@ -218,7 +231,10 @@ pub fn parse_rfc6962<'a>(
 ) -> Result<Entry<'a>, EntryError> {
     let fail = |what: String| EntryError { index, what };
     let leaf_hash = leaf_hash_parts(&[leaf_input]);
-    let mut r = Reader { buf: leaf_input, pos: 0 };
+    let mut r = Reader {
+        buf: leaf_input,
+        pos: 0,
+    };
     match (r.uint(1), r.uint(1)) {
         (Some(0), Some(0)) => {}
         _ => return Err(fail("not a v1 timestamped_entry MerkleTreeLeaf".into())),
@@ -227,7 +243,10 @@ pub fn parse_rfc6962<'a>(
     if !r.done() {
         return Err(fail("bytes after the MerkleTreeLeaf".into()));
     }
-    let mut x = Reader { buf: extra_data, pos: 0 };
+    let mut x = Reader {
+        buf: extra_data,
+        pos: 0,
+    };
     let precert = match s.kind {
         EntryKind::Precert { .. } => Some(
             x.vec(3)
@@ -308,7 +327,12 @@ mod tests {
         mtl.extend_from_slice(&tile_leaf(5, b"cert-a", 1)[..8 + 2 + 3 + 6 + 2 + 8]);
         assert_eq!(e[0].leaf_hash, leaf_hash(&mtl));
         // wrong index, short, trailing bytes, a cut anywhere
-        assert!(parse_tile(&tile, 4, 2).unwrap_err().what.contains("leaf_index"));
+        assert!(
+            parse_tile(&tile, 4, 2)
+                .unwrap_err()
+                .what
+                .contains("leaf_index")
+        );
         assert!(parse_tile(&tile, 5, 3).is_err());
         assert!(parse_tile(&tile, 5, 1).unwrap_err().what.contains("after"));
         for cut in 0..tile.len() {
@@ -328,7 +352,16 @@ mod tests {
         let mut bad = leaf.clone();
         bad[0] = 1;
         assert!(parse_rfc6962(3, &bad, &extra).is_err());
-        let pre = merkle_tree_leaf(1, EntryKind::Precert { issuer_key_hash: [1; 32] }, b"tbs");
-        assert!(parse_rfc6962(3, &pre, &extra).is_err(), "a precert needs its pre_certificate");
+        let pre = merkle_tree_leaf(
+            1,
+            EntryKind::Precert {
+                issuer_key_hash: [1; 32],
+            },
+            b"tbs",
+        );
+        assert!(
+            parse_rfc6962(3, &pre, &extra).is_err(),
+            "a precert needs its pre_certificate"
+        );
     }
 }

@@ -158,9 +158,17 @@ impl Event {
                 let malformed = c.verdict == Verdict::Malformed;
                 v.push((
                     "EVENT",
-                    if malformed { "malformed_cert" } else { "discovered_cert" }.into(),
+                    if malformed {
+                        "malformed_cert"
+                    } else {
+                        "discovered_cert"
+                    }
+                    .into(),
                 ));
-                v.push(("SUMMARY", self.text().lines().next().unwrap_or("").to_owned()));
+                v.push((
+                    "SUMMARY",
+                    self.text().lines().next().unwrap_or("").to_owned(),
+                ));
                 v.push(("LOG_URI", c.log_uri.clone()));
                 v.push(("ENTRY_INDEX", c.entry_index.to_string()));
                 v.push(("WATCH_ITEM", c.watch_item.clone()));
@@ -189,7 +197,10 @@ impl Event {
                 v.push(("ATTESTGATE_DOMAIN", c.domain.clone()));
                 v.push(("ATTESTGATE_DNS_NAMES", c.facts.dns_names.join(",")));
                 v.push(("ATTESTGATE_PIN", c.pin.clone().unwrap_or_default()));
-                v.push(("ATTESTGATE_ISSUER_PIN", c.issuer_pin.clone().unwrap_or_default()));
+                v.push((
+                    "ATTESTGATE_ISSUER_PIN",
+                    c.issuer_pin.clone().unwrap_or_default(),
+                ));
                 v.push((
                     "ATTESTGATE_REFUSING",
                     c.refusing

@@ -129,7 +129,10 @@ impl Http {
         };
         let uri = check_url(url).map_err(|m| err(FetchKind::Connect, m))?;
         let req = Request::get(uri)
-            .header(USER_AGENT, concat!("attestgate-ct-watch/", env!("CARGO_PKG_VERSION")))
+            .header(
+                USER_AGENT,
+                concat!("attestgate-ct-watch/", env!("CARGO_PKG_VERSION")),
+            )
             .header(ACCEPT_ENCODING, "gzip, identity")
             .body(Empty::new())
             .map_err(|e| err(FetchKind::Connect, e.to_string()))?;
@@ -176,7 +179,12 @@ impl Http {
         };
         let (body, gzip) = tokio::time::timeout(self.timeout, exchange)
             .await
-            .map_err(|_| err(FetchKind::Timeout, format!("no answer within {:?}", self.timeout)))??;
+            .map_err(|_| {
+                err(
+                    FetchKind::Timeout,
+                    format!("no answer within {:?}", self.timeout),
+                )
+            })??;
         if gzip || body.starts_with(&[0x1f, 0x8b]) {
             inflate(&body, max).map_err(|(k, m)| err(k, m))
         } else {
@@ -199,7 +207,9 @@ pub fn inflate(data: &[u8], max: usize) -> Result<Vec<u8>, (FetchKind, String)> 
 
 /// `https://` anywhere, `http://` to loopback only.
 pub fn check_url(url: &str) -> Result<Uri, String> {
-    let uri: Uri = url.parse().map_err(|_| format!("not a URL: {}", short(url)))?;
+    let uri: Uri = url
+        .parse()
+        .map_err(|_| format!("not a URL: {}", short(url)))?;
     let host = uri.host().ok_or("a URL without a host")?;
     match uri.scheme_str() {
         Some("https") => Ok(uri),
@@ -214,7 +224,8 @@ pub fn check_url(url: &str) -> Result<Uri, String> {
 fn is_loopback(host: &str) -> bool {
     let h = host.trim_start_matches('[').trim_end_matches(']');
     h.eq_ignore_ascii_case("localhost")
-        || h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        || h.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is read as 60 s).

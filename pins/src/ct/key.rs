@@ -35,8 +35,10 @@ impl LogKey {
     /// Reads a DER SubjectPublicKeyInfo; only P-256 and RSA keys are logs'
     /// keys.
     pub fn from_spki(spki: &[u8]) -> Result<LogKey, String> {
-        let outer = der::whole(spki, tag::SEQUENCE).ok_or("the key is not a DER SubjectPublicKeyInfo")?;
-        let (alg, rest) = der::expect(outer.content, tag::SEQUENCE).ok_or("no AlgorithmIdentifier")?;
+        let outer =
+            der::whole(spki, tag::SEQUENCE).ok_or("the key is not a DER SubjectPublicKeyInfo")?;
+        let (alg, rest) =
+            der::expect(outer.content, tag::SEQUENCE).ok_or("no AlgorithmIdentifier")?;
         let bits = der::whole(rest, tag::BIT_STRING).ok_or("no key bits")?;
         let (oid, params) = der::expect(alg.content, tag::OID).ok_or("no algorithm OID")?;
         let public = match bits.content.split_first() {
@@ -120,8 +122,8 @@ mod tests {
     fn p256() -> (EcdsaKeyPair, Vec<u8>) {
         let rng = SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).unwrap();
-        let kp =
-            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+        let kp = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng)
+            .unwrap();
         let curve = der::encode(tag::OID, P256);
         let spki = der::spki(&der::algorithm_ec(&curve), kp.public_key().as_ref());
         (kp, spki)
@@ -142,7 +144,10 @@ mod tests {
         let msg = tree_head_input(1, 2, &[3; 32]);
         let sig = kp.sign(&SystemRandom::new(), &msg).unwrap();
         key.verify(&msg, &ds(3, sig.as_ref())).unwrap();
-        assert!(key.verify(&tree_head_input(1, 3, &[3; 32]), &ds(3, sig.as_ref())).is_err());
+        assert!(
+            key.verify(&tree_head_input(1, 3, &[3; 32]), &ds(3, sig.as_ref()))
+                .is_err()
+        );
         assert!(key.verify(&msg, &ds(1, sig.as_ref())).is_err());
         let mut long = ds(3, sig.as_ref());
         long.push(0);

@@ -110,8 +110,8 @@ pub fn parse(text: &str, source: &str) -> Result<Vec<Log>, String> {
     if text.len() > MAX_LIST {
         return Err(format!("{source}: larger than {MAX_LIST} bytes"));
     }
-    let raw: RawList = serde_json::from_str(text)
-        .map_err(|e| format!("{source}: not a v3 log list: {e}"))?;
+    let raw: RawList =
+        serde_json::from_str(text).map_err(|e| format!("{source}: not a v3 log list: {e}"))?;
     let mut logs = Vec::new();
     let mut problems = Vec::new();
     for (o, op) in raw.operators.iter().enumerate() {
@@ -141,9 +141,13 @@ fn one(l: &RawLog, tiled: bool, operator: &str) -> Result<Option<Log>, String> {
         .as_ref()
         .and_then(|s| s.keys().next().cloned())
         .unwrap_or_else(|| "unknown".into());
-    let der = STANDARD.decode(&l.key).map_err(|_| "key: not base64".to_owned())?;
+    let der = STANDARD
+        .decode(&l.key)
+        .map_err(|_| "key: not base64".to_owned())?;
     let key = LogKey::from_spki(&der).map_err(|e| format!("key: {e}"))?;
-    let id = STANDARD.decode(&l.log_id).map_err(|_| "log_id: not base64".to_owned())?;
+    let id = STANDARD
+        .decode(&l.log_id)
+        .map_err(|_| "log_id: not base64".to_owned())?;
     if id != key.id {
         return Err("log_id is not the SHA-256 of the key".into());
     }
@@ -159,7 +163,10 @@ fn one(l: &RawLog, tiled: bool, operator: &str) -> Result<Option<Log>, String> {
             url: prefix(l.url.as_deref().ok_or("no url")?)?,
         }
     };
-    if !matches!(state.as_str(), "usable" | "qualified" | "readonly" | "unknown") {
+    if !matches!(
+        state.as_str(),
+        "usable" | "qualified" | "readonly" | "unknown"
+    ) {
         return Ok(None);
     }
     Ok(Some(Log {
@@ -196,10 +203,20 @@ mod tests {
     #[test]
     fn the_shipped_list_loads_and_names_both_protocols() {
         let logs = parse(DEFAULT_LIST, "default").unwrap();
-        assert!(logs.iter().any(|l| matches!(l.protocol, Protocol::Rfc6962 { .. })));
-        assert!(logs.iter().any(|l| matches!(l.protocol, Protocol::Tiled { .. })));
+        assert!(
+            logs.iter()
+                .any(|l| matches!(l.protocol, Protocol::Rfc6962 { .. }))
+        );
+        assert!(
+            logs.iter()
+                .any(|l| matches!(l.protocol, Protocol::Tiled { .. }))
+        );
         let v: serde_json::Value = serde_json::from_str(DEFAULT_LIST).unwrap();
-        assert!(v["log_list_timestamp"].as_str().is_some_and(|t| t.starts_with("20")));
+        assert!(
+            v["log_list_timestamp"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("20"))
+        );
     }
 
     #[test]
@@ -212,13 +229,20 @@ mod tests {
         };
         let good = "CKIDXIl+znJaHUyhzhNVaSxIUov59RCXLh3fJXJExnk=";
         let logs = parse(&list(good, "usable"), "t").unwrap();
-        assert_eq!(logs[0].protocol, Protocol::Tiled {
-            monitoring_url: "https://m.example/".into(),
-            origin: "t.example".into()
-        });
+        assert_eq!(
+            logs[0].protocol,
+            Protocol::Tiled {
+                monitoring_url: "https://m.example/".into(),
+                origin: "t.example".into()
+            }
+        );
         assert!(parse(&list(good, "retired"), "t").unwrap().is_empty());
         let bad = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
-        assert!(parse(&list(bad, "usable"), "t").unwrap_err().contains("SHA-256"));
+        assert!(
+            parse(&list(bad, "usable"), "t")
+                .unwrap_err()
+                .contains("SHA-256")
+        );
         assert!(parse("[]", "t").is_err());
         assert!(parse("{}", "t").is_err());
     }

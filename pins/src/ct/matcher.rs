@@ -130,7 +130,10 @@ fn covers(n: &str, d: &Watched) -> Option<String> {
         return Some(d.name.clone());
     }
     if let Some(rest) = n.strip_prefix("*.") {
-        if d.name.split_once('.').is_some_and(|(_, parent)| parent == rest) {
+        if d.name
+            .split_once('.')
+            .is_some_and(|(_, parent)| parent == rest)
+        {
             return Some(d.name.clone());
         }
         if d.include_subdomains && (rest == d.name || rest.ends_with(&format!(".{}", d.name))) {
@@ -203,15 +206,27 @@ mod tests {
                 .map(|h| (h.domain, h.host))
                 .collect()
         };
-        assert_eq!(hosts(&["API.example.com."]), vec![(0, "api.example.com".into())]);
-        assert_eq!(hosts(&["*.example.com"]), vec![
-            (0, "api.example.com".into()),
-            (1, "cdn.example.com".into())
-        ]);
+        assert_eq!(
+            hosts(&["API.example.com."]),
+            vec![(0, "api.example.com".into())]
+        );
+        assert_eq!(
+            hosts(&["*.example.com"]),
+            vec![(0, "api.example.com".into()), (1, "cdn.example.com".into())]
+        );
         assert_eq!(hosts(&["x.api.example.com", "*.api.example.com"]), vec![]);
-        assert_eq!(hosts(&["a.b.cdn.example.com"]), vec![(1, "a.b.cdn.example.com".into())]);
-        assert_eq!(hosts(&["*.cdn.example.com"]), vec![(1, "wildcard.cdn.example.com".into())]);
-        assert_eq!(hosts(&["xcdn.example.com", "example.com", "*.*.example.com"]), vec![]);
+        assert_eq!(
+            hosts(&["a.b.cdn.example.com"]),
+            vec![(1, "a.b.cdn.example.com".into())]
+        );
+        assert_eq!(
+            hosts(&["*.cdn.example.com"]),
+            vec![(1, "wildcard.cdn.example.com".into())]
+        );
+        assert_eq!(
+            hosts(&["xcdn.example.com", "example.com", "*.*.example.com"]),
+            vec![]
+        );
     }
 
     #[test]

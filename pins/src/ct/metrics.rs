@@ -121,23 +121,26 @@ pub async fn serve(
         let registry = registry.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                let registry = registry.clone();
-                async move {
-                    let (status, body) = if req.method() == hyper::Method::GET && req.uri().path() == "/metrics" {
-                        let text = prometheus::TextEncoder::new()
-                            .encode_to_string(&registry.gather())
-                            .unwrap_or_default();
-                        (200, text)
-                    } else {
-                        (404, "not found; try /metrics\n".to_owned())
-                    };
-                    hyper::Response::builder()
-                        .status(status)
-                        .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
-                        .body(Full::new(Bytes::from(body)))
-                }
-            });
+            let svc =
+                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let registry = registry.clone();
+                    async move {
+                        let (status, body) = if req.method() == hyper::Method::GET
+                            && req.uri().path() == "/metrics"
+                        {
+                            let text = prometheus::TextEncoder::new()
+                                .encode_to_string(&registry.gather())
+                                .unwrap_or_default();
+                            (200, text)
+                        } else {
+                            (404, "not found; try /metrics\n".to_owned())
+                        };
+                        hyper::Response::builder()
+                            .status(status)
+                            .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
+                            .body(Full::new(Bytes::from(body)))
+                    }
+                });
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(std::time::Duration::from_secs(10))

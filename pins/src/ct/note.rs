@@ -75,7 +75,9 @@ pub fn open_checkpoint(bytes: &[u8], origin: &str, key: &LogKey) -> Result<Check
     if text.chars().any(|c| c.is_control() && c != '\n') {
         return Err(bad("a control character"));
     }
-    let split = text.rfind("\n\n").ok_or_else(|| bad("no blank line before the signatures"))?;
+    let split = text
+        .rfind("\n\n")
+        .ok_or_else(|| bad("no blank line before the signatures"))?;
     let (body, sigs) = (&text[..=split], &text[split + 2..]);
     if !sigs.ends_with('\n') {
         return Err(bad("the signatures do not end with a newline"));
@@ -94,12 +96,18 @@ pub fn open_checkpoint(bytes: &[u8], origin: &str, key: &LogKey) -> Result<Check
         if n >= MAX_SIGNATURES {
             return Err(bad("more than 100 signatures"));
         }
-        let rest = line.strip_prefix("\u{2014} ").ok_or_else(|| bad("a signature line without \"— \""))?;
-        let (name, b64) = rest.rsplit_once(' ').ok_or_else(|| bad("a signature line without a key name"))?;
+        let rest = line
+            .strip_prefix("\u{2014} ")
+            .ok_or_else(|| bad("a signature line without \"— \""))?;
+        let (name, b64) = rest
+            .rsplit_once(' ')
+            .ok_or_else(|| bad("a signature line without a key name"))?;
         if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c == '+') {
             return Err(bad("a signature line with a bad key name"));
         }
-        let raw = STANDARD.decode(b64).map_err(|_| bad("a signature that is not base64"))?;
+        let raw = STANDARD
+            .decode(b64)
+            .map_err(|_| bad("a signature that is not base64"))?;
         if raw.len() < 5 {
             return Err(bad("a signature shorter than its key ID"));
         }
@@ -138,7 +146,10 @@ pub fn open_checkpoint(bytes: &[u8], origin: &str, key: &LogKey) -> Result<Check
 fn parse_checkpoint(body: &str) -> Result<(String, u64, Hash), NoteError> {
     let bad = |m: &str| NoteError::Malformed(m.to_owned());
     let mut lines = body.split_terminator('\n');
-    let origin = lines.next().filter(|l| !l.is_empty()).ok_or_else(|| bad("no origin line"))?;
+    let origin = lines
+        .next()
+        .filter(|l| !l.is_empty())
+        .ok_or_else(|| bad("no origin line"))?;
     let size_text = lines.next().ok_or_else(|| bad("no tree size line"))?;
     if size_text.is_empty()
         || !size_text.bytes().all(|b| b.is_ascii_digit())
@@ -146,10 +157,16 @@ fn parse_checkpoint(body: &str) -> Result<(String, u64, Hash), NoteError> {
     {
         return Err(bad("the tree size is not a decimal number"));
     }
-    let size: u64 = size_text.parse().map_err(|_| bad("the tree size is too large"))?;
+    let size: u64 = size_text
+        .parse()
+        .map_err(|_| bad("the tree size is too large"))?;
     let root_text = lines.next().ok_or_else(|| bad("no root hash line"))?;
-    let root = STANDARD.decode(root_text).map_err(|_| bad("the root hash is not base64"))?;
-    let root: Hash = root.try_into().map_err(|_| bad("the root hash is not 32 bytes"))?;
+    let root = STANDARD
+        .decode(root_text)
+        .map_err(|_| bad("the root hash is not base64"))?;
+    let root: Hash = root
+        .try_into()
+        .map_err(|_| bad("the root hash is not 32 bytes"))?;
     if lines.any(str::is_empty) {
         return Err(bad("an empty extension line"));
     }
@@ -176,13 +193,19 @@ mod tests {
         let root = STANDARD.encode([7u8; 32]);
         for (text, want) in [
             ("o\n1\n", "no blank line"),
-            (&format!("o\n01\n{root}\n\n— o AAAAAAA=\n") as &str, "decimal"),
+            (
+                &format!("o\n01\n{root}\n\n— o AAAAAAA=\n") as &str,
+                "decimal",
+            ),
             (&format!("o\n1\n{root}\n\n— o AAAA\n"), "shorter"),
             (&format!("o\n1\nAAAA\n\n— o AAAAAAA=\n"), "32 bytes"),
             (&format!("o\n1\n{root}\n\n- o AAAAAAA=\n"), "without"),
             (&format!("o\n1\n{root}\n\n— o AAAAAAA="), "newline"),
             (&format!("o\n1\x07\n{root}\n\n— o AAAAAAA=\n"), "control"),
-            (&format!("o\n99999999999999999999999\n{root}\n\n— o AAAAAAA=\n"), "too large"),
+            (
+                &format!("o\n99999999999999999999999\n{root}\n\n— o AAAAAAA=\n"),
+                "too large",
+            ),
         ] {
             let e = open_checkpoint(text.as_bytes(), "o", &key).unwrap_err();
             assert!(e.to_string().contains(want), "{text:?}: {e}");
@@ -198,6 +221,9 @@ mod tests {
             open_checkpoint(wrong_origin.as_bytes(), "o", &key),
             Err(NoteError::Signature(_))
         ));
-        assert_eq!(origin_of("https://log.example/2026h1/"), "log.example/2026h1");
+        assert_eq!(
+            origin_of("https://log.example/2026h1/"),
+            "log.example/2026h1"
+        );
     }
 }

@@ -118,7 +118,10 @@ pub(super) async fn frontier(http: &Http, base: &str, size: u64) -> Result<Front
     let p: EntryAndProof = serde_json::from_slice(&raw)
         .map_err(|e| FetchError::parse("get-entry-and-proof", format!("not a proof: {e}")))?;
     if p.audit_path.len() > 64 {
-        return Err(FetchError::parse("get-entry-and-proof", "a path over 64 nodes"));
+        return Err(FetchError::parse(
+            "get-entry-and-proof",
+            "a path over 64 nodes",
+        ));
     }
     let leaf = leaf_hash(&b64("get-entry-and-proof", &p.leaf_input)?);
     let path = p
@@ -126,6 +129,7 @@ pub(super) async fn frontier(http: &Http, base: &str, size: u64) -> Result<Front
         .iter()
         .map(|n| hash("get-entry-and-proof", n))
         .collect::<Result<Vec<_>, _>>()?;
-    Frontier::from_last_leaf_proof(size, leaf, &path)
-        .ok_or_else(|| FetchError::parse("get-entry-and-proof", "the audit path has the wrong length"))
+    Frontier::from_last_leaf_proof(size, leaf, &path).ok_or_else(|| {
+        FetchError::parse("get-entry-and-proof", "the audit path has the wrong length")
+    })
 }

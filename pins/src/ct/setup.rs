@@ -29,9 +29,10 @@ pub fn judge(config: &PinsFile, shipped: &[PathBuf]) -> Result<Judge, String> {
     )?;
     let mut roots = Vec::new();
     for d in &config.domains {
-        roots.push(crate::fetch::load_roots(d.ca_file.as_deref()).map_err(|e| {
-            format!("{}: domain {}: {e}", config.path.display(), d.name)
-        })?);
+        roots.push(
+            crate::fetch::load_roots(d.ca_file.as_deref())
+                .map_err(|e| format!("{}: domain {}: {e}", config.path.display(), d.name))?,
+        );
     }
     let kinds: Vec<(Pin, PinKind)> = config
         .domains
@@ -60,7 +61,8 @@ fn name_of(p: &Path) -> String {
 /// One `--shipped` file: a `pins.toml`, or a signed pin config (its
 /// signature is not checked here: an app that holds it holds it).
 fn shipped_file(path: &Path, kinds: &[(Pin, PinKind)]) -> Result<Shipped, String> {
-    let bytes = spki::read_bounded(path).map_err(|e| format!("--shipped {}: {e}", path.display()))?;
+    let bytes =
+        spki::read_bounded(path).map_err(|e| format!("--shipped {}: {e}", path.display()))?;
     let text = String::from_utf8(bytes)
         .map_err(|_| format!("--shipped {}: not UTF-8 text", path.display()))?;
     let trimmed = text.trim();
@@ -70,14 +72,22 @@ fn shipped_file(path: &Path, kinds: &[(Pin, PinKind)]) -> Result<Shipped, String
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
     if looks_jws {
         let v = crate::signed::inspect(trimmed, None).map_err(|r| {
-            format!("--shipped {}: not a usable signed pin config: {}", path.display(), r.explain())
+            format!(
+                "--shipped {}: not a usable signed pin config: {}",
+                path.display(),
+                r.explain()
+            )
         })?;
         let mut sets = Vec::new();
         for d in &v.payload.domains {
             let mut pins = Vec::new();
             for p in &d.pins {
                 let pin = Pin::parse(p).ok_or_else(|| {
-                    format!("--shipped {}: domain {}: {p:?} is not a pin", path.display(), d.name)
+                    format!(
+                        "--shipped {}: domain {}: {p:?} is not a pin",
+                        path.display(),
+                        d.name
+                    )
                 })?;
                 let kind = kinds
                     .iter()

@@ -174,9 +174,7 @@ impl Source {
             Protocol::Tiled { monitoring_url, .. } => {
                 super::tiles::frontier(&self.http, monitoring_url, head.size).await
             }
-            Protocol::Rfc6962 { url } => {
-                super::rfc6962::frontier(&self.http, url, head.size).await
-            }
+            Protocol::Rfc6962 { url } => super::rfc6962::frontier(&self.http, url, head.size).await,
         }
     }
 

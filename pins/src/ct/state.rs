@@ -282,7 +282,9 @@ impl StateDir {
 
     /// Remembers `pin` as an issuer of `domain`.
     pub fn remember_issuer(&mut self, domain: &str, pin: &Pin) -> Result<(), String> {
-        if self.issuer_seen(domain, pin) || (self.issuers.len() >= 4096 && !self.issuers.contains_key(domain)) {
+        if self.issuer_seen(domain, pin)
+            || (self.issuers.len() >= 4096 && !self.issuers.contains_key(domain))
+        {
             return Ok(());
         }
         let list = self.issuers.entry(domain.to_owned()).or_default();

@@ -134,9 +134,7 @@ pub(super) async fn issuer(
     fingerprint: &[u8; 32],
 ) -> Result<Vec<u8>, FetchError> {
     let hex: String = fingerprint.iter().map(|b| format!("{b:02x}")).collect();
-    let der = http
-        .get(&format!("{base}issuer/{hex}"), MAX_ISSUER)
-        .await?;
+    let der = http.get(&format!("{base}issuer/{hex}"), MAX_ISSUER).await?;
     if digest(&SHA256, &der).as_ref() != fingerprint {
         return Err(FetchError::parse(
             "issuer",

@@ -246,7 +246,12 @@ impl Judge {
                             reason: v.reason.clone(),
                         });
                     }
-                    accepted.extend(j.verdicts.iter().filter(|v| v.accepts).map(|v| v.reason.clone()));
+                    accepted.extend(
+                        j.verdicts
+                            .iter()
+                            .filter(|v| v.accepts)
+                            .map(|v| v.reason.clone()),
+                    );
                 }
             }
         }

@@ -3,7 +3,13 @@
 //! 6962 log (same crates, served by rfc6962_server.py), the shipped
 //! `pins.toml`, and a watch run through the library.
 
-#![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -25,7 +31,10 @@ impl TempDir {
         let p = std::env::temp_dir().join(format!(
             "attestgate-ct-{tag}-{}-{}",
             std::process::id(),
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
         ));
         std::fs::create_dir_all(&p).unwrap();
         TempDir(p)
@@ -66,7 +75,14 @@ impl World {
         let logged = entries(&scenario.log_roots(), &scenario.submissions, T0);
         let static_root = dir.0.join("static");
         let rfc_root = dir.0.join("rfc");
-        write_static(&static_root, ORIGIN, &static_keys, &logged, logged.len(), T0 + 1000);
+        write_static(
+            &static_root,
+            ORIGIN,
+            &static_keys,
+            &logged,
+            logged.len(),
+            T0 + 1000,
+        );
         write_rfc6962(&rfc_root, &rfc_keys, &logged, logged.len(), T0 + 1000);
         let nginx = peers::nginx(&static_root, &dir.0.join("nginx"));
         let rfc = peers::rfc6962(&rfc_root);
@@ -77,15 +93,37 @@ impl World {
         let list = dir.0.join("logs.json");
         std::fs::write(
             &list,
-            peers::log_list(Some((&nginx.url, ORIGIN, &static_keys)), Some((&rfc.url, &rfc_keys))),
+            peers::log_list(
+                Some((&nginx.url, ORIGIN, &static_keys)),
+                Some((&rfc.url, &rfc_keys)),
+            ),
         )
         .unwrap();
-        World { dir, scenario, static_keys, rfc_keys, static_root, rfc_root, nginx, rfc, pins, list, logged }
+        World {
+            dir,
+            scenario,
+            static_keys,
+            rfc_keys,
+            static_root,
+            rfc_root,
+            nginx,
+            rfc,
+            pins,
+            list,
+            logged,
+        }
     }
 
     /// Re-publishes the static log with only its first `size` entries.
     pub fn publish_static(&self, size: usize, time_ms: u64) -> Vec<u8> {
-        write_static(&self.static_root, ORIGIN, &self.static_keys, &self.logged, size, time_ms)
+        write_static(
+            &self.static_root,
+            ORIGIN,
+            &self.static_keys,
+            &self.logged,
+            size,
+            time_ms,
+        )
     }
 
     pub fn publish_rfc(&self, size: usize, time_ms: u64) {
@@ -137,7 +175,12 @@ pub fn options(once: bool) -> watch::Options {
 
 /// Runs the watch once over `lists` with `state`; the outcome, the
 /// events, and the metrics' text.
-pub async fn run_once(pins: &Path, lists: &[String], state: &Path, opts: watch::Options) -> (watch::Outcome, Vec<serde_json::Value>, String) {
+pub async fn run_once(
+    pins: &Path,
+    lists: &[String],
+    state: &Path,
+    opts: watch::Options,
+) -> (watch::Outcome, Vec<serde_json::Value>, String) {
     let config = attestgate_pins::PinsFile::load(pins).unwrap();
     let judge = setup::judge(&config, &[]).unwrap();
     let http = attestgate_pins::ct::http::Http::new(Duration::from_secs(5)).unwrap();
@@ -147,8 +190,12 @@ pub async fn run_once(pins: &Path, lists: &[String], state: &Path, opts: watch::
     let sink = Sink::default();
     let (_tx, rx) = tokio::sync::watch::channel(false);
     let st = StateDir::open(state).unwrap();
-    let outcome = watch::run(logs, judge, st, metrics, opts, Box::new(sink.clone()), rx).await.unwrap();
-    let text = prometheus::TextEncoder::new().encode_to_string(&registry.gather()).unwrap();
+    let outcome = watch::run(logs, judge, st, metrics, opts, Box::new(sink.clone()), rx)
+        .await
+        .unwrap();
+    let text = prometheus::TextEncoder::new()
+        .encode_to_string(&registry.gather())
+        .unwrap();
     (outcome, sink.events(), text)
 }
 
@@ -162,7 +209,9 @@ pub struct Running {
 
 impl Running {
     pub fn metrics(&self) -> String {
-        prometheus::TextEncoder::new().encode_to_string(&self.registry.gather()).unwrap()
+        prometheus::TextEncoder::new()
+            .encode_to_string(&self.registry.gather())
+            .unwrap()
     }
 
     /// The value of a metric line starting with `prefix` (0 when absent).
@@ -179,7 +228,11 @@ impl Running {
     pub async fn until(&self, what: &str, f: impl Fn(&Running) -> bool) {
         let deadline = std::time::Instant::now() + Duration::from_secs(15);
         while !f(self) {
-            assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}:\n{}", self.metrics());
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what}:\n{}",
+                self.metrics()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -200,6 +253,19 @@ pub async fn start(pins: &Path, lists: &[String], state: &Path, opts: watch::Opt
     let sink = Sink::default();
     let (stop, rx) = tokio::sync::watch::channel(false);
     let st = StateDir::open(state).unwrap();
-    let task = tokio::spawn(watch::run(logs, judge, st, metrics, opts, Box::new(sink.clone()), rx));
-    Running { registry, sink, stop, task }
+    let task = tokio::spawn(watch::run(
+        logs,
+        judge,
+        st,
+        metrics,
+        opts,
+        Box::new(sink.clone()),
+        rx,
+    ));
+    Running {
+        registry,
+        sink,
+        stop,
+        task,
+    }
 }

@@ -27,9 +27,15 @@ impl CtWatch {
     /// made, log list files read, metrics registered. The directory is
     /// opened (and locked) when the service starts, and waited for while
     /// another process holds it (the old process of a graceful upgrade).
-    pub(crate) fn build(cfg: &CtWatchConfig, file: &PinsFile, registry: &Registry) -> Result<CtWatch, Vec<String>> {
+    pub(crate) fn build(
+        cfg: &CtWatchConfig,
+        file: &PinsFile,
+        registry: &Registry,
+    ) -> Result<CtWatch, Vec<String>> {
         let mut problems = Vec::new();
-        let judge = setup::judge(file, &cfg.shipped).map_err(|e| problems.push(format!("pins.ct_watch: {e}"))).ok();
+        let judge = setup::judge(file, &cfg.shipped)
+            .map_err(|e| problems.push(format!("pins.ct_watch: {e}")))
+            .ok();
         for l in cfg.logs.iter().filter(|l| !l.starts_with("https://")) {
             match std::fs::read_to_string(l) {
                 Ok(text) => {
@@ -83,7 +89,11 @@ impl BackgroundService for CtWatch {
             return;
         };
         let options = watch::Options {
-            start: if self.cfg.from_beginning { watch::Start::Beginning } else { watch::Start::End },
+            start: if self.cfg.from_beginning {
+                watch::Start::Beginning
+            } else {
+                watch::Start::End
+            },
             json: true,
             hooks: self.cfg.hooks.clone(),
             interval: self.cfg.interval,
@@ -115,7 +125,10 @@ impl BackgroundService for CtWatch {
             };
             match setup::logs(&self.cfg.logs, &http).await {
                 Ok(l) => break l,
-                Err(e) => tracing::warn!("pins.ct_watch: {e}; trying again in {:?}", self.cfg.interval),
+                Err(e) => tracing::warn!(
+                    "pins.ct_watch: {e}; trying again in {:?}",
+                    self.cfg.interval
+                ),
             }
             let mut s = stopped.clone();
             tokio::select! {
@@ -124,7 +137,17 @@ impl BackgroundService for CtWatch {
             }
         };
         tracing::info!(logs = logs.len(), "CT watch started");
-        if let Err(e) = watch::run(logs, judge, state, self.metrics.clone(), options, Box::new(ToLog(Vec::new())), stopped).await {
+        if let Err(e) = watch::run(
+            logs,
+            judge,
+            state,
+            self.metrics.clone(),
+            options,
+            Box::new(ToLog(Vec::new())),
+            stopped,
+        )
+        .await
+        {
             tracing::error!("pins.ct_watch stopped: {e}");
         }
     }

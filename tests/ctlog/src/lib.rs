@@ -82,7 +82,11 @@ pub enum Submit {
 
 /// The entries a log holds after these submissions, with their issuers
 /// (root included).
-pub fn entries(roots: &[Vec<u8>], submissions: &[Submit], timestamp_ms: u64) -> Vec<(LogEntry, Vec<Vec<u8>>)> {
+pub fn entries(
+    roots: &[Vec<u8>],
+    submissions: &[Submit],
+    timestamp_ms: u64,
+) -> Vec<(LogEntry, Vec<Vec<u8>>)> {
     let pool = CertPool::new(
         roots
             .iter()
@@ -104,7 +108,11 @@ pub fn entries(roots: &[Vec<u8>], submissions: &[Submit], timestamp_ms: u64) -> 
                     certificate: v.certificate,
                     is_precert: v.is_precert,
                     issuer_key_hash: v.issuer_key_hash,
-                    chain_fingerprints: v.issuers.iter().map(|c| Sha256::digest(c).into()).collect(),
+                    chain_fingerprints: v
+                        .issuers
+                        .iter()
+                        .map(|c| Sha256::digest(c).into())
+                        .collect(),
                     pre_certificate: v.pre_certificate,
                     leaf_index: i as u64,
                     timestamp: timestamp_ms + i as u64,
@@ -138,8 +146,18 @@ fn write(path: &Path, bytes: &[u8]) {
 
 /// Lays a static-ct-api log of `entries` (the first `size` of them
 /// published) out under `dir`; returns the signed checkpoint.
-pub fn write_static(dir: &Path, origin: &str, keys: &LogKeys, entries: &[(LogEntry, Vec<Vec<u8>>)], size: usize, time_ms: u64) -> Vec<u8> {
-    let leaves: Vec<Vec<u8>> = entries[..size].iter().map(|(e, _)| e.merkle_tree_leaf()).collect();
+pub fn write_static(
+    dir: &Path,
+    origin: &str,
+    keys: &LogKeys,
+    entries: &[(LogEntry, Vec<Vec<u8>>)],
+    size: usize,
+    time_ms: u64,
+) -> Vec<u8> {
+    let leaves: Vec<Vec<u8>> = entries[..size]
+        .iter()
+        .map(|(e, _)| e.merkle_tree_leaf())
+        .collect();
     let tree = Tree::new(&leaves);
     write_data_tiles(dir, entries, size);
     for tile in tlog_tiles::Tile::new_tiles(8, 0, size as u64) {
@@ -148,7 +166,10 @@ pub fn write_static(dir: &Path, origin: &str, keys: &LogKeys, entries: &[(LogEnt
     }
     for (_, issuers) in &entries[..size] {
         for c in issuers {
-            let hex: String = Sha256::digest(c).iter().map(|b| format!("{b:02x}")).collect();
+            let hex: String = Sha256::digest(c)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
             write(&dir.join("issuer").join(hex), c);
         }
     }
@@ -170,7 +191,13 @@ pub fn write_data_tiles(dir: &Path, entries: &[(LogEntry, Vec<Vec<u8>>)], size: 
         for (e, _) in &entries[chunk_start..end] {
             data.extend(e.tile_leaf());
         }
-        let tile = tlog_tiles::Tile::new(8, 0, (chunk_start / 256) as u64, (end - chunk_start) as u32, true);
+        let tile = tlog_tiles::Tile::new(
+            8,
+            0,
+            (chunk_start / 256) as u64,
+            (end - chunk_start) as u32,
+            true,
+        );
         write(&dir.join(static_ct_api::tile_path(&tile)), &gzip(&data));
     }
 }
@@ -213,8 +240,17 @@ fn u24_list(items: &[Vec<u8>]) -> Vec<u8> {
 
 /// Writes an RFC 6962 log's answers under `dir` for the first `size`
 /// entries: `sth.json`, `entries.json`, and the last leaf's proof.
-pub fn write_rfc6962(dir: &Path, keys: &LogKeys, entries: &[(LogEntry, Vec<Vec<u8>>)], size: usize, time_ms: u64) {
-    let leaves: Vec<Vec<u8>> = entries[..size].iter().map(|(e, _)| rfc6962_leaf(e)).collect();
+pub fn write_rfc6962(
+    dir: &Path,
+    keys: &LogKeys,
+    entries: &[(LogEntry, Vec<Vec<u8>>)],
+    size: usize,
+    time_ms: u64,
+) {
+    let leaves: Vec<Vec<u8>> = entries[..size]
+        .iter()
+        .map(|(e, _)| rfc6962_leaf(e))
+        .collect();
     let tree = Tree::new(&leaves);
     let items: Vec<serde_json::Value> = entries[..size]
         .iter()
@@ -231,7 +267,10 @@ pub fn write_rfc6962(dir: &Path, keys: &LogKeys, entries: &[(LogEntry, Vec<Vec<u
             serde_json::json!({"leaf_input": STANDARD.encode(leaf), "extra_data": STANDARD.encode(extra)})
         })
         .collect();
-    write(&dir.join("entries.json"), serde_json::to_string(&items).unwrap().as_bytes());
+    write(
+        &dir.join("entries.json"),
+        serde_json::to_string(&items).unwrap().as_bytes(),
+    );
     let root = tlog_tiles::tree_hash(size as u64, &tree).unwrap();
     let mut input = vec![0u8, 1];
     input.extend_from_slice(&time_ms.to_be_bytes());
@@ -251,7 +290,10 @@ pub fn write_rfc6962(dir: &Path, keys: &LogKeys, entries: &[(LogEntry, Vec<Vec<u
             "extra_data": "",
             "audit_path": proof.iter().map(|h| STANDARD.encode(h.0)).collect::<Vec<_>>(),
         });
-        write(&dir.join("proofs").join(format!("{}-{size}.json", size - 1)), p.to_string().as_bytes());
+        write(
+            &dir.join("proofs").join(format!("{}-{size}.json", size - 1)),
+            p.to_string().as_bytes(),
+        );
     }
 }
 

@@ -18,7 +18,11 @@ fn find(program: &str, also: &[&str]) -> PathBuf {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A server process, killed on drop.
@@ -72,7 +76,10 @@ pub fn nginx(root: &Path, work: &Path) -> Peer {
         .spawn()
         .unwrap();
     wait_listening(port, &mut child, "nginx");
-    Peer { child, url: format!("http://127.0.0.1:{port}/") }
+    Peer {
+        child,
+        url: format!("http://127.0.0.1:{port}/"),
+    }
 }
 
 /// The RFC 6962 server over the answers in `dir`.
@@ -89,14 +96,25 @@ pub fn rfc6962(dir: &Path) -> Peer {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let port: u16 = line.trim().parse().unwrap_or_else(|_| panic!("rfc6962_server.py said {line:?}"));
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port: u16 = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("rfc6962_server.py said {line:?}"));
     wait_listening(port, &mut child, "rfc6962_server.py");
-    Peer { child, url: format!("http://127.0.0.1:{port}/") }
+    Peer {
+        child,
+        url: format!("http://127.0.0.1:{port}/"),
+    }
 }
 
 /// A v3 log list naming a static-ct-api log and an RFC 6962 log.
-pub fn log_list(tiled: Option<(&str, &str, &crate::LogKeys)>, rfc: Option<(&str, &crate::LogKeys)>) -> String {
+pub fn log_list(
+    tiled: Option<(&str, &str, &crate::LogKeys)>,
+    rfc: Option<(&str, &crate::LogKeys)>,
+) -> String {
     let mut tiled_logs = Vec::new();
     if let Some((url, origin, k)) = tiled {
         tiled_logs.push(serde_json::json!({

@@ -24,7 +24,12 @@ impl HashReader for Tree {
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog_tiles::Error> {
         indexes
             .iter()
-            .map(|i| self.hashes.get(*i as usize).copied().ok_or(tlog_tiles::Error::IndexesNotInTree))
+            .map(|i| {
+                self.hashes
+                    .get(*i as usize)
+                    .copied()
+                    .ok_or(tlog_tiles::Error::IndexesNotInTree)
+            })
             .collect()
     }
 }

@@ -70,10 +70,7 @@ pub fn judge_precert(
     };
     let a = crate::precert::announced(first)
         .ok_or("not a precertificate (no poison extension, or not DER)")?;
-    if issuers
-        .first()
-        .is_some_and(|i| signs_precertificates(i))
-    {
+    if issuers.first().is_some_and(|i| signs_precertificates(i)) {
         return Err(
             "issued through a Precertificate Signing Certificate: the certificate will name another issuer, so it is judged when it is logged"
                 .into(),
@@ -89,12 +86,16 @@ pub fn judge_precert(
             signature: &a.signature,
         })
         .collect();
-    let algs: Vec<&dyn SignatureVerificationAlgorithm> =
-        wrapped.iter().map(|w| w as &dyn SignatureVerificationAlgorithm).collect();
+    let algs: Vec<&dyn SignatureVerificationAlgorithm> = wrapped
+        .iter()
+        .map(|w| w as &dyn SignatureVerificationAlgorithm)
+        .collect();
     let mut as_cert = Vec::with_capacity(chain.len());
     as_cert.push(a.cert.clone());
     as_cert.extend(issuers.iter().cloned());
-    Ok(judge_with(&as_cert, pins, host, instants, roots, fetched, &algs))
+    Ok(judge_with(
+        &as_cert, pins, host, instants, roots, fetched, &algs,
+    ))
 }
 
 /// Whether `der` holds the Precertificate Signing Certificate EKU.

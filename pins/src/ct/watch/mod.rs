@@ -130,7 +130,12 @@ pub async fn run(
     for log in logs {
         let mut source = Source::new(log, http.clone());
         source.batch = options.batch.max(1);
-        tasks.spawn(one_log(shared.clone(), source, options.clone(), shutdown.clone()));
+        tasks.spawn(one_log(
+            shared.clone(),
+            source,
+            options.clone(),
+            shutdown.clone(),
+        ));
     }
     let mut outcome = Outcome::default();
     while let Some(r) = tasks.join_next().await {
@@ -171,7 +176,9 @@ async fn one_log(
     if let Some(v) = &st.verified {
         m.tree_size.with_label_values(&[&uri]).set(v.size as i64);
     }
-    m.position.with_label_values(&[&uri]).set(st.position as i64);
+    m.position
+        .with_label_values(&[&uri])
+        .set(st.position as i64);
     let mut issuers = Issuers::default();
     let mut backoff = options.retry_base;
     let mut failures = 0u32;
@@ -179,7 +186,9 @@ async fn one_log(
         if *shutdown.borrow() {
             return Ok(LogEnd::Done);
         }
-        let wait = match round::round(&shared, &source, &mut st, options.start, true, &mut issuers).await {
+        let wait = match round::round(&shared, &source, &mut st, options.start, true, &mut issuers)
+            .await
+        {
             Ok(()) => {
                 m.last_success
                     .with_label_values(&[&uri])
@@ -210,7 +219,8 @@ async fn one_log(
                 files,
             }) => {
                 m.misbehaviour.with_label_values(&[&uri, kind]).inc();
-                let files: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
+                let files: Vec<(&str, &[u8])> =
+                    files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
                 let evidence = {
                     let s = shared.state.lock().await;
                     let d = s.keep_evidence(&id, kind, &files)?;

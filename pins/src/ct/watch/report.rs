@@ -56,8 +56,10 @@ impl Shared {
             if !st.record_reported(&key, verdict.code())? {
                 return Ok(());
             }
-            if matches!(verdict, Verdict::KnownLeaf | Verdict::KnownBackup | Verdict::KnownCa)
-                && let Some(p) = finding.issuer_pin
+            if matches!(
+                verdict,
+                Verdict::KnownLeaf | Verdict::KnownBackup | Verdict::KnownCa
+            ) && let Some(p) = finding.issuer_pin
             {
                 st.remember_issuer(&domain, &p)?;
             }
@@ -88,7 +90,11 @@ impl Shared {
 
     async fn emit(&self, event: &Event) {
         {
-            let line = if self.json { event.json() } else { event.text() };
+            let line = if self.json {
+                event.json()
+            } else {
+                event.text()
+            };
             let mut out = self.out.lock().await;
             if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
                 tracing::warn!("could not write a CT event to the output");

@@ -87,7 +87,10 @@ fn check_head(st: &LogState, head: &SignedHead) -> Result<(), RoundError> {
         if head.size < k.size {
             return Err(misbehaviour(
                 "rollback",
-                format!("tree size {} after a {what} head of size {}", head.size, k.size),
+                format!(
+                    "tree size {} after a {what} head of size {}",
+                    head.size, k.size
+                ),
                 Some(k),
                 &head.raw,
             ));
@@ -95,7 +98,12 @@ fn check_head(st: &LogState, head: &SignedHead) -> Result<(), RoundError> {
         if head.size == k.size && hex(&head.root) != k.root {
             return Err(misbehaviour(
                 "fork",
-                format!("two roots for tree size {} ({what} {}, now {})", head.size, k.root, hex(&head.root)),
+                format!(
+                    "two roots for tree size {} ({what} {}, now {})",
+                    head.size,
+                    k.root,
+                    hex(&head.root)
+                ),
                 Some(k),
                 &head.raw,
             ));
@@ -104,7 +112,10 @@ fn check_head(st: &LogState, head: &SignedHead) -> Result<(), RoundError> {
     if head.size < st.position {
         return Err(misbehaviour(
             "rollback",
-            format!("tree size {} after {} entries were read", head.size, st.position),
+            format!(
+                "tree size {} after {} entries were read",
+                head.size, st.position
+            ),
             st.verified.as_ref(),
             &head.raw,
         ));
@@ -129,7 +140,12 @@ pub async fn round(
         Ok(h) => h,
         Err(HeadError::Fetch(e)) => return Err(e.into()),
         Err(HeadError::BadSignature { message, raw }) => {
-            return Err(misbehaviour("bad_signature", message, st.verified.as_ref(), &raw));
+            return Err(misbehaviour(
+                "bad_signature",
+                message,
+                st.verified.as_ref(),
+                &raw,
+            ));
         }
     };
     m.tree_size.with_label_values(&[&uri]).set(head.size as i64);
@@ -139,7 +155,10 @@ pub async fn round(
         if f.root() != head.root {
             return Err(misbehaviour(
                 "root_mismatch",
-                format!("the tree's right edge at size {} does not hash to the signed root", head.size),
+                format!(
+                    "the tree's right edge at size {} does not hash to the signed root",
+                    head.size
+                ),
                 None,
                 &head.raw,
             ));
@@ -152,15 +171,20 @@ pub async fn round(
         m.backlog.with_label_values(&[&uri]).set(0);
         return Ok(());
     }
-    let mut frontier = st
-        .frontier()
-        .ok_or_else(|| RoundError::Local(format!("the state of {} has a broken frontier: delete it", log.description)))?;
+    let mut frontier = st.frontier().ok_or_else(|| {
+        RoundError::Local(format!(
+            "the state of {} has a broken frontier: delete it",
+            log.description
+        ))
+    })?;
     if head.size > st.position {
         st.target = Some(HeadRecord::of(&head));
         save(shared, &id, st).await?;
     }
     while frontier.size() < head.size {
-        m.backlog.with_label_values(&[&uri]).set((head.size - frontier.size()) as i64);
+        m.backlog
+            .with_label_values(&[&uri])
+            .set((head.size - frontier.size()) as i64);
         let batch = source.batch(frontier.size(), head.size).await?;
         let mut next = frontier.clone();
         let candidates = {
@@ -180,7 +204,9 @@ pub async fn round(
         frontier = next;
         st.set_frontier(&frontier);
         save(shared, &id, st).await?;
-        m.position.with_label_values(&[&uri]).set(frontier.size() as i64);
+        m.position
+            .with_label_values(&[&uri])
+            .set(frontier.size() as i64);
     }
     m.backlog.with_label_values(&[&uri]).set(0);
     if frontier.root() != head.root {
@@ -199,7 +225,9 @@ pub async fn round(
     st.verified = Some(HeadRecord::of(&head));
     st.target = None;
     save(shared, &id, st).await?;
-    m.position.with_label_values(&[&uri]).set(frontier.size() as i64);
+    m.position
+        .with_label_values(&[&uri])
+        .set(frontier.size() as i64);
     Ok(())
 }
 
@@ -221,7 +249,11 @@ async fn judge_one(
     let log = (source.log.description.as_str(), source.log.uri());
     let domains = shared.judge.matcher.domains();
     match c.read {
-        Read::Malformed { domains: ds, key, why } => {
+        Read::Malformed {
+            domains: ds,
+            key,
+            why,
+        } => {
             let name = ds
                 .first()
                 .and_then(|d| domains.get(*d))
@@ -256,9 +288,11 @@ async fn judge_one(
             let now = crate::clock::now_unix();
             let finding = {
                 let st = shared.state.lock().await;
-                shared.judge.judge(&facts, &hits, &chain, issuer_pin, now, &|d, p| {
-                    st.issuer_seen(d, p)
-                })
+                shared
+                    .judge
+                    .judge(&facts, &hits, &chain, issuer_pin, now, &|d, p| {
+                        st.issuer_seen(d, p)
+                    })
             };
             let key = crate::ct::state::tbs_bytes(&facts.tbs_sha256).unwrap_or_default();
             shared

@@ -117,7 +117,11 @@ fn read(item: &Item<'_>, matcher: &Matcher, prefilter: bool) -> Option<Read> {
         EntryKind::Precert { .. } => match e.precert {
             Some(p) => Some(p),
             None => {
-                return malformed(matcher, e.cert, "a precertificate entry without its precertificate");
+                return malformed(
+                    matcher,
+                    e.cert,
+                    "a precertificate entry without its precertificate",
+                );
             }
         },
         EntryKind::X509 => None,

@@ -22,7 +22,11 @@ use tlog_tiles::{Hash, node_hash, record_hash};
 const T0: u64 = 1_780_000_000_000;
 
 fn entry(i: u64) -> LogEntry {
-    let mut cert = format!("synthetic certificate for host{i}.synthetic-{}.example.net ", i % 9973).into_bytes();
+    let mut cert = format!(
+        "synthetic certificate for host{i}.synthetic-{}.example.net ",
+        i % 9973
+    )
+    .into_bytes();
     cert.resize(300, b'.');
     LogEntry {
         certificate: cert,
@@ -81,29 +85,37 @@ async fn main() {
             .unwrap(),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    println!("{} {} {}", listener.local_addr().unwrap().port(), keys.spki_b64(), keys.log_id_b64());
+    println!(
+        "{} {} {}",
+        listener.local_addr().unwrap().port(),
+        keys.spki_b64(),
+        keys.log_id_b64()
+    );
     loop {
         let (tcp, _) = listener.accept().await.unwrap();
         let checkpoint = checkpoint.clone();
         tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                let checkpoint = checkpoint.clone();
-                async move {
-                    let path = req.uri().path().to_owned();
-                    let (status, body) = if path == "/checkpoint" {
-                        (200, checkpoint.to_vec())
-                    } else if let Some((t, w)) = tile_index(&path) {
-                        let mut data = Vec::with_capacity(w as usize * 400);
-                        for i in t * 256..t * 256 + w {
-                            data.extend(entry(i).tile_leaf());
-                        }
-                        (200, data)
-                    } else {
-                        (404, Vec::new())
-                    };
-                    hyper::Response::builder().status(status).body(Full::new(Bytes::from(body)))
-                }
-            });
+            let svc =
+                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let checkpoint = checkpoint.clone();
+                    async move {
+                        let path = req.uri().path().to_owned();
+                        let (status, body) = if path == "/checkpoint" {
+                            (200, checkpoint.to_vec())
+                        } else if let Some((t, w)) = tile_index(&path) {
+                            let mut data = Vec::with_capacity(w as usize * 400);
+                            for i in t * 256..t * 256 + w {
+                                data.extend(entry(i).tile_leaf());
+                            }
+                            (200, data)
+                        } else {
+                            (404, Vec::new())
+                        };
+                        hyper::Response::builder()
+                            .status(status)
+                            .body(Full::new(Bytes::from(body)))
+                    }
+                });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(hyper_util::rt::TokioIo::new(tcp), svc)
                 .await;
