@@ -11,7 +11,8 @@
 
 use rustls_pki_types::{AlgorithmIdentifier, InvalidSignature, SignatureVerificationAlgorithm};
 
-use super::{Judgement, PinSet, judge_with};
+use super::judging::judge_with;
+use super::{Judgement, PinSet};
 use crate::fetch::Roots;
 
 /// One of ring's algorithms, answering for the announced certificate's
