@@ -5,12 +5,14 @@
 # entries (default 10 million; tests/ctlog's ct-synthetic-log, made on
 # request on 127.0.0.1) while its resident memory (VmRSS) and position are
 # sampled every second. Memory must stay flat in the number of entries.
-#   ENTRIES=10000000 benches/ct-tail.sh
+#   ENTRIES=10000000 benches/ct-tail.sh     (SKIP_BUILD=1: use the binaries built)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ENTRIES=${ENTRIES:-10000000}
-cargo build --release -q -p attestgate-proxy --bin attestgate
-cargo build --release -q -p attestgate-ctlog --bin ct-synthetic-log
+if [ -z "${SKIP_BUILD:-}" ]; then
+  cargo build --release -q -p attestgate-proxy --bin attestgate
+  cargo build --release -q -p attestgate-ctlog --bin ct-synthetic-log
+fi
 BIN=$(pwd)/target/release
 WORK=$(mktemp -d /tmp/attestgate-ct-tail.XXXXXX)
 ORIGIN=synthetic.test.example/log

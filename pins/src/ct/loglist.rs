@@ -243,6 +243,12 @@ mod tests {
                 .unwrap_err()
                 .contains("SHA-256")
         );
+        // Apple's list: the same schema with members of its own
+        let apple = format!(
+            r#"{{"$schema":"https://valid.apple.com/ct/log_list/schema_versions/log_list_schema_v4.json","assetVersion":1,"assetVersionV2":"2.1","version":"227","operators":[{{"name":"T","email":["a@b"],"logs":[{{"description":"t","log_id":"{good}","key":"{key}","url":"https://ct.example/log","mmd":86400,"log_type":"prod","state":{{"usable":{{"timestamp":"2026-01-01T00:00:00Z"}}}}}}]}}]}}"#
+        );
+        let logs = parse(&apple, "apple").unwrap();
+        assert_eq!(logs[0].uri(), "https://ct.example/log/");
         assert!(parse("[]", "t").is_err());
         assert!(parse("{}", "t").is_err());
     }

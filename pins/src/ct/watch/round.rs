@@ -13,6 +13,10 @@ use crate::ct::state::{HeadRecord, LogState, hex};
 use crate::ct::verdict::malformed;
 use crate::spki::Pin;
 
+/// The most `malformed` events one log may cause in one round (a log
+/// that writes garbage naming a watched domain cannot flood the outputs).
+pub const MAX_MALFORMED_PER_ROUND: u32 = 100;
+
 /// Where a new log starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Start {
@@ -181,6 +185,7 @@ pub async fn round(
         st.target = Some(HeadRecord::of(&head));
         save(shared, &id, st).await?;
     }
+    let mut malformed_left = MAX_MALFORMED_PER_ROUND;
     while frontier.size() < head.size {
         m.backlog
             .with_label_values(&[&uri])
@@ -199,6 +204,15 @@ pub async fn round(
         };
         drop(batch);
         for c in candidates {
+            if matches!(c.read, Read::Malformed { .. }) {
+                if malformed_left == 0 {
+                    continue;
+                }
+                malformed_left -= 1;
+                if malformed_left == 0 {
+                    tracing::warn!(log = %uri, "{MAX_MALFORMED_PER_ROUND} malformed entries naming watched domains in one round: no more are reported this round");
+                }
+            }
             judge_one(shared, source, c, issuers).await?;
         }
         frontier = next;
