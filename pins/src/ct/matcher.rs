@@ -109,14 +109,14 @@ impl Matcher {
         for san in names {
             let n = san.trim_end_matches('.').to_ascii_lowercase();
             for (i, d) in self.domains.iter().enumerate() {
-                if let Some(host) = covers(&n, d) {
-                    if !out.iter().any(|h| h.domain == i && h.host == host) {
-                        out.push(Hit {
-                            domain: i,
-                            host,
-                            san: san.clone(),
-                        });
-                    }
+                if let Some(host) = covers(&n, d)
+                    && !out.iter().any(|h| h.domain == i && h.host == host)
+                {
+                    out.push(Hit {
+                        domain: i,
+                        host,
+                        san: san.clone(),
+                    });
                 }
             }
         }

@@ -198,7 +198,7 @@ mod tests {
                 "decimal",
             ),
             (&format!("o\n1\n{root}\n\n— o AAAA\n"), "shorter"),
-            (&format!("o\n1\nAAAA\n\n— o AAAAAAA=\n"), "32 bytes"),
+            ("o\n1\nAAAA\n\n— o AAAAAAA=\n", "32 bytes"),
             (&format!("o\n1\n{root}\n\n- o AAAAAAA=\n"), "without"),
             (&format!("o\n1\n{root}\n\n— o AAAAAAA="), "newline"),
             (&format!("o\n1\x07\n{root}\n\n— o AAAAAAA=\n"), "control"),
