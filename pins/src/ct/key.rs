@@ -160,4 +160,30 @@ mod tests {
             assert!(LogKey::from_spki(bad).is_err());
         }
     }
+
+    #[test]
+    fn verifies_rsa_where_a_list_has_one() {
+        use rsa::pkcs8::EncodePublicKey;
+        let sk = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, 2048).unwrap();
+        let spki = sk.to_public_key().to_public_key_der().unwrap();
+        let key = LogKey::from_spki(spki.as_bytes()).unwrap();
+        assert_eq!(key.alg, KeyAlg::Rsa);
+        let msg = tree_head_input(5, 6, &[7; 32]);
+        // PKCS#1 v1.5 over SHA-256: DigestInfo prefix, then the digest
+        let mut info = vec![
+            0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+            0x01, 0x05, 0x00, 0x04, 0x20,
+        ];
+        info.extend_from_slice(digest(&SHA256, &msg).as_ref());
+        let sig = sk.sign(rsa::Pkcs1v15Sign::new_unprefixed(), &info).unwrap();
+        key.verify(&msg, &ds(1, &sig)).unwrap();
+        assert!(
+            key.verify(&msg, &ds(3, &sig)).is_err(),
+            "an ECDSA label on an RSA key"
+        );
+        assert!(
+            key.verify(&tree_head_input(5, 7, &[7; 32]), &ds(1, &sig))
+                .is_err()
+        );
+    }
 }
