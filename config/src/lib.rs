@@ -34,7 +34,9 @@ use std::time::Duration;
 use attestgate::{JwksOptions, Policy, SecretSource, Verifier, VerifierBuilder};
 use http::HeaderName;
 
-pub use pins::{DEFAULT_PINS_PATH, DEFAULT_REPORT_PATH, MAX_REPORT_BYTES, PinsConfig};
+pub use pins::{
+    CtWatchConfig, DEFAULT_PINS_PATH, DEFAULT_REPORT_PATH, MAX_REPORT_BYTES, PinsConfig,
+};
 pub use validate::{DEFAULT_DRAIN_DELAY, DEFAULT_RUNTIME_DIR, parse_duration};
 
 /// The whole configuration, checked.

@@ -31,6 +31,106 @@ pub(crate) struct RawPins {
     pub(crate) report_rate: Option<i64>,
     pub(crate) max_report_bytes: Option<i64>,
     pub(crate) watch_interval: Option<String>,
+    pub(crate) ct_watch: Option<RawCtWatch>,
+}
+
+/// `[pins.ct_watch]` as written (the `pins ct-watch` verb's options).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCtWatch {
+    pub(crate) enabled: Option<bool>,
+    pub(crate) state: Option<String>,
+    pub(crate) logs: Option<Vec<String>>,
+    pub(crate) shipped: Option<Vec<String>>,
+    pub(crate) start: Option<String>,
+    pub(crate) hooks: Option<Vec<String>>,
+    pub(crate) interval: Option<String>,
+}
+
+/// `[pins.ct_watch]`, checked: the Certificate Transparency watch run in
+/// the background (off by default), over the domains of `pins.config`.
+#[derive(Debug, Clone)]
+pub struct CtWatchConfig {
+    /// The state directory (the proxy's own).
+    pub state: PathBuf,
+    /// Log lists: files (resolved) or `https://` URLs; empty: the shipped list.
+    pub logs: Vec<String>,
+    /// More shipped pin sets (older pins.toml files, signed configs).
+    pub shipped: Vec<PathBuf>,
+    /// Start new logs at their beginning (else at their end).
+    pub from_beginning: bool,
+    /// Hook commands.
+    pub hooks: Vec<String>,
+    /// How long a log read to its head waits before asking again.
+    pub interval: Duration,
+}
+
+fn ct_watch(c: &mut Checker<'_>, raw: RawCtWatch, has_config: bool) -> Option<CtWatchConfig> {
+    if raw.enabled != Some(true) {
+        return None;
+    }
+    if !has_config {
+        c.problem(
+            "pins.ct_watch",
+            "needs pins.config: the names to watch come from it",
+        );
+    }
+    let state = match raw.state.as_deref().map(str::trim) {
+        Some(s) if !s.is_empty() => c.file(s),
+        _ => {
+            c.problem(
+                "pins.ct_watch.state",
+                "missing: give a directory for the watch's state",
+            );
+            PathBuf::new()
+        }
+    };
+    let mut logs = Vec::new();
+    for (i, l) in raw.logs.unwrap_or_default().into_iter().enumerate() {
+        if l.starts_with("https://") {
+            logs.push(l);
+        } else if let Some(p) = readable(c, &format!("ct_watch.logs[{i}]"), Some(&l)) {
+            logs.push(p.display().to_string());
+        }
+    }
+    let shipped = raw
+        .shipped
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| readable(c, &format!("ct_watch.shipped[{i}]"), Some(f)))
+        .collect();
+    let from_beginning = match raw.start.as_deref() {
+        None | Some("end") => false,
+        Some("beginning") => true,
+        Some(o) => {
+            c.problem("pins.ct_watch.start", format!("{o:?}: end or beginning"));
+            false
+        }
+    };
+    let hooks: Vec<String> = raw.hooks.unwrap_or_default();
+    if hooks.iter().any(|h| h.trim().is_empty()) {
+        c.problem("pins.ct_watch.hooks", "an empty command");
+    }
+    let interval = c.duration(
+        "pins.ct_watch.interval",
+        raw.interval.as_ref(),
+        Duration::from_secs(60),
+    );
+    if interval < Duration::from_secs(1) {
+        c.problem(
+            "pins.ct_watch.interval",
+            "under 1s; a log is asked for a new head each interval",
+        );
+    }
+    Some(CtWatchConfig {
+        state,
+        logs,
+        shipped,
+        from_beginning,
+        hooks,
+        interval,
+    })
 }
 
 /// `[pins]`, checked.
@@ -59,6 +159,8 @@ pub struct PinsConfig {
     pub max_report_bytes: usize,
     /// How often the signed file is polled for changes.
     pub watch_interval: Duration,
+    /// The background CT watch, when enabled.
+    pub ct_watch: Option<CtWatchConfig>,
 }
 
 fn url_path(c: &mut Checker<'_>, key: &str, v: Option<&str>, default: &str) -> String {
@@ -149,6 +251,7 @@ pub(crate) fn check(c: &mut Checker<'_>, raw: RawPins) -> PinsConfig {
         MAX_REPORT_BYTES as i64,
         MAX_REPORT_BYTES as i64,
     );
+    let ct_watch = ct_watch(c, raw.ct_watch.unwrap_or_default(), config.is_some());
     if config.is_none() && signed.is_none() {
         c.warnings.push(
             "pins: neither config nor signed is set; only reports are accepted (all counted as \"other\")"
@@ -165,6 +268,7 @@ pub(crate) fn check(c: &mut Checker<'_>, raw: RawPins) -> PinsConfig {
         report_rate: u32::try_from(report_rate).unwrap_or(10),
         max_report_bytes: usize::try_from(max_report_bytes).unwrap_or(MAX_REPORT_BYTES),
         watch_interval,
+        ct_watch,
     }
 }
 
@@ -222,6 +326,55 @@ mod tests {
                 e.problems
             );
         }
+        assert!(p.ct_watch.is_none());
+        for (text, key) in [
+            (
+                "[pins.ct_watch]\nenabled = true\nstate = \"/tmp/x\"",
+                "pins.ct_watch",
+            ),
+            (
+                "config = \"/etc/passwd\"\n[pins.ct_watch]\nenabled = true",
+                "pins.ct_watch.state",
+            ),
+            (
+                "config = \"/etc/passwd\"\n[pins.ct_watch]\nenabled = true\nstate = \"s\"\nstart = \"middle\"",
+                "pins.ct_watch.start",
+            ),
+            (
+                "config = \"/etc/passwd\"\n[pins.ct_watch]\nenabled = true\nstate = \"s\"\ninterval = \"10ms\"",
+                "pins.ct_watch.interval",
+            ),
+            (
+                "config = \"/etc/passwd\"\n[pins.ct_watch]\nenabled = true\nstate = \"s\"\nlogs = [\"missing.json\"]",
+                "pins.ct_watch.logs[0]",
+            ),
+            (
+                "config = \"/etc/passwd\"\n[pins.ct_watch]\nenabled = true\nstate = \"s\"\nshipped = [\"old.toml\"]",
+                "pins.ct_watch.shipped[0]",
+            ),
+        ] {
+            let e = load(text)
+                .err()
+                .unwrap_or_else(|| panic!("{text} accepted"));
+            assert!(
+                e.problems.iter().any(|p| p.path == key),
+                "{text}: {:?}",
+                e.problems
+            );
+        }
+        let on = load("config = \"/etc/passwd\"\n[pins.ct_watch]\nenabled = true\nstate = \"ct\"\nlogs = [\"https://l.example/list.json\"]").unwrap();
+        let ct = on.pins.unwrap().ct_watch.unwrap();
+        assert_eq!(ct.state, std::path::Path::new("/nonexistent/ct"));
+        assert!(!ct.from_beginning && ct.interval == std::time::Duration::from_secs(60));
+        assert!(
+            load("[pins.ct_watch]\nenabled = false")
+                .unwrap()
+                .pins
+                .unwrap()
+                .ct_watch
+                .is_none()
+        );
+        assert!(load("[pins.ct_watch]\nunknown = 1").is_err());
         assert!(load("unknown = 1").is_err());
         assert!(load("path = 7").is_err());
     }

@@ -15,14 +15,21 @@
 //! monitor (jitter, one change per state change) around
 //! [`check::check_domains`] and [`check::statuses`].
 //!
+//! [`ct`] watches Certificate Transparency logs (static-ct-api and RFC
+//! 6962) for certificates of pinned names and judges each with the same
+//! platform rules (`attestgate pins ct-watch`).
+//!
 //! It shares nothing with token checking and depends on no proxy or HTTP
 //! framework: rustls (ring) for TLS, x509-parser for certificates.
 
 mod der;
 
+pub mod precert;
+
 pub mod backup;
 pub mod check;
 pub mod clock;
+pub mod ct;
 pub mod fetch;
 pub mod lint;
 pub mod model;

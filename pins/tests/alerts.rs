@@ -1,4 +1,4 @@
-//! The pin monitor's Prometheus alerting rules are valid and fire as
+//! The pin monitor's and the CT watch's Prometheus alerting rules are valid and fire as
 //! documented: `promtool check rules`, then `promtool test rules` on the
 //! unit tests beside them. promtool comes from scripts/ensure-tools; this
 //! test fails, never skips, without it.

@@ -7,6 +7,7 @@
 //! load, a bad argument).
 
 mod check_cert;
+mod ct_watch;
 mod files;
 mod live;
 mod progress;
@@ -130,6 +131,12 @@ pub enum PinsCommand {
     /// The reference verifier: print the payload as JSON and exit 0, or the
     /// reason and exit 1.
     Verify(signed::VerifyArgs),
+    /// Watch Certificate Transparency logs for certificates of the names in
+    /// pins.toml, judged against every pin set shipped apps carry. A
+    /// daemon, or --once: exit 0 nothing to report, 1 a would_break /
+    /// unknown_issuer certificate or a misbehaving log, 2 bad input, 3 a
+    /// log could not be read.
+    CtWatch(ct_watch::CtWatchArgs),
 }
 
 /// `pins fetch` arguments.
@@ -217,6 +224,7 @@ pub fn run(command: PinsCommand) -> ExitCode {
         PinsCommand::SigningKey { out, name, alg } => signed::signing_key(&out, &name, &alg),
         PinsCommand::Sign(args) => signed::sign(&args),
         PinsCommand::Verify(args) => signed::verify(&args),
+        PinsCommand::CtWatch(args) => ct_watch::ct_watch(&args),
     }
 }
 

@@ -6,11 +6,14 @@
 //! - [`monitor`]: the background check of every domain of `pins.toml` at
 //!   every address;
 //! - [`report`]: pin-failure reports at `[pins] report_path`;
-//! - [`metrics`]: their Prometheus series.
+//! - [`metrics`]: their Prometheus series;
+//! - [`ct_watch`]: `[pins.ct_watch]`, the Certificate Transparency watch in
+//!   the background.
 //!
 //! Requests at the two paths are answered here, before routing and before
 //! any token check, and are never counted as a token outcome.
 
+mod ct_watch;
 mod metrics;
 mod monitor;
 mod report;
@@ -91,6 +94,7 @@ pub(crate) struct Pins {
     pub(crate) endpoint: Arc<PinsEndpoint>,
     monitor: Option<Monitor>,
     watch: Option<SignedWatch>,
+    ct: Option<ct_watch::CtWatch>,
 }
 
 fn listener_of(t: &TlsListener) -> Result<Listener, String> {
@@ -171,6 +175,16 @@ impl Pins {
             }
             None => None,
         };
+        let ct = match (&cfg.ct_watch, &file) {
+            (Some(c), Some(f)) => match ct_watch::CtWatch::build(c, f, registry) {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    problems.extend(e);
+                    None
+                }
+            },
+            _ => None,
+        };
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -209,6 +223,7 @@ impl Pins {
             }),
             monitor,
             watch,
+            ct,
         })
     }
 
@@ -221,6 +236,9 @@ impl Pins {
         }
         if let Some(m) = self.monitor {
             server.add_service(background_service("attestgate pin monitor", m));
+        }
+        if let Some(c) = self.ct {
+            server.add_service(background_service("attestgate CT watch", c));
         }
     }
 }

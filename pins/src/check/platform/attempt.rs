@@ -2,6 +2,8 @@
 //! fetched issuers too) and judging its dates at each instant; and how a
 //! check over several instants is told.
 
+use rustls_pki_types::SignatureVerificationAlgorithm;
+
 use super::Check;
 use super::facts::Facts;
 use super::path::{self, Built};
@@ -19,6 +21,7 @@ pub(super) fn attempt(
     pool: &[Vec<u8>],
     roots: &Roots,
     instants: &[i64],
+    algs: &[&dyn SignatureVerificationAlgorithm],
 ) -> Attempt {
     let leaf = &chain[0];
     let leaf_facts = Facts::of(leaf);
@@ -29,7 +32,7 @@ pub(super) fn attempt(
     let mut built = None;
     let mut error: Option<webpki::Error> = None;
     for t in times {
-        match path::build(leaf, pool, roots, t) {
+        match path::build(leaf, pool, roots, t, algs) {
             Ok(b) => {
                 built = Some(b);
                 break;
@@ -58,7 +61,7 @@ pub(super) fn attempt(
         .iter()
         .map(|&t| {
             let problem = match &built {
-                Some(b) => match path::build(leaf, pool, roots, t) {
+                Some(b) => match path::build(leaf, pool, roots, t, algs) {
                     Ok(_) => None,
                     Err(e) if path::is_time(&e) => {
                         let list: Vec<String> =

@@ -9,7 +9,7 @@
 //! time when the leaf is valid, so "expired" is reported as a date, not
 //! as a chain that does not build.
 
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls_pki_types::{CertificateDer, ServerName, SignatureVerificationAlgorithm, UnixTime};
 use webpki::{EndEntityCert, Error, KeyUsage};
 
 use super::facts::{Facts, anchor_subject};
@@ -66,12 +66,14 @@ fn unix(t: i64) -> UnixTime {
     ))
 }
 
-/// Builds a path for `leaf` at `time` (Unix seconds) through `pool`.
+/// Builds a path for `leaf` at `time` (Unix seconds) through `pool`,
+/// checking signatures with `algs`.
 pub(super) fn build(
     leaf: &[u8],
     pool: &[Vec<u8>],
     roots: &Roots,
     time: i64,
+    algs: &[&dyn SignatureVerificationAlgorithm],
 ) -> Result<Built, Error> {
     let leaf_der = CertificateDer::from(leaf);
     let ee = EndEntityCert::try_from(&leaf_der)?;
@@ -80,7 +82,7 @@ pub(super) fn build(
         .map(|c| CertificateDer::from(c.as_slice()))
         .collect();
     let path = ee.verify_for_usage(
-        roots.algorithms(),
+        algs,
         roots.anchors(),
         &pool,
         unix(time),
