@@ -19,6 +19,8 @@
 //! the offending line's text.
 
 mod egress;
+mod limits;
+mod listeners;
 mod pins;
 mod policy;
 mod raw;
@@ -33,6 +35,11 @@ use std::time::Duration;
 use attestgate::{JwksOptions, Policy, SecretSource, Verifier, VerifierBuilder};
 use http::HeaderName;
 
+pub use limits::{
+    ConnLimits, DEFAULT_H2_IDLE_TIMEOUT, DEFAULT_H2_MAX_CONCURRENT_STREAMS,
+    DEFAULT_H2_MAX_SEND_BUFFER, DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_REQUEST_HEADER_TIMEOUT,
+    DEFAULT_SEND_TIMEOUT,
+};
 pub use pins::{DEFAULT_PINS_PATH, DEFAULT_REPORT_PATH, MAX_REPORT_BYTES, PinsConfig};
 pub use validate::{DEFAULT_DRAIN_DELAY, DEFAULT_RUNTIME_DIR, parse_duration};
 
@@ -105,6 +112,12 @@ pub struct ServerConfig {
     /// Resolve upstream names from this hosts-format file instead of the
     /// system resolver (`[server] hosts_file`).
     pub hosts_file: Option<PathBuf>,
+    /// How long a client may take over each part of a connection, and how
+    /// many connections may be open (`request_header_timeout`,
+    /// `keepalive_timeout`, `h2_idle_timeout`, `send_timeout`,
+    /// `max_connection_age`, `max_connections`, `h2_max_concurrent_streams`,
+    /// `h2_max_send_buffer`).
+    pub limits: ConnLimits,
 }
 
 /// `[[server.tls]]`.

@@ -41,6 +41,15 @@ pub(crate) struct RawServer {
     pub(crate) path_case: Option<String>,
     pub(crate) strip_request_headers: Option<Vec<String>>,
     pub(crate) hosts_file: Option<String>,
+    // Connection limits: checked in `limits.rs`.
+    pub(crate) request_header_timeout: Option<String>,
+    pub(crate) keepalive_timeout: Option<String>,
+    pub(crate) h2_idle_timeout: Option<String>,
+    pub(crate) send_timeout: Option<String>,
+    pub(crate) max_connection_age: Option<String>,
+    pub(crate) max_connections: Option<i64>,
+    pub(crate) h2_max_concurrent_streams: Option<i64>,
+    pub(crate) h2_max_send_buffer: Option<i64>,
 }
 
 #[derive(Deserialize)]
