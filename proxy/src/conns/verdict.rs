@@ -104,7 +104,8 @@ pub(crate) enum Verdict {
     Keep,
     /// Shut the socket down now.
     Kill(Reason),
-    /// Close gracefully (GOAWAY), shut down for good after `grace` ms.
+    /// Close gracefully (HTTP/2: GOAWAY; HTTP/1: `Connection: close` on a
+    /// request that comes), shut down for good after `grace` ms.
     Goaway(Reason, u64),
     /// HTTP/1 in the middle of a request: no keep-alive after it.
     NoKeepalive(Reason),
@@ -141,7 +142,11 @@ pub(crate) fn verdict(s: &Snapshot, now: u64, d: &Deadlines) -> Verdict {
     }
     match d.max_age {
         Some(age) if past(s.born, age) => match s.phase {
-            Phase::Handshake | Phase::Waiting => Verdict::Kill(Reason::MaxAge),
+            Phase::Handshake => Verdict::Kill(Reason::MaxAge),
+            // Between HTTP/1 requests: a request already on its way gets
+            // `Connection: close`; an idle connection is closed after a
+            // grace no longer than its keep-alive.
+            Phase::Waiting => Verdict::Goaway(Reason::MaxAge, d.grace.min(d.keepalive)),
             Phase::Active if !s.graceful => Verdict::NoKeepalive(Reason::MaxAge),
             Phase::H2 => Verdict::Goaway(Reason::MaxAge, d.grace),
             Phase::Active | Phase::Closing => Verdict::Keep,
@@ -305,13 +310,28 @@ mod tests {
                 Kill(Keepalive),
             ),
             (
-                "old, idle but not yet past keep-alive",
+                "old, idle but not yet past keep-alive: graceful, within its keep-alive",
                 Snapshot {
                     since: 9_900,
                     ..kept(Waiting)
                 },
                 10_001,
-                Kill(MaxAge),
+                Goaway(MaxAge, 500),
+            ),
+            (
+                "old, in its TLS handshake",
+                s(Handshake),
+                10_001,
+                Kill(Header),
+            ),
+            (
+                "old, in its TLS handshake, in time",
+                Snapshot {
+                    born: 9_950,
+                    ..s(Handshake)
+                },
+                10_001,
+                Keep,
             ),
         ];
         for (what, snap, now, want) in cases {

@@ -275,3 +275,97 @@ async fn a_client_that_stops_reading_is_closed_by_send_timeout_and_the_upstream_
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn max_connection_age_closes_busy_connections_gracefully() {
+    let up = RecordingUpstream::start(Behaviour::Echo).await;
+    let big = big_upstream(1024).await;
+    let (proxy, tls) = proxy_with(&up, &big, "max_connection_age = \"2s\"\n").await;
+    let age = Duration::from_secs(2);
+    // HTTP/1: a request every 200ms on one connection; a response after
+    // the age says `Connection: close`, and the connection ends after it.
+    let h1 = tokio::spawn({
+        let addr = proxy.addr;
+        async move {
+            let t0 = Instant::now();
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            let mut answered = 0;
+            loop {
+                s.write_all(REQUEST).await.unwrap();
+                let resp = read_response(&mut s).await;
+                assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+                answered += 1;
+                if resp.to_ascii_lowercase().contains("connection: close") {
+                    let closed = closed_at(&mut s, Duration::from_secs(5)).await.unwrap();
+                    return (closed - t0, answered);
+                }
+                assert!(t0.elapsed() < Duration::from_secs(8), "never closed");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    });
+    // HTTP/2 over TLS: a stream every 200ms; after the age a GOAWAY, the
+    // streams already sent are answered, and the connection ends cleanly.
+    let h2 = tokio::spawn(async move {
+        let t0 = Instant::now();
+        let io = attestgate_testkit::tls::connect(tls, &[b"h2"]).await;
+        let (client, conn) = h2::client::handshake(io).await.unwrap();
+        let mut conn = tokio::spawn(conn);
+        let mut answered = 0;
+        loop {
+            let req = http::Request::get("http://api.example/x").body(()).unwrap();
+            let sent = match client.clone().ready().await {
+                Ok(mut c) => c.send_request(req, true),
+                Err(e) => Err(e),
+            };
+            match sent {
+                Ok((resp, _)) => {
+                    let resp = resp.await.unwrap();
+                    assert_eq!(resp.status(), 200);
+                    answered += 1;
+                }
+                // The GOAWAY arrived: no new stream.
+                Err(e) => assert!(e.is_go_away() || e.is_io() || e.is_library(), "{e:?}"),
+            }
+            if conn.is_finished() {
+                break;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(8), "never closed");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let ended = (&mut conn).await.unwrap();
+        assert!(ended.is_ok(), "closed without a GOAWAY: {ended:?}");
+        (t0.elapsed(), answered)
+    });
+    let (h1_closed, h1_answered) = h1.await.unwrap();
+    let (h2_closed, h2_answered) = h2.await.unwrap();
+    check_rows(
+        "max_connection_age",
+        &[
+            Row {
+                client: "a request every 200ms",
+                protocol: "HTTP/1.1",
+                limit: "max_connection_age (Connection: close)",
+                configured: age,
+                observed: h1_closed,
+            },
+            Row {
+                client: "a stream every 200ms",
+                protocol: "TLS, h2",
+                limit: "max_connection_age (GOAWAY)",
+                configured: age,
+                observed: h2_closed,
+            },
+        ],
+    );
+    assert!(
+        h1_answered >= 8 && h2_answered >= 8,
+        "{h1_answered} {h2_answered}"
+    );
+    assert_eq!(
+        proxy
+            .metric("attestgate_connections_closed_total{reason=\"max_age\"}")
+            .await,
+        Some(2.0)
+    );
+}
