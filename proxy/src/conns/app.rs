@@ -8,6 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use pingora_core::apps::{HttpServerApp, HttpServerOptions, ReusedHttpStream, ServerApp};
 use pingora_core::listeners::{ConnectionFilter, PreTlsProcess};
+use pingora_core::protocols::ALPN;
 use pingora_core::protocols::Stream;
 use pingora_core::protocols::http::ServerSession;
 use pingora_core::protocols::http::v2::server::H2Options;
@@ -18,7 +19,7 @@ use pingora_error::{Error, ErrorType};
 
 use super::Pool;
 use super::ctl::{self, Ctl, Phase};
-use super::stream::ConnStream;
+use super::stream::{ConnStream, H2_PREFACE};
 
 /// Keeps a connection in its pool's table for as long as its socket lives:
 /// Pingora calls `on_disconnected` from the socket's drop, before the
@@ -130,6 +131,7 @@ impl<A> Guarded<A> {
             return Some((stream, ctl));
         }
         if !stream.as_any().is::<L4Stream>() {
+            self.pool.unreserve();
             tracing::warn!("a connection of an unexpected kind was closed");
             return None;
         }
@@ -151,15 +153,20 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
             ctl.signal_graceful();
         }
         let own_shutdown = ctl.subscribe();
-        let conn = Arc::new(PerConn {
-            app: self.app.clone(),
-            ctl: ctl.clone(),
-            h2_send_timeout: self.pool.send_timeout,
-        });
-        let stream: Stream = Box::new(ConnStream::new(stream, ctl));
-        // Pingora's HTTP/1 keep-alive loop and HTTP/2 stream loop, run for
-        // this connection alone; it hands nothing back to reuse.
-        ServerApp::process_new(&conn, stream, &own_shutdown).await;
+        let _entry = ctl::serve_in_this_task(&ctl);
+        let mut stream: Stream = Box::new(ConnStream::new(stream, ctl.clone()));
+        if self.is_h2(&mut stream).await? {
+            // Pingora's HTTP/2 loop, for this connection alone: each stream
+            // runs in a task of its own, counted by `PerConn`.
+            let conn = Arc::new(PerConn {
+                app: self.app.clone(),
+                ctl,
+                h2_send_timeout: self.pool.send_timeout,
+            });
+            ServerApp::process_new(&conn, stream, &own_shutdown).await;
+            return None;
+        }
+        self.http1(stream, &ctl, &own_shutdown).await;
         None
     }
 
@@ -168,9 +175,48 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
     }
 }
 
-/// The wrapped application, for one connection: each HTTP/1 request runs
-/// with the connection as the current one (for [`ctl::request_head_read`]),
-/// each HTTP/2 stream is counted while it runs.
+impl<A: HttpServerApp + Send + Sync + 'static> Guarded<A> {
+    /// Whether the connection speaks HTTP/2: by ALPN over TLS, by its
+    /// preface with h2c on (Pingora's own rule). `None`: it closed.
+    async fn is_h2(&self, stream: &mut Stream) -> Option<bool> {
+        if stream.get_ssl_digest().is_some() {
+            return Some(matches!(stream.selected_alpn_proto(), Some(ALPN::H2)));
+        }
+        if !self.app.server_options().is_some_and(|o| o.h2c) {
+            return Some(false);
+        }
+        let mut buf = [0u8; H2_PREFACE.len()];
+        let peeked = stream.try_peek(&mut buf).await.ok()?;
+        Some(peeked && buf == *H2_PREFACE)
+    }
+
+    /// Pingora's HTTP/1 keep-alive loop (as in its `ServerApp` for HTTP
+    /// apps), with the connection marked idle after each request.
+    async fn http1(&self, stream: Stream, ctl: &Ctl, shutdown: &ShutdownWatch) {
+        let mut session = ServerSession::new_http1(stream);
+        // Pingora's idle limit; ours (`keepalive_timeout`) is the sweeper's.
+        session.set_keepalive(if *shutdown.borrow() { None } else { Some(60) });
+        session.set_keepalive_reuses_remaining(
+            self.app
+                .server_options()
+                .and_then(|o| o.keepalive_request_limit),
+        );
+        let mut reuse = self.app.process_new_http(session, shutdown).await;
+        ctl.request_done();
+        while let Some((stream, settings)) = reuse.map(ReusedHttpStream::consume) {
+            let mut session = ServerSession::new_http1(stream);
+            if let Some(settings) = settings {
+                settings.apply_to_session(&mut session);
+            }
+            reuse = self.app.process_new_http(session, shutdown).await;
+            ctl.request_done();
+        }
+    }
+}
+
+/// The wrapped application for one HTTP/2 connection: each stream is
+/// counted while it runs, and may wait for the client's window at most
+/// `send_timeout`.
 struct PerConn<A> {
     app: Arc<A>,
     ctl: Arc<Ctl>,
@@ -184,21 +230,12 @@ impl<A: HttpServerApp + Send + Sync + 'static> HttpServerApp for PerConn<A> {
         mut session: ServerSession,
         shutdown: &ShutdownWatch,
     ) -> Option<ReusedHttpStream> {
-        if session.is_http2() {
-            let _open = self.ctl.stream_started();
-            // A stream waiting for the client's flow-control window is not
-            // a socket write: Pingora's own per-stream write timeout bounds
-            // it, and resets the stream (releasing its upstream).
-            session.set_write_timeout(Some(self.h2_send_timeout));
-            return self.app.process_new_http(session, shutdown).await;
-        }
-        let reuse = ctl::with_current(
-            self.ctl.clone(),
-            self.app.process_new_http(session, shutdown),
-        )
-        .await;
-        self.ctl.request_done();
-        reuse
+        let _open = self.ctl.stream_started();
+        // A stream waiting for the client's flow-control window is not a
+        // socket write: Pingora's own per-stream write timeout bounds it,
+        // and resets the stream (releasing its upstream).
+        session.set_write_timeout(Some(self.h2_send_timeout));
+        self.app.process_new_http(session, shutdown).await
     }
 
     fn h2_options(&self) -> Option<H2Options> {

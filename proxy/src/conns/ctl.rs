@@ -269,19 +269,42 @@ impl Ctl {
     }
 }
 
-tokio::task_local! {
-    /// The connection an HTTP/1 request arrived on (set around each request
-    /// by [`super::app`]).
-    static CURRENT: Arc<Ctl>;
+thread_local! {
+    /// The connections whose tasks run on this thread (a worker runs all of
+    /// its connections on its one thread), by the task that serves them.
+    static BY_TASK: std::cell::RefCell<
+        std::collections::HashMap<tokio::task::Id, Arc<Ctl>, foldhash::fast::RandomState>,
+    > = std::cell::RefCell::default();
 }
 
-/// Runs `f` with `ctl` as the current connection.
-pub(crate) async fn with_current<F: std::future::Future>(ctl: Arc<Ctl>, f: F) -> F::Output {
-    CURRENT.scope(ctl, f).await
+/// Makes `ctl` the connection of the current task until the guard drops
+/// (for [`request_head_read`]).
+pub(crate) fn serve_in_this_task(ctl: &Arc<Ctl>) -> Option<TaskEntry> {
+    let id = tokio::task::try_id()?;
+    BY_TASK.with(|m| m.borrow_mut().insert(id, ctl.clone()));
+    Some(TaskEntry(id))
 }
 
-/// The proxy read a request's head (called once per request, from the
-/// proxy's first phase): the connection is busy, no idle deadline applies.
+/// Forgets the current task's connection when dropped.
+pub(crate) struct TaskEntry(tokio::task::Id);
+
+impl Drop for TaskEntry {
+    fn drop(&mut self) {
+        let _ = BY_TASK.try_with(|m| m.borrow_mut().remove(&self.0));
+    }
+}
+
+/// The proxy read an HTTP/1 request's head (called once per request, from
+/// the proxy's first phase, in the connection's own task): the connection
+/// is busy, no idle deadline applies. A task-id lookup, not a task-local:
+/// a task-local costs a swap on every poll of the request.
 pub(crate) fn request_head_read() {
-    let _ = CURRENT.try_with(|c| c.head_read());
+    let Some(id) = tokio::task::try_id() else {
+        return;
+    };
+    BY_TASK.with(|m| {
+        if let Some(c) = m.borrow().get(&id) {
+            c.head_read();
+        }
+    });
 }

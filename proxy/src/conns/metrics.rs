@@ -18,6 +18,8 @@ pub(crate) struct ConnMetrics {
     pub(crate) refused: IntCounter,
     /// `attestgate_descriptors_limit`: the soft `RLIMIT_NOFILE`.
     pub(crate) descriptors: IntGauge,
+    /// `attestgate_tasks`: tasks alive in the proxy's worker runtimes.
+    pub(crate) tasks: IntGauge,
 }
 
 impl ConnMetrics {
@@ -46,7 +48,12 @@ impl ConnMetrics {
                 "attestgate_descriptors_limit",
                 "The process's descriptor limit (soft RLIMIT_NOFILE, after raising it to the hard limit)",
             )?,
+            tasks: IntGauge::new(
+                "attestgate_tasks",
+                "Tasks alive in the proxy workers' runtimes (one per connection and per HTTP/2 stream, and a few per worker)",
+            )?,
         };
+        r.register(Box::new(m.tasks.clone()))?;
         r.register(Box::new(m.open.clone()))?;
         r.register(Box::new(m.max.clone()))?;
         r.register(Box::new(m.closed.clone()))?;

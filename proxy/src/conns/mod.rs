@@ -160,12 +160,17 @@ impl Pool {
         false
     }
 
-    /// Registers a connection the accept loop let in.
-    fn register(&self, worker: usize, fd: RawFd, phase: Phase) -> Option<Arc<Ctl>> {
-        let slot = self.slots.get(worker)?;
+    /// A connection the accept loop let in will not be registered.
+    fn unreserve(&self) {
         let _ = self
             .accepting
             .fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
+    }
+
+    /// Registers a connection the accept loop let in.
+    fn register(&self, worker: usize, fd: RawFd, phase: Phase) -> Option<Arc<Ctl>> {
+        let slot = self.slots.get(worker)?;
+        self.unreserve();
         let open = self.open.fetch_add(1, Relaxed) + 1;
         self.set_open_gauge(open);
         let ctl = Arc::new(Ctl::new(fd, phase));
@@ -278,6 +283,19 @@ impl Pool {
             for ctl in lock(&slot.table).values() {
                 ctl.signal_graceful();
             }
+        }
+    }
+
+    /// Updates `attestgate_tasks` with this worker's runtime's count
+    /// (`last`: what it reported before).
+    fn report_tasks(&self, last: &mut i64) {
+        if let Some(m) = &self.metrics {
+            let now = tokio::runtime::Handle::current()
+                .metrics()
+                .num_alive_tasks();
+            let now = i64::try_from(now).unwrap_or(i64::MAX);
+            m.tasks.add(now - *last);
+            *last = now;
         }
     }
 

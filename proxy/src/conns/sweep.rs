@@ -25,6 +25,7 @@ pub(crate) async fn run(
     let watch_every = (Duration::from_millis(250).as_millis() / tick.as_millis().max(1)).max(1);
     let mut ticks: u128 = 0;
     let mut stopping = false;
+    let mut tasks = 0;
     loop {
         tokio::select! {
             _ = interval.tick() => {}
@@ -37,6 +38,7 @@ pub(crate) async fn run(
             }
         }
         pool.sweep(worker, now_ms());
+        pool.report_tasks(&mut tasks);
         ticks += 1;
         if let Some(l) = &listening
             && ticks % watch_every == 0
