@@ -1,5 +1,5 @@
 //! Is every configured listener listening? `/healthz` and `/readyz` ask
-//! [`Listening::health`]; worker 0's sweeper asks periodically, and a
+//! [`Listening::health`]; every worker's sweeper asks periodically, and a
 //! listener lost while serving stops the process ([`fail`]): Pingora's
 //! accept loop would spin on the dead socket, and a half-alive process must
 //! not look healthy.
@@ -142,26 +142,28 @@ impl Listening {
         Ok(())
     }
 
-    /// Called by worker 0's sweeper: logs one line per listener once all
-    /// are up; afterwards, a listener lost twice in a row stops the process.
+    /// Called by every worker's sweeper (any of them may be the one whose
+    /// listener spins): logs one line per listener once all are up;
+    /// afterwards, a listener found lost twice in a row stops the process.
     pub(crate) fn watch(&self, pool: &Pool) {
         if pool.is_stopping() || failure().is_some() {
             return;
         }
-        let result = self.sockets();
-        if !self.announced.load(Relaxed) {
-            if result.is_ok() {
-                self.announced.store(true, Relaxed);
-                for l in &self.listeners {
-                    tracing::info!("listening on {} ({}): {}", l.addr, l.key, l.what);
+        match self.sockets() {
+            Ok(()) => {
+                self.misses.store(0, Relaxed);
+                if !self.announced.swap(true, Relaxed) {
+                    for l in &self.listeners {
+                        tracing::info!("listening on {} ({}): {}", l.addr, l.key, l.what);
+                    }
                 }
             }
-            return;
-        }
-        match result {
-            Ok(()) => self.misses.store(0, Relaxed),
-            Err(why) if self.misses.fetch_add(1, Relaxed) >= 1 => self.fail(why),
-            Err(_) => {}
+            Err(_) if !self.announced.load(Relaxed) => {}
+            Err(why) => {
+                if self.misses.fetch_add(1, Relaxed) >= 1 {
+                    self.fail(why);
+                }
+            }
         }
     }
 

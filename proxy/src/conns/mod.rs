@@ -55,6 +55,10 @@ pub(crate) use metrics::ConnMetrics;
 pub(crate) use verdict::Deadlines;
 use verdict::{Reason, Verdict};
 
+/// How long the accept loop waits for shed connections to close before it
+/// refuses a new one.
+const ADMIT_WAIT: Duration = Duration::from_millis(100);
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -137,22 +141,36 @@ impl Pool {
 
     /// Decides, in the accept loop, whether a new connection may stay:
     /// below the cap it may; at the cap the oldest idle connections are
-    /// shed to make room, and when none is idle it is closed at once. The
-    /// descriptors held stay below the ceiling (a quarter above the cap):
-    /// while shed connections are still closing, the loop yields to let
-    /// them go (a yield lets the runtime poll its I/O driver first).
+    /// shed to make room, and when none is idle (nor about to be) it is
+    /// closed at once. The descriptors held stay below the ceiling (a
+    /// quarter above the cap): while shed connections are still closing,
+    /// the accept loop waits for them, at most [`ADMIT_WAIT`] (a yield lets
+    /// the runtime poll its I/O driver first); connections not yet accepted
+    /// wait in the kernel's queue meanwhile, holding no descriptor.
     async fn reserve(&self) -> bool {
-        for _ in 0..8 {
-            let held = self.open.load(Relaxed) + self.accepting.load(Relaxed);
-            let room = held.saturating_sub(self.pending_kills.load(Relaxed)) < self.max;
+        let started = std::time::Instant::now();
+        for round in 0u32.. {
+            let accepting = self.accepting.load(Relaxed);
+            let pending = self.pending_kills.load(Relaxed);
+            let held = self.open.load(Relaxed) + accepting;
+            let room = held.saturating_sub(pending) < self.max;
             if room && held < self.ceiling {
                 self.accepting.fetch_add(1, Relaxed);
                 return true;
             }
-            if !room && self.shed() == 0 {
+            // Nothing idle to shed, nothing closing, nothing about to
+            // register (and then be sheddable): every connection is busy.
+            if !room && self.shed() == 0 && accepting == 0 && pending == 0 {
                 break;
             }
-            tokio::task::yield_now().await;
+            if started.elapsed() >= ADMIT_WAIT {
+                break;
+            }
+            if round < 16 {
+                tokio::task::yield_now().await;
+            } else {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
         }
         if let Some(m) = &self.metrics {
             m.refused.inc();

@@ -73,8 +73,9 @@ pub(crate) struct Guard<S> {
     /// The sockets it must open.
     sockets: Vec<Socket>,
     listening: Arc<Listening>,
-    /// This worker watches the listeners (worker 0 of the proxy).
-    watcher: bool,
+    /// This worker reports dropped Pingora log lines (worker 0 of the
+    /// proxy).
+    reports_floods: bool,
 }
 
 impl<S> Guard<S> {
@@ -85,7 +86,7 @@ impl<S> Guard<S> {
         pool: Option<(Arc<Pool>, usize)>,
         sockets: Vec<Socket>,
         listening: Arc<Listening>,
-        watcher: bool,
+        reports_floods: bool,
     ) -> Guard<S> {
         Guard {
             inner: Some(inner),
@@ -94,7 +95,7 @@ impl<S> Guard<S> {
             pool,
             sockets,
             listening,
-            watcher,
+            reports_floods,
         }
     }
 }
@@ -143,8 +144,13 @@ impl<S: ServiceTrait + Send + 'static> ServiceTrait for Guard<S> {
             self.listening.set_fds(fds.clone());
         }
         let sweeper = self.pool.clone().map(|(pool, worker)| {
-            let listening = self.watcher.then(|| self.listening.clone());
-            tokio::spawn(super::sweep::run(pool, worker, shutdown.clone(), listening))
+            tokio::spawn(super::sweep::run(
+                pool,
+                worker,
+                shutdown.clone(),
+                self.listening.clone(),
+                self.reports_floods,
+            ))
         });
         let table = fds.clone();
         let mut service = tokio::spawn(async move {

@@ -2,6 +2,13 @@
 //! the connection's deadlines: when bytes arrive (the first ones of a
 //! request head, and the HTTP/2 preface) and since when a write has been
 //! waiting for the client. Everything else is the inner stream's.
+//!
+//! When Pingora is done with an HTTP/2 connection (after its GOAWAY), the
+//! socket is not closed at once: closing a socket with unread bytes (the
+//! client's last acknowledgements, a TLS `close_notify`) resets it, and a
+//! reset can make the client lose the GOAWAY. It is shut down for writing
+//! (TLS: `close_notify` first) and read until the client closes, for at
+//! most [`LINGER`].
 
 use std::io::IoSlice;
 use std::pin::Pin;
@@ -24,6 +31,8 @@ use super::ctl::Ctl;
 pub(crate) const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// `preface` once the first bytes were not the preface.
 const NOT_H2: usize = usize::MAX;
+/// How long a finished HTTP/2 connection waits for its client to close.
+const LINGER: Duration = Duration::from_secs(1);
 
 pub(crate) struct ConnStream {
     inner: Stream,
@@ -56,6 +65,30 @@ impl ConnStream {
             }
         }
         self.ctl.saw_bytes();
+    }
+}
+
+impl Drop for ConnStream {
+    fn drop(&mut self) {
+        if self.preface != H2_PREFACE.len() || self.ctl.is_killed() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let placeholder: Stream = Box::new(std::io::Cursor::new(Vec::<u8>::new()));
+        let mut inner = std::mem::replace(&mut self.inner, placeholder);
+        // The sweeper's bound on the linger.
+        let linger_ms = u64::try_from(LINGER.as_millis()).unwrap_or(1000);
+        self.ctl.close_by(super::ctl::now_ms() + 2 * linger_ms);
+        runtime.spawn(async move {
+            let _ = tokio::time::timeout(LINGER, async {
+                inner.shutdown().await;
+                let mut buf = [0u8; 1024];
+                while matches!(tokio::io::AsyncReadExt::read(&mut inner, &mut buf).await, Ok(n) if n > 0) {}
+            })
+            .await;
+        });
     }
 }
 

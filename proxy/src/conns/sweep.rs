@@ -1,6 +1,8 @@
 //! Each worker's sweeper: every tick, applies [`super::verdict`] to the
-//! worker's connections. Worker 0's proxy sweeper also watches the
-//! listeners and reports Pingora log lines dropped by the flood guard.
+//! worker's connections, and watches the listeners (every worker does: a
+//! worker whose listener died may be too busy spinning to notice). Worker
+//! 0's proxy sweeper also reports Pingora log lines dropped by the flood
+//! guard.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,13 +18,15 @@ pub(crate) async fn run(
     pool: Arc<Pool>,
     worker: usize,
     mut shutdown: ShutdownWatch,
-    listening: Option<Arc<Listening>>,
+    listening: Arc<Listening>,
+    reports_floods: bool,
 ) {
     let tick = pool.deadlines.tick;
     let mut interval = tokio::time::interval(tick);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // The listener check reads /proc: not more than four times a second.
     let watch_every = (Duration::from_millis(250).as_millis() / tick.as_millis().max(1)).max(1);
+    let each_second = (1000 / tick.as_millis().max(1)).max(1);
     let mut ticks: u128 = 0;
     let mut stopping = false;
     let mut tasks = 0;
@@ -40,12 +44,10 @@ pub(crate) async fn run(
         pool.sweep(worker, now_ms());
         pool.report_tasks(&mut tasks);
         ticks += 1;
-        if let Some(l) = &listening
-            && ticks % watch_every == 0
-        {
-            l.watch(&pool);
+        if ticks.is_multiple_of(watch_every) {
+            listening.watch(&pool);
         }
-        if listening.is_some() && ticks % (1000 / tick.as_millis().max(1)).max(1) == 0 {
+        if reports_floods && ticks.is_multiple_of(each_second) {
             let dropped = crate::log_guard::take_dropped();
             if dropped > 0 {
                 tracing::warn!(

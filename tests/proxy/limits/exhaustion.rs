@@ -110,7 +110,9 @@ async fn more_silent_connections_than_descriptors_deny_no_one() {
     loop {
         let open = metric(&proxy, "attestgate_connections_open").await;
         let fds = proxy.open_fds();
-        if open == 0.0 && fds <= base_fds + 2 {
+        // Idle upstream connections the legitimate requests left in the
+        // pool are the only descriptors beyond the start.
+        if open == 0.0 && fds <= base_fds + up.server.open_connections() + 1 {
             break;
         }
         assert!(
@@ -182,4 +184,98 @@ async fn the_soft_descriptor_limit_is_raised_to_the_hard_one_and_the_cap_follows
     );
     assert_eq!(metric(&proxy, "attestgate_descriptors_limit").await, 4096.0);
     assert_eq!(metric(&proxy, "attestgate_connections_max").await, 1984.0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn at_the_cap_with_every_connection_busy_a_new_one_is_closed_at_once() {
+    let up = RecordingUpstream::start(Behaviour::Delay(Duration::from_millis(1500))).await;
+    let config = format!(
+        "[[route]]\nname = \"slow\"\npath_prefix = \"/\"\nupstream = \"{}\"\ntoken = \"off\"\n",
+        up.url()
+    );
+    let proxy = Proxy::start(
+        bin(),
+        Start {
+            config: &config,
+            server_extra: "max_connections = 4\n",
+            ..Start::default()
+        },
+    )
+    .await;
+    assert_eq!(metric(&proxy, "attestgate_connections_max").await, 4.0);
+    // Four requests in progress: the cap, and none idle.
+    let mut busy = Vec::new();
+    for _ in 0..4 {
+        let mut s = TcpStream::connect(proxy.addr).await.unwrap();
+        s.write_all(b"GET /slow HTTP/1.1\r\nHost: api.example\r\n\r\n")
+            .await
+            .unwrap();
+        busy.push(s);
+    }
+    let t = Instant::now();
+    while up.count() < 4 {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{} upstream requests",
+            up.count()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let t = Instant::now();
+    let mut fifth = TcpStream::connect(proxy.addr).await.unwrap();
+    let _ = fifth
+        .write_all(b"GET /fifth HTTP/1.1\r\nHost: api.example\r\n\r\n")
+        .await;
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(1), fifth.read(&mut buf))
+        .await
+        .expect("the fifth connection is closed at once")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "{:?}", String::from_utf8_lossy(&buf[..n]));
+    eprintln!("refused after {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        t.elapsed()
+    );
+    assert_eq!(
+        metric(&proxy, "attestgate_connections_refused_total").await,
+        1.0
+    );
+    // The admin is not behind the cap.
+    assert_eq!(
+        attestgate_testkit::client::Client::new()
+            .get(&proxy.admin_url("/readyz"), &[])
+            .await
+            .status,
+        200
+    );
+    // The four are answered, and were never cut.
+    for mut s in busy.drain(..) {
+        assert!(again_read(&mut s).await.starts_with("HTTP/1.1 200"));
+        drop(s);
+    }
+    // With room again, a new connection is served.
+    let mut sixth = TcpStream::connect(proxy.addr).await.unwrap();
+    assert!(again(&mut sixth).await.starts_with("HTTP/1.1 200"));
+}
+
+/// The status line of the response already requested on `s`.
+async fn again_read(s: &mut TcpStream) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .map_or(0, |r| r.unwrap_or(0));
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&got)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_owned()
 }
