@@ -153,15 +153,18 @@ async fn a_worker_that_cannot_listen_ends_the_process_within_a_second() {
     std::fs::write(&new_config, text).unwrap();
     let new_log = old.dir.join("new.log");
     let log = std::fs::File::create(&new_log).unwrap();
-    let mut new = Command::new(bin())
-        .args(["serve", "--upgrade", "--config"])
-        .arg(&new_config)
-        .env("RUST_LOG", "info")
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut new = Killed(
+        Command::new(bin())
+            .args(["serve", "--upgrade", "--config"])
+            .arg(&new_config)
+            .env("RUST_LOG", "info")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let new = &mut new.0;
     tokio::time::sleep(Duration::from_millis(500)).await;
     old.signal("QUIT");
     // From the moment its workers start (after the hand-over) to the exit.
@@ -206,6 +209,16 @@ async fn a_worker_that_cannot_listen_ends_the_process_within_a_second() {
     );
     drop(held);
     let _ = old.wait_exit(Duration::from_secs(10)).await;
+}
+
+/// A child process killed when the test ends, failed or not.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// `attestgate health --url URL`: its exit code.
