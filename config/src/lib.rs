@@ -20,6 +20,8 @@
 
 mod egress;
 mod headers;
+mod limits;
+mod listeners;
 mod pins;
 mod policy;
 mod raw;
@@ -36,6 +38,11 @@ use http::HeaderName;
 
 pub use pins::{
     CtWatchConfig, DEFAULT_PINS_PATH, DEFAULT_REPORT_PATH, MAX_REPORT_BYTES, PinsConfig,
+};
+pub use limits::{
+    ConnLimits, DEFAULT_H2_IDLE_TIMEOUT, DEFAULT_H2_MAX_CONCURRENT_STREAMS,
+    DEFAULT_H2_MAX_SEND_BUFFER, DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_REQUEST_HEADER_TIMEOUT,
+    DEFAULT_SEND_TIMEOUT,
 };
 pub use validate::{DEFAULT_DRAIN_DELAY, DEFAULT_RUNTIME_DIR, parse_duration};
 
@@ -112,6 +119,12 @@ pub struct ServerConfig {
     /// (`[server] underscore_headers`, default `"drop"`); look-alikes of
     /// protected names are removed either way.
     pub underscore_headers: attestgate::target::UnderscoreHeaders,
+    /// How long a client may take over each part of a connection, and how
+    /// many connections may be open (`request_header_timeout`,
+    /// `keepalive_timeout`, `h2_idle_timeout`, `send_timeout`,
+    /// `max_connection_age`, `max_connections`, `h2_max_concurrent_streams`,
+    /// `h2_max_send_buffer`).
+    pub limits: ConnLimits,
 }
 
 /// `[[server.tls]]`.

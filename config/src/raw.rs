@@ -43,6 +43,15 @@ pub(crate) struct RawServer {
     pub(crate) hosts_file: Option<String>,
     // Header names as upstreams read them (config/src/headers.rs).
     pub(crate) underscore_headers: Option<String>,
+    // Connection limits: checked in `limits.rs`.
+    pub(crate) request_header_timeout: Option<String>,
+    pub(crate) keepalive_timeout: Option<String>,
+    pub(crate) h2_idle_timeout: Option<String>,
+    pub(crate) send_timeout: Option<String>,
+    pub(crate) max_connection_age: Option<String>,
+    pub(crate) max_connections: Option<i64>,
+    pub(crate) h2_max_concurrent_streams: Option<i64>,
+    pub(crate) h2_max_send_buffer: Option<i64>,
 }
 
 #[derive(Deserialize)]

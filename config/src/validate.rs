@@ -188,6 +188,7 @@ pub(crate) fn check(raw: RawConfig, file: &Path) -> Result<Config, Vec<Problem>>
         c.addr("admin.listen", &a.listen)
             .map(|listen| AdminConfig { listen })
     });
+    crate::listeners::check(&mut c, &server, admin.as_ref());
     let token = raw.token.map(|t| check_token(&mut c, t));
     let pins = raw.pins.map(|p| crate::pins::check(&mut c, p));
     let base = token.as_ref().map(|t| t.policy.clone());
@@ -246,6 +247,7 @@ pub(crate) fn check(raw: RawConfig, file: &Path) -> Result<Config, Vec<Problem>>
 }
 
 fn check_server(c: &mut Checker<'_>, s: raw::RawServer) -> ServerConfig {
+    let limits = crate::limits::check(c, &s);
     let listen_text = s
         .listen
         .unwrap_or_else(|| vec!["127.0.0.1:8080".to_owned()]);
@@ -348,6 +350,7 @@ fn check_server(c: &mut Checker<'_>, s: raw::RawServer) -> ServerConfig {
     let underscore_headers = crate::headers::underscore_headers(c, s.underscore_headers.as_deref());
     ServerConfig {
         underscore_headers,
+        limits,
         hosts_file,
         target_rules,
         path_case_insensitive,

@@ -1,8 +1,10 @@
 //! The admin listener: `/healthz`, `/readyz`, `/metrics`.
 //!
-//! `/healthz` is 200 while the process runs (liveness: never restart a
-//! draining process). `/readyz` is 200 once keys are loaded, and 503 before
-//! that and from SIGTERM on (see [`crate::drain`]).
+//! `/healthz` is 200 while the process serves: every configured listener
+//! listening and every worker running (see [`crate::conns::listening`]);
+//! while draining it stays 200 (liveness: never restart a draining
+//! process). `/readyz` is 200 once keys are loaded and while the process
+//! serves, and 503 before that and from SIGTERM on (see [`crate::drain`]).
 
 use async_trait::async_trait;
 use http::{Response, StatusCode};
@@ -18,6 +20,10 @@ pub(crate) struct Admin {
     pub(crate) verifier: Option<attestgate::Verifier>,
     /// Set on SIGTERM: `/readyz` answers 503 from then on (drain).
     pub(crate) draining: crate::drain::Draining,
+    /// Whether every listener is listening.
+    pub(crate) listening: std::sync::Arc<crate::conns::listening::Listening>,
+    /// The proxy's workers (are they running?).
+    pub(crate) pool: std::sync::Arc<crate::conns::Pool>,
 }
 
 fn text(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
@@ -36,9 +42,20 @@ fn text(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Vec<u
 impl ServeHttp for Admin {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let plain = "text/plain; charset=utf-8";
-        match session.req_header().uri.path() {
+        let path = session.req_header().uri.path();
+        let draining = self.draining.is_draining();
+        if matches!(path, "/healthz" | "/readyz")
+            && let Err(why) = self.listening.health(&self.pool, draining)
+        {
+            return text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                plain,
+                format!("not serving: {why}\n").into_bytes(),
+            );
+        }
+        match path {
             "/healthz" => text(StatusCode::OK, plain, b"ok\n".to_vec()),
-            "/readyz" if self.draining.is_draining() => text(
+            "/readyz" if draining => text(
                 StatusCode::SERVICE_UNAVAILABLE,
                 plain,
                 b"draining\n".to_vec(),

@@ -117,6 +117,8 @@ impl ProxyHttp for Gateway {
     type CTX = Ctx;
 
     fn new_ctx(&self) -> Ctx {
+        // Called once the request's head is read: the connection is busy.
+        crate::conns::request_head_read();
         IN_FLIGHT.fetch_add(1, Ordering::Relaxed);
         Ctx {
             route: None,

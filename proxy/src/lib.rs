@@ -12,12 +12,14 @@
 mod admin;
 pub mod cli;
 pub mod cli_pins;
+mod conns;
 mod demo;
 mod drain;
 mod gateway;
 mod health;
 mod inbound;
 pub mod logfilter;
+mod log_guard;
 mod pins;
 mod replay;
 pub mod resolve;
@@ -27,6 +29,14 @@ mod server;
 mod signing;
 mod workers;
 
+pub use conns::service::one_line_panics;
 pub use drain::Draining;
+pub use log_guard::PingoraFloodGuard;
 pub use routes::RouteError;
 pub use server::{Built, ServeOptions, StartError, build_server, check_serve, run, serve_problems};
+
+/// Whether the process stopped serving because a listener was lost (the
+/// binary then exits 1).
+pub fn failed() -> bool {
+    conns::listening::failure().is_some()
+}

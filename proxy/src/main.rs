@@ -43,7 +43,12 @@ fn init_logging(format: LogFormat) {
             .boxed(),
     };
     tracing_subscriber::registry()
-        .with(layer.with_filter(env).with_filter(clamp))
+        .with(
+            layer
+                .with_filter(env)
+                .with_filter(clamp)
+                .with_filter(attestgate_proxy::PingoraFloodGuard),
+        )
         .init();
     // Pingora logs through the `log` crate, whose macros check this level
     // before doing anything: held at info (as above), its debug and trace
@@ -57,6 +62,7 @@ fn main() -> ExitCode {
     init_logging(cli.log_format);
     match cli.command {
         Command::Serve { config, upgrade } => {
+            attestgate_proxy::one_line_panics();
             let config = match Config::load(&config) {
                 Ok(c) => c,
                 Err(e) => {
@@ -71,7 +77,11 @@ fn main() -> ExitCode {
             match attestgate_proxy::build_server(&config, options) {
                 Ok(built) => {
                     attestgate_proxy::run(built, None);
-                    ExitCode::SUCCESS
+                    if attestgate_proxy::failed() {
+                        ExitCode::FAILURE
+                    } else {
+                        ExitCode::SUCCESS
+                    }
                 }
                 Err(e) => {
                     eprintln!("attestgate: cannot start: {e}");

@@ -10,6 +10,7 @@ use attestgate_config::{Config, Upstream};
 use pingora_core::apps::HttpServerOptions;
 use pingora_core::apps::http_app::HttpServer;
 use pingora_core::listeners::tls::TlsSettings;
+use pingora_core::protocols::http::v2::server::default_h2_options;
 use pingora_core::server::configuration::{Opt, ServerConf};
 use pingora_core::server::{
     RunArgs, Server, ShutdownSignalWatch, ShutdownWatch, UnixShutdownSignalWatch,
@@ -20,6 +21,10 @@ use prometheus::Registry;
 use rustls::sign::{CertifiedKey, SingleCertAndKey};
 
 use crate::admin::Admin;
+use crate::conns::app::{Admission, Guarded, TlsRegister};
+use crate::conns::listening::{Listener, Listening};
+use crate::conns::service::{Guard, Socket};
+use crate::conns::{ConnMetrics, Deadlines, Pool};
 use crate::demo::Echo;
 use crate::drain::{DelayedTerminate, Draining};
 use crate::gateway::Gateway;
@@ -181,6 +186,7 @@ pub fn build_server(config: &Config, options: ServeOptions) -> Result<Built, Sta
         upgrade: options.upgrade,
         ..Opt::default()
     };
+    let descriptors = crate::conns::rlimit::raise();
     for w in &config.warnings {
         tracing::warn!("{}: {w}", config.path.display());
     }
@@ -202,6 +208,21 @@ pub fn build_server(config: &Config, options: ServeOptions) -> Result<Built, Sta
                 .join("\n"),
         )
     })?;
+    let conn_metrics = ConnMetrics::register(&registry)?;
+    let proxy_pool = proxy_pool(config, descriptors, conn_metrics);
+    // The admin's own connections: bounded alike, counted apart, so a
+    // flood on the proxy's port never takes the health checks with it.
+    let admin_pool = Pool::new(
+        1,
+        ADMIN_MAX_CONNECTIONS,
+        proxy_pool.deadlines,
+        s.limits.send_timeout,
+        None,
+    );
+    let listening = Arc::new(Listening::new(
+        listeners(config, &demo_socket, uses_demo),
+        options.exit_when_drained,
+    ));
     // Routes with `resolve_interval`: their refreshers run in the
     // background, the routes keep the address lists they update.
     let refreshers: Vec<_> = routes
@@ -246,33 +267,31 @@ pub fn build_server(config: &Config, options: ServeOptions) -> Result<Built, Sta
     // One single-threaded service per worker thread, each with its own
     // sockets and upstream pool: see workers.rs for why and how.
     if !options.upgrade {
-        let plain = s.listen.iter().enumerate();
-        let tls = s.tls.iter().enumerate();
-        let keyed = plain
-            .map(|(i, a)| (format!("server.listen[{i}]"), *a))
-            .chain(tls.map(|(i, t)| (format!("server.tls[{i}].listen"), t.listen)));
-        for (key, addr) in keyed {
+        let admin = config
+            .admin
+            .iter()
+            .map(|a| ("admin.listen".to_owned(), a.listen));
+        for (key, addr) in keyed_listeners(config).into_iter().chain(admin) {
             crate::workers::ensure_free(addr)
                 .map_err(|e| StartError::Listener(format!("{key}: {e}")))?;
         }
     }
     for worker in 0..s.threads {
-        let mut proxy = pingora_proxy::http_proxy_service_with_name(
-            &server.configuration,
-            gateway.clone(),
-            "attestgate proxy",
-        );
-        proxy.threads = Some(1);
-        if let Some(app) = proxy.app_logic_mut() {
-            // h2c for plaintext gRPC clients (prior knowledge); TLS listeners
-            // negotiate h2 with ALPN.
-            let mut options = HttpServerOptions::default();
-            options.h2c = true;
-            app.server_options = Some(options);
-        }
+        let mut proxy = pingora_proxy::http_proxy(&server.configuration, gateway.clone());
+        // h2c for plaintext gRPC clients (prior knowledge); TLS listeners
+        // negotiate h2 with ALPN.
+        let mut server_options = HttpServerOptions::default();
+        server_options.h2c = true;
+        proxy.server_options = Some(server_options);
+        let mut h2 = default_h2_options();
+        h2.max_concurrent_streams(s.limits.h2_max_concurrent_streams)
+            .max_send_buffer_size(s.limits.h2_max_send_buffer);
+        proxy.h2_options = Some(h2);
+        let app = Guarded::new(Arc::new(proxy), proxy_pool.clone(), worker);
+        let mut svc = Service::new("attestgate proxy".to_owned(), app);
         for addr in &s.listen {
             let name = crate::workers::listener_name(*addr, worker);
-            proxy.add_tcp_with_settings(&name, crate::workers::socket_options());
+            svc.add_tcp_with_settings(&name, crate::workers::socket_options());
         }
         for (t, identity) in s.tls.iter().zip(&identities) {
             let cert = t.cert.to_string_lossy();
@@ -284,9 +303,37 @@ pub fn build_server(config: &Config, options: ServeOptions) -> Result<Built, Sta
             tls.set_cert_resolver(Arc::new(SingleCertAndKey::from(identity.clone())));
             tls.enable_h2();
             let name = crate::workers::listener_name(t.listen, worker);
-            proxy.add_tls_with_settings(&name, Some(crate::workers::socket_options()), tls);
+            svc.add_tls_with_settings(&name, Some(crate::workers::socket_options()), tls);
         }
-        server.add_service(proxy);
+        svc.set_connection_filter(Arc::new(Admission {
+            pool: proxy_pool.clone(),
+        }));
+        if !s.tls.is_empty() {
+            // TLS connections count (and their deadline runs) from before
+            // their handshake.
+            svc.endpoints().set_pre_tls_callback(Arc::new(TlsRegister {
+                pool: proxy_pool.clone(),
+                worker,
+            }));
+        }
+        let sockets = keyed_listeners(config)
+            .into_iter()
+            .map(|(key, addr)| Socket {
+                key,
+                addr,
+                name: crate::workers::listener_name(addr, worker),
+                reuseport: true,
+            })
+            .collect();
+        server.add_service(Guard::new(
+            svc,
+            "attestgate proxy",
+            format!("proxy worker {worker}"),
+            Some((proxy_pool.clone(), worker)),
+            sockets,
+            listening.clone(),
+            worker == 0,
+        ));
     }
     if let Some(p) = pins {
         p.add_services(&mut server);
@@ -294,17 +341,35 @@ pub fn build_server(config: &Config, options: ServeOptions) -> Result<Built, Sta
 
     let draining = Draining::default();
     if let Some(admin) = &config.admin {
+        let app = HttpServer::new_app(Admin {
+            registry: registry.clone(),
+            verifier: verifier.clone(),
+            draining: draining.clone(),
+            listening: listening.clone(),
+            pool: proxy_pool.clone(),
+        });
         let mut svc = Service::new(
             "attestgate admin".to_owned(),
-            HttpServer::new_app(Admin {
-                registry: registry.clone(),
-                verifier: verifier.clone(),
-                draining: draining.clone(),
-            }),
+            Guarded::new(Arc::new(app), admin_pool.clone(), 0),
         );
         svc.add_tcp(&admin.listen.to_string());
-        svc.threads = Some(1);
-        server.add_service(svc);
+        svc.set_connection_filter(Arc::new(Admission {
+            pool: admin_pool.clone(),
+        }));
+        server.add_service(Guard::new(
+            svc,
+            "attestgate admin",
+            "admin".to_owned(),
+            Some((admin_pool.clone(), 0)),
+            vec![Socket {
+                key: "admin.listen".to_owned(),
+                addr: admin.listen,
+                name: admin.listen.to_string(),
+                reuseport: false,
+            }],
+            listening.clone(),
+            false,
+        ));
     }
     if uses_demo {
         let _ = std::fs::remove_file(&demo_socket);
@@ -313,32 +378,39 @@ pub fn build_server(config: &Config, options: ServeOptions) -> Result<Built, Sta
             &demo_socket,
             Some(std::os::unix::fs::PermissionsExt::from_mode(0o600)),
         );
-        svc.threads = Some(1);
-        server.add_service(svc);
+        server.add_service(Guard::new(
+            svc,
+            "attestgate demo echo",
+            format!("demo echo upstream ({demo_socket})"),
+            None,
+            Vec::new(),
+            listening.clone(),
+            false,
+        ));
     }
     if let Some(v) = &verifier {
         server.add_service(background_service(
             "attestgate key refresh",
-            KeyRefresh(v.clone()),
+            UntilShutdown(KeyRefresh(v.clone())),
         ));
     }
     for r in refreshers {
         server.add_service(background_service(
             "attestgate upstream resolve",
-            ReResolve(std::sync::Mutex::new(Some(r))),
+            UntilShutdown(ReResolve(std::sync::Mutex::new(Some(r)))),
         ));
     }
     if !substitutions.is_empty() {
         server.add_service(background_service(
             "attestgate secret watch",
-            SecretWatch {
+            UntilShutdown(SecretWatch {
                 substitutions,
                 interval: config
                     .token
                     .as_ref()
                     .and_then(|t| t.jwks.as_ref())
                     .map_or(Duration::from_secs(1), |j| j.watch_interval),
-            },
+            }),
         ));
     }
     if options.exit_when_drained {
@@ -360,11 +432,127 @@ pub fn build_server(config: &Config, options: ServeOptions) -> Result<Built, Sta
     })
 }
 
+/// Connections on the admin listener: probes, scrapes and people.
+const ADMIN_MAX_CONNECTIONS: usize = 32;
+
+/// The proxy listeners' connection pool: `max_connections` (configured,
+/// or half the descriptor limit less 64), logged with the limit.
+fn proxy_pool(
+    config: &Config,
+    descriptors: Option<crate::conns::rlimit::Descriptors>,
+    metrics: ConnMetrics,
+) -> Arc<Pool> {
+    let s = &config.server;
+    let soft = descriptors.map_or(1024, |d| d.soft);
+    metrics
+        .descriptors
+        .set(i64::try_from(soft).unwrap_or(i64::MAX));
+    let max = match s.limits.max_connections {
+        Some(n) => {
+            if n as u64 > soft.saturating_sub(64) {
+                tracing::warn!(
+                    "server.max_connections {n} leaves fewer than 64 of the {soft} descriptors for upstream connections, the admin and files"
+                );
+            }
+            tracing::info!("max_connections {n} (server.max_connections)");
+            n
+        }
+        None => {
+            let n = crate::conns::rlimit::default_max_connections(soft);
+            tracing::info!(
+                "max_connections {n} (half the descriptor limit less 64; set server.max_connections to choose)"
+            );
+            n
+        }
+    };
+    Pool::new(
+        s.threads,
+        max,
+        Deadlines::new(&s.limits, s.grace_period),
+        s.limits.send_timeout,
+        Some(metrics),
+    )
+}
+
+/// The proxy's listen addresses with their key paths.
+fn keyed_listeners(config: &Config) -> Vec<(String, std::net::SocketAddr)> {
+    let s = &config.server;
+    let plain = s
+        .listen
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (format!("server.listen[{i}]"), *a));
+    let tls = s
+        .tls
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (format!("server.tls[{i}].listen"), t.listen));
+    plain.chain(tls).collect()
+}
+
+/// The listeners, for the start-up lines and the health checks.
+fn listeners(config: &Config, demo_socket: &str, uses_demo: bool) -> Vec<Listener> {
+    let s = &config.server;
+    let workers = s.threads;
+    let sockets = |addr: std::net::SocketAddr| {
+        (0..workers)
+            .map(|w| (w, crate::workers::listener_name(addr, w)))
+            .collect()
+    };
+    let mut out = Vec::new();
+    for (i, addr) in s.listen.iter().enumerate() {
+        out.push(Listener {
+            key: format!("server.listen[{i}]"),
+            addr: addr.to_string(),
+            what: format!("plain HTTP/1.1 and h2c, the proxy ({workers} workers)"),
+            sockets: sockets(*addr),
+        });
+    }
+    for (i, t) in s.tls.iter().enumerate() {
+        out.push(Listener {
+            key: format!("server.tls[{i}].listen"),
+            addr: t.listen.to_string(),
+            what: format!("TLS (h2 or HTTP/1.1 by ALPN), the proxy ({workers} workers)"),
+            sockets: sockets(t.listen),
+        });
+    }
+    if let Some(a) = &config.admin {
+        out.push(Listener {
+            key: "admin.listen".to_owned(),
+            addr: a.listen.to_string(),
+            what: "plain HTTP/1.1, the admin endpoints /healthz, /readyz, /metrics".to_owned(),
+            sockets: vec![(0, a.listen.to_string())],
+        });
+    }
+    if uses_demo {
+        out.push(Listener {
+            key: "upstream = \"demo\"".to_owned(),
+            addr: demo_socket.to_owned(),
+            what: "unix socket, the built-in demo echo upstream".to_owned(),
+            sockets: Vec::new(),
+        });
+    }
+    out
+}
+
 async fn shutdown_of(mut watch: ShutdownWatch) {
     while !*watch.borrow() {
         if watch.changed().await.is_err() {
             return;
         }
+    }
+}
+
+/// A background service whose work may finish early (nothing to refresh,
+/// nothing to watch) still runs until shutdown: Pingora logs "service ...
+/// exited" when one returns, which at start reads like a failure.
+struct UntilShutdown<T>(T);
+
+#[async_trait]
+impl<T: BackgroundService + Send + Sync> BackgroundService for UntilShutdown<T> {
+    async fn start(&self, shutdown: ShutdownWatch) {
+        self.0.start(shutdown.clone()).await;
+        shutdown_of(shutdown).await;
     }
 }
 
@@ -428,7 +616,8 @@ impl BackgroundService for Drain {
                 if let Some(p) = &self.demo_socket {
                     let _ = std::fs::remove_file(p);
                 }
-                std::process::exit(0);
+                // 1 when the drain was started because a listener was lost.
+                std::process::exit(i32::from(crate::conns::listening::failure().is_some()));
             }
             if started.elapsed() >= self.grace {
                 tracing::warn!(in_flight, "grace period over with requests still in flight");

@@ -13,6 +13,7 @@ fn known_metrics() -> BTreeSet<String> {
         "proxy/src/pins/metrics.rs",
         "pins/src/ct/metrics.rs",
         "proxy/src/inbound.rs",
+        "proxy/src/conns/metrics.rs",
     ] {
         let text = read(file);
         for part in text.split('"').skip(1).step_by(2) {

@@ -51,6 +51,23 @@ pub struct TestServer {
     pub addr: SocketAddr,
     scheme: &'static str,
     stop: watch::Sender<bool>,
+    open: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Counts a connection while it is open.
+struct Open(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Open {
+    fn new(n: &Arc<std::sync::atomic::AtomicUsize>) -> Open {
+        n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Open(n.clone())
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// Serves one connection until it ends or the server stops.
@@ -97,6 +114,8 @@ impl TestServer {
         let (stop, mut stopped) = watch::channel(false);
         let scheme = if tls.is_some() { "https" } else { "http" };
         let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+        let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = open.clone();
         tokio::spawn(async move {
             loop {
                 let accepted = tokio::select! {
@@ -107,7 +126,9 @@ impl TestServer {
                 let handler = handler.clone();
                 let stopped = stopped.clone();
                 let acceptor = acceptor.clone();
+                let counted = Open::new(&counter);
                 tokio::spawn(async move {
+                    let _counted = counted;
                     match acceptor {
                         None => serve(stream, handler, stopped).await,
                         Some(a) => {
@@ -119,7 +140,17 @@ impl TestServer {
                 });
             }
         });
-        TestServer { addr, scheme, stop }
+        TestServer {
+            addr,
+            scheme,
+            stop,
+            open,
+        }
+    }
+
+    /// Connections open now.
+    pub fn open_connections(&self) -> usize {
+        self.open.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -31,6 +31,9 @@ pub struct Start<'a> {
     pub rust_log: &'a str,
     /// `[server] threads`.
     pub threads: usize,
+    /// Start with this descriptor limit (soft, hard), set by the shell's
+    /// `ulimit` before it runs the binary.
+    pub nofile: Option<(u64, u64)>,
 }
 
 impl Default for Start<'_> {
@@ -41,6 +44,7 @@ impl Default for Start<'_> {
             env: Vec::new(),
             rust_log: "info,attestgate::reject=debug,attestgate::access=info",
             threads: 2,
+            nofile: None,
         }
     }
 }
@@ -78,7 +82,18 @@ impl Proxy {
         std::fs::write(&config_path, &config).unwrap();
         let log_path = dir.join("attestgate.log");
         let log = std::fs::File::create(&log_path).unwrap();
-        let mut cmd = Command::new(bin);
+        let mut cmd = match opts.nofile {
+            None => Command::new(bin),
+            Some((soft, hard)) => {
+                let mut sh = Command::new("sh");
+                sh.arg("-c")
+                    .arg(format!(
+                        "ulimit -Sn {soft} && ulimit -Hn {hard} && exec \"$0\" \"$@\""
+                    ))
+                    .arg(bin);
+                sh
+            }
+        };
         cmd.arg("serve")
             .arg("--config")
             .arg(&config_path)
@@ -133,6 +148,24 @@ impl Proxy {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    /// The process's resident memory, in KiB (`VmRSS`).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// How many descriptors the process has open.
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .map(|d| d.count())
+            .unwrap_or(0)
     }
 
     pub fn admin_url(&self, path: &str) -> String {
