@@ -36,13 +36,13 @@ use std::time::Duration;
 use attestgate::{JwksOptions, Policy, SecretSource, Verifier, VerifierBuilder};
 use http::HeaderName;
 
-pub use pins::{
-    CtWatchConfig, DEFAULT_PINS_PATH, DEFAULT_REPORT_PATH, MAX_REPORT_BYTES, PinsConfig,
-};
 pub use limits::{
     ConnLimits, DEFAULT_H2_IDLE_TIMEOUT, DEFAULT_H2_MAX_CONCURRENT_STREAMS,
     DEFAULT_H2_MAX_SEND_BUFFER, DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_REQUEST_HEADER_TIMEOUT,
     DEFAULT_SEND_TIMEOUT,
+};
+pub use pins::{
+    CtWatchConfig, DEFAULT_PINS_PATH, DEFAULT_REPORT_PATH, MAX_REPORT_BYTES, PinsConfig,
 };
 pub use validate::{DEFAULT_DRAIN_DELAY, DEFAULT_RUNTIME_DIR, parse_duration};
 

@@ -220,8 +220,11 @@ async fn failures_back_off_exponentially_keep_the_keys_and_recover() {
     let mut answers = vec![body(&d, "\"a\"", None)];
     answers.extend((0..8).map(|_| status_500()));
     let r = rig(url_verifier(300, 10), answers, not_modified, Duration::ZERO);
-    // Leave the first periodic refresh (at 270-300 s) and the failures.
-    tokio::time::sleep(2000 * S).await;
+    // Leave room for the first periodic refresh (270-300 s), the eight
+    // failures (at most 10+20+40+80+160+300+300+300 s), the success after
+    // them and one more periodic refresh (270-300 s each): at most 2110 s.
+    // (2000 s, as it was, lost the eleventh fetch when the jitter drew low.)
+    tokio::time::sleep(2400 * S).await;
     let gaps = r.gaps();
     assert!(gaps.len() >= 11, "{gaps:?}");
     let expected_top = [10u32, 20, 40, 80, 160, 300, 300, 300];
