@@ -28,7 +28,13 @@ impl Logs {
             .with_ansi(false)
             .with_max_level(tracing::Level::INFO)
             .finish();
-        tracing::subscriber::set_default(subscriber)
+        let guard = tracing::subscriber::set_default(subscriber);
+        // Another test thread may have registered a callsite (first hit with
+        // no subscriber of its own) while this one was being installed, and
+        // cached "never" for it: recompute every callsite's interest now
+        // that this subscriber is live, so none of its lines is lost.
+        tracing::callsite::rebuild_interest_cache();
+        guard
     }
 
     /// Everything captured so far.
