@@ -1,6 +1,5 @@
 //! `[token.jwks]` egress settings: parsed, resolved against the config
 //! file's folder, and checked with their key paths.
-#![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 

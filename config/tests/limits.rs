@@ -1,6 +1,5 @@
 //! `[server]` connection limits and listener overlaps: defaults, values,
 //! and every bad value reported with its key path and the fix.
-#![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 use std::time::Duration;

@@ -1,5 +1,4 @@
 //! `[server]` drain and runtime settings: defaults, paths, bad values.
-#![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

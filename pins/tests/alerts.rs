@@ -3,8 +3,6 @@
 //! unit tests beside them. promtool comes from scripts/ensure-tools; this
 //! test fails, never skips, without it.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::path::Path;
 use std::process::Command;
 

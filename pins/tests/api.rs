@@ -1,8 +1,6 @@
 //! The pins crate's API: the sample config loads and lints clean; lint's
 //! clock is the one passed in; `evaluate` judges a report purely.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::path::Path;
 
 use attestgate_pins::fetch::{AddressReport, Chain, ChainCert, Outcome, Report};

@@ -2,8 +2,6 @@
 //! certificates, keys, CSRs, reports and signed configs truncated and with
 //! bytes flipped, through every entry point that reads outside data.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::path::Path;
 
 use attestgate_pins::signed::{self, PublicKey, Rules};

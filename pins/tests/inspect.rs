@@ -3,8 +3,6 @@
 //! With it, every reason but the client-state ones (aud, seq, exp) is the
 //! verifier's own; without it, only the shape reasons remain.
 
-#![allow(clippy::unwrap_used)]
-
 use std::path::{Path, PathBuf};
 
 use attestgate_pins::signed::{PublicKey, Reject, inspect};

@@ -2,43 +2,24 @@
 //! refuses what no platform accepts, accepts what every platform does,
 //! and its work stays bounded however many certificates it is handed.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::time::{Duration, Instant};
 
 use attestgate_pins::check::platform::{PinSet, PinSetEntry, Platform, judge};
 use attestgate_pins::fetch::Roots;
 use attestgate_pins::{Pin, PinKind};
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, PublicKeyData,
-};
+use attestgate_testkit::pki::{Ca, intermediate, p256, root};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, PublicKeyData};
 
-fn key() -> KeyPair {
-    KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap()
-}
-
-fn ca(
-    cn: &str,
-    parent: Option<&CertifiedIssuer<'static, KeyPair>>,
-) -> CertifiedIssuer<'static, KeyPair> {
-    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-    p.distinguished_name.push(DnType::CommonName, cn);
-    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+fn ca(cn: &str, parent: Option<&Ca>) -> Ca {
     match parent {
-        None => CertifiedIssuer::self_signed(p, key()).unwrap(),
-        Some(parent) => CertifiedIssuer::signed_by(p, key(), parent).unwrap(),
+        None => root(cn),
+        Some(parent) => intermediate(cn, parent),
     }
 }
 
-fn leaf(names: &[&str], k: &KeyPair, issuer: &CertifiedIssuer<'static, KeyPair>) -> Vec<u8> {
-    let mut p =
-        CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
-    p.distinguished_name.push(DnType::CommonName, names[0]);
-    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    p.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(1);
-    p.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(60);
-    p.signed_by(k, issuer).unwrap().der().to_vec()
+/// A leaf for `names`, valid from yesterday for 60 days.
+fn leaf(names: &[&str], k: &KeyPair, issuer: &Ca) -> Vec<u8> {
+    attestgate_testkit::pki::leaf(names, k, issuer, 60).to_vec()
 }
 
 fn pins(name: &str, keys: &[&KeyPair]) -> PinSet {
@@ -70,8 +51,8 @@ fn hostile_and_odd_chains() {
     let inter = ca("judge inter", Some(&root));
     let roots = Roots::from_certificates(&[root.der().to_vec()], "the test root").unwrap();
     let now = attestgate_pins::clock::now_unix();
-    let a = key();
-    let set = pins("api.judge.test", &[&a, &key()]);
+    let a = p256();
+    let set = pins("api.judge.test", &[&a, &p256()]);
     let good = leaf(&["api.judge.test"], &a, &inter);
     let j = |chain: &[Vec<u8>], host: &str| judge(chain, &set, host, &[now], &roots, &[]);
 
@@ -115,7 +96,10 @@ fn hostile_and_odd_chains() {
         let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
         p.distinguished_name.push(DnType::CommonName, "loop X");
         p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        p.signed_by(x.key(), &y).unwrap().der().to_vec()
+        p.signed_by(x.issuer.key(), &y.issuer)
+            .unwrap()
+            .der()
+            .to_vec()
     };
     // ...as one chain, and padded with repeats and strangers up to the
     // limit of 16; then one past the limit, refused unread

@@ -4,15 +4,12 @@
 //! results (and the state changes) show the mismatch for that address
 //! only, then the recovery when it is swapped back.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-#[path = "../../tests/pins/support.rs"]
-mod support;
-
 use attestgate_pins::check::{self, AddressStatus, PinResult};
 use attestgate_pins::monitor::{Change, States};
 use attestgate_pins::{PinsFile, clock};
-use support::*;
+use attestgate_testkit::TempDir;
+use attestgate_testkit::pki::*;
+use attestgate_testkit::tls::serve_swappable;
 
 /// One monitor round: check, flatten, note what changed.
 async fn round(file: &PinsFile, states: &mut States) -> (Vec<AddressStatus>, Vec<Change>) {
@@ -31,7 +28,7 @@ async fn a_swapped_certificate_shows_for_its_address_only() {
     let chain = || vec![leaf(&[host], &key, &inter, 60), inter.der()];
     let (a, _) = serve_swappable("127.0.0.1", chain(), &key).await;
     let (b, swap_b) = serve_swappable("127.0.0.2", chain(), &key).await;
-    let dir = temp_dir("monitor");
+    let dir = TempDir::new("monitor");
     std::fs::write(dir.join("ca.pem"), root.pem()).unwrap();
     let backup = key_pin(&p256());
     std::fs::write(

@@ -12,8 +12,6 @@
 //! the domains and pins given. `PINS_RENDER_CASES` sets the number of
 //! cases (default 1000). A missing consumer fails the test.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -133,7 +131,7 @@ fn expected(file: &PinsFile, format: Format) -> Value {
 }
 
 fn consumers_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/pins/consumers.py")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/pins/consumers.py")
 }
 
 fn need(tool: &str) {

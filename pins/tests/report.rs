@@ -3,16 +3,12 @@
 //! classified by what their chain holds; malformed ones are refused
 //! without echoing their text.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-#[path = "../../tests/pins/support.rs"]
-mod support;
-
 use attestgate_pins::Pin;
 use attestgate_pins::fetch::load_roots;
 use attestgate_pins::report::{self, ReportClass, ReportError, ReportFormat};
+use attestgate_testkit::TempDir;
+use attestgate_testkit::pki::*;
 use serde_json::json;
-use support::*;
 
 fn trustkit(host: &str, chain: &[String], known: &[String]) -> Vec<u8> {
     serde_json::to_vec(&json!({
@@ -48,7 +44,7 @@ fn reports_are_classified_by_their_chain() {
     let good = [pem(&leaf(&[host], &ours, &inter, 30)), pem(&inter.der())];
     let rotated = [pem(&leaf(&[host], &unknown, &inter, 30)), pem(&inter.der())];
     let mitm = [pem(&leaf(&[host], &unknown, &rogue, 30))];
-    let dir = temp_dir("report");
+    let dir = TempDir::new("report");
     std::fs::write(dir.join("ca.pem"), root.pem()).unwrap();
     let roots = load_roots(Some(&dir.join("ca.pem"))).unwrap();
     let our_pins = [

@@ -1,4 +1,5 @@
-//! The request that is checked is the request that is forwarded (DESIGN §7),
+//! The request that is checked is the request that is forwarded
+//! (docs/DECISIONS.md, "The canonical request"),
 //! tried as an attacker would, against real upstreams as oracles.
 //!
 //! Two routes to the same kind of upstream: `/api/` needs a token, `/` does
@@ -11,7 +12,6 @@
 //! the bypass this file exists to catch. With a valid token, the same
 //! targets must land where nginx agrees with attestgate's route, and the
 //! target the upstream received must be canonical.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 

@@ -2,13 +2,13 @@
 //! answers 503 at once, new connections are still served for
 //! `drain_delay`, then the listeners close, the request in flight
 //! finishes, and the process exits 0.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use attestgate_testkit::client::Client;
+use attestgate_testkit::eventually_async;
 use attestgate_testkit::proxy::{Proxy, Start, raw_exchange};
 use attestgate_testkit::upstream::{Behaviour, RecordingUpstream};
 
@@ -190,8 +190,14 @@ async fn sigint_during_the_drain_delay_stops_at_once() {
     assert_eq!(health(&proxy.admin_url("/healthz")).await, Some(0));
     assert_eq!(health(&proxy.admin_url("/readyz")).await, Some(0));
     proxy.signal("TERM");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(status(&c, &proxy.admin_url("/readyz")).await, 503);
+    let readyz = proxy.admin_url("/readyz");
+    assert!(
+        eventually_async(Duration::from_secs(10), || async {
+            status(&c, &readyz).await == 503
+        })
+        .await,
+        "/readyz never 503 after SIGTERM"
+    );
     assert_eq!(
         health(&proxy.admin_url("/readyz")).await,
         Some(1),

@@ -6,14 +6,13 @@
 //! child process with exactly the environment it needs, against a real
 //! JWKS server over TLS from a private CA and a real CONNECT proxy on
 //! 127.0.0.1 that counts its tunnels.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::{Command, Output};
 
 use attestgate_testkit::TempDir;
 use attestgate_testkit::connect::ConnectProxy;
 use attestgate_testkit::jwks::{Answer, JwksServer};
-use attestgate_testkit::pki::{Ca, server_config};
+use attestgate_testkit::pki::{root, server_config};
 use attestgate_testkit::tokens::TestKeys;
 
 const CLEARED: &[&str] = &[
@@ -42,7 +41,7 @@ struct Rig {
 
 async fn rig() -> Rig {
     let dir = TempDir::new("egress-env");
-    let ca = Ca::new("attestgate env test CA");
+    let ca = root("attestgate env test CA");
     let ca_file = ca.write(&dir, "ca").display().to_string();
     let keys = TestKeys::new();
     let answer = Answer::Jwks {

@@ -4,7 +4,6 @@
 //! chunked, HTTP/2 DATA without a length), over HTTP/1.1 and HTTP/2,
 //! through the real proxy and through the tower layer on axum (the same
 //! rules from the same file: the core decides for both).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
 use std::path::Path;

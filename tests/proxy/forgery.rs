@@ -11,7 +11,6 @@
 //! token, through a proxy with `underscore_headers = "drop"` (default)
 //! and one with `"forward"`. The app must read exactly the verified
 //! claim, or nothing: never a client-chosen value.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
 use std::path::Path;

@@ -4,7 +4,6 @@
 //! Every case runs over the h2c listener and over the TLS listener (ALPN
 //! h2); the upstream is h2c (`protocol = "auto"` sends gRPC as HTTP/2 with
 //! prior knowledge), and TLS with ALPN h2 in its own test.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -17,7 +16,7 @@ use attestgate_testkit::grpc::relay::RelayClient;
 use attestgate_testkit::grpc::{GrpcUpstream, SeenCall, h2c_channel, tls_channel, with_metadata};
 use attestgate_testkit::parity::{Expect, Fixture};
 use attestgate_testkit::proxy::{Proxy, Start};
-use attestgate_testkit::tls::fixture;
+use attestgate_testkit::tls;
 use attestgate_testkit::tokens::TestKeys;
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -150,9 +149,9 @@ async fn start(config: &str, server_extra: &str) -> (Proxy, SocketAddr) {
     let tls_port = attestgate_testkit::http::free_port();
     let server_extra = format!(
         "upstream_ca_file = \"{}\"\n{server_extra}\n[[server.tls]]\nlisten = \"127.0.0.1:{tls_port}\"\ncert = \"{}\"\nkey = \"{}\"\n",
-        fixture("ca.pem").display(),
-        fixture("localhost.pem").display(),
-        fixture("localhost.key").display()
+        tls::path("ca.pem").display(),
+        tls::path("localhost.pem").display(),
+        tls::path("localhost.key").display()
     );
     let proxy = Proxy::start(
         bin(),

@@ -1,13 +1,12 @@
 //! HTTP/2 clients (hyper, HTTP/2 only) on the h2c listener and on the TLS
 //! listener with ALPN h2: each request on a multiplexed connection gets the
 //! same checks as over HTTP/1, and one stream's refusal resets nothing.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 
 use attestgate_testkit::h2::H2Conn;
 use attestgate_testkit::proxy::{Proxy, Start};
-use attestgate_testkit::tls::fixture;
+use attestgate_testkit::tls;
 use attestgate_testkit::tokens::TestKeys;
 use attestgate_testkit::upstream::{Behaviour, RecordingUpstream};
 use serde_json::json;
@@ -21,8 +20,8 @@ async fn each_stream_is_checked_on_its_own() {
     let tls_port = attestgate_testkit::http::free_port();
     let server_extra = format!(
         "[[server.tls]]\nlisten = \"127.0.0.1:{tls_port}\"\ncert = \"{}\"\nkey = \"{}\"\n",
-        fixture("localhost.pem").display(),
-        fixture("localhost.key").display()
+        tls::path("localhost.pem").display(),
+        tls::path("localhost.key").display()
     );
     let config = format!(
         "[token]\n[[token.secret]]\nbase64 = {{ value = \"{}\" }}\n\n[[route]]\nname = \"api\"\nupstream = \"{}\"\n[[route.substitute]]\nheader = \"api-key\"\nplaceholder = \"ph\"\nsecret = {{ value = \"{REAL_KEY}\" }}\n",
@@ -170,8 +169,8 @@ async fn authority_selects_the_route_and_a_disagreeing_host_is_refused() {
     let tls_port = attestgate_testkit::http::free_port();
     let server_extra = format!(
         "[[server.tls]]\nlisten = \"127.0.0.1:{tls_port}\"\ncert = \"{}\"\nkey = \"{}\"\n",
-        fixture("localhost.pem").display(),
-        fixture("localhost.key").display()
+        tls::path("localhost.pem").display(),
+        tls::path("localhost.key").display()
     );
     let config = format!(
         "[[route]]\nname = \"named\"\nhost = \"localhost\"\ntoken = \"off\"\nupstream = \"{}\"\n\n[[route]]\nname = \"rest\"\ntoken = \"off\"\nupstream = \"{}\"\n",

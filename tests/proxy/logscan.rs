@@ -7,7 +7,6 @@
 //! Pingora's own `Fail to proxy: … GET /path?approov-token=…` lines must
 //! be there, redacted. And `check-config` never echoes a JWKS URL's
 //! password.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 use std::sync::Arc;
@@ -193,9 +192,23 @@ async fn no_log_line_holds_a_token_secret_or_signature() {
                         raw += &format!("{k}: {v}\r\n");
                     }
                     raw += "\r\n";
+                    let at_upstream = slow.count();
                     let mut s = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
                     s.write_all(raw.as_bytes()).await.unwrap();
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    if bad {
+                        // Refused: the answer comes at once.
+                        let mut head = [0u8; 12];
+                        let _ =
+                            tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut head))
+                                .await;
+                    } else {
+                        // Passed: it reaches the upstream, which is busy for 2 s.
+                        assert!(
+                            eventually(Duration::from_secs(10), || slow.count() > at_upstream)
+                                .await,
+                            "{kind}: the request never reached the upstream"
+                        );
+                    }
                     #[allow(deprecated)]
                     let _ = s.set_linger(Some(Duration::ZERO));
                     drop(s);
@@ -237,8 +250,21 @@ async fn no_log_line_holds_a_token_secret_or_signature() {
         "Pingora's error lines are missing:\n{}",
         proxy.logs()
     );
-    // Let the client-gone requests finish (the upstream answers after 2 s).
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // The client-gone requests end once the upstream answers (after 2 s):
+    // their six access lines.
+    let gone = || {
+        proxy
+            .logs()
+            .lines()
+            .filter(|l| l.contains("attestgate::access") && l.contains("-gone"))
+            .count()
+    };
+    assert!(
+        eventually(Duration::from_secs(15), || gone() >= 6).await,
+        "{} of 6 client-gone requests ended:\n{}",
+        gone(),
+        proxy.logs()
+    );
     let logs = proxy.logs();
     let mut forbidden: Vec<(String, String)> = vec![
         ("token".into(), token.clone()),

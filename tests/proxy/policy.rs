@@ -1,10 +1,10 @@
-//! Per-route policy and claims for the upstream (DESIGN §9), from one config
+//! Per-route policy and claims for the upstream (docs/DECISIONS.md, "One
+//! decision in the core; per-route policy"), from one config
 //! file, through the proxy binary and through the tower layer (the same
 //! policies, built by the config crate, on axum routers): both front ends
 //! must give each case the same status. Approov's own published test
 //! tokens (tests/fixtures/approov/) run through a `/token` and a
 //! `/token_binding` route, as Approov's quickstart script does.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
 use std::path::Path;

@@ -1,8 +1,7 @@
-//! DESIGN §7 beyond the target: one `Host`, stripped rewrite headers,
+//! The canonical request beyond the target (docs/DECISIONS.md): one `Host`, stripped rewrite headers,
 //! responses that never echo a substituted secret in any encoding (header or
 //! reason phrase), and refusals that answer at once. The real binary, real
 //! upstreams, raw TCP where a client library would not send the request.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 use std::time::{Duration, Instant};

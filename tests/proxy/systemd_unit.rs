@@ -11,7 +11,6 @@
 //! - a reload with a broken config stops at ExecReload's check: the running
 //!   process keeps serving and PIDFile is unchanged;
 //! - stop (SIGTERM) ends the process within TimeoutStopSec.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -195,12 +194,11 @@ fn alive(pid: u32) -> bool {
     state.is_some_and(|s| s != 'Z')
 }
 
-async fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
-    let t = Instant::now();
-    while !cond() {
-        assert!(t.elapsed() < timeout, "{what}: not within {timeout:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+async fn wait_until(what: &str, timeout: Duration, cond: impl FnMut() -> bool) {
+    assert!(
+        attestgate_testkit::eventually(timeout, cond).await,
+        "{what}: not within {timeout:?}"
+    );
 }
 
 /// One request on a new connection: the answer, or the error in

@@ -4,7 +4,6 @@
 //! must hand every one of them over without losing a request, and a second
 //! process on a port that is in use must refuse to start instead of
 //! quietly sharing it.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -13,6 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use attestgate_testkit::eventually;
 use attestgate_testkit::proxy::{Proxy, Start, raw_exchange};
 use attestgate_testkit::upstream::{Behaviour, RecordingUpstream};
 
@@ -87,9 +87,11 @@ async fn an_upgrade_hands_every_workers_socket_over_and_loses_no_request() {
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let before = ok.load(Ordering::Relaxed);
-    assert!(before > 0, "no request served before the upgrade");
+    assert!(
+        eventually(Duration::from_secs(10), || ok.load(Ordering::Relaxed) >= 20).await,
+        "no request served before the upgrade: {:?}",
+        failed.lock().unwrap().first()
+    );
 
     // The new process waits for the sockets; SIGQUIT makes the old one
     // send them and drain.
@@ -104,7 +106,13 @@ async fn an_upgrade_hands_every_workers_socket_over_and_loses_no_request() {
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // It is waiting once it has bound the upgrade socket.
+    let sock = old.dir.join("upgrade.sock");
+    assert!(
+        eventually(Duration::from_secs(10), || sock.exists()).await,
+        "the new process never waited for the sockets:\n{}",
+        std::fs::read_to_string(&new_log).unwrap_or_default()
+    );
     old.signal("QUIT");
     let exit = old
         .wait_exit(Duration::from_secs(30))

@@ -2,7 +2,6 @@
 //! `attestgate` binary → a real tokio-tungstenite echo server. The upgrade
 //! request is checked like any request; once the 101 is relayed, frames go
 //! both ways.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 use std::time::Duration;
@@ -271,14 +270,14 @@ async fn only_websocket_upgrades_are_tunnelled() {
 /// wss: the same check and tunnel through the TLS listener.
 #[tokio::test(flavor = "multi_thread")]
 async fn wss_through_the_tls_listener() {
-    use attestgate_testkit::tls::fixture;
+    use attestgate_testkit::tls;
     let keys = TestKeys::new();
     let up = WsUpstream::start().await;
     let tls_port = attestgate_testkit::http::free_port();
     let server_extra = format!(
         "[[server.tls]]\nlisten = \"127.0.0.1:{tls_port}\"\ncert = \"{}\"\nkey = \"{}\"\n",
-        fixture("localhost.pem").display(),
-        fixture("localhost.key").display()
+        tls::path("localhost.pem").display(),
+        tls::path("localhost.key").display()
     );
     let config = format!(
         "[token]\n[[token.secret]]\nbase64 = {{ value = \"{}\" }}\n\n[[route]]\nname = \"ws\"\nupstream = \"{}\"\n",

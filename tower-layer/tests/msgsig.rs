@@ -3,7 +3,6 @@
 //! key, an altered query, a missing signature and a signed request with a
 //! body (which `call()` cannot buffer) are refused before the inner
 //! service runs; monitor mode lets them through.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::convert::Infallible;
 use std::sync::Arc;

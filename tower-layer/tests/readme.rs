@@ -8,7 +8,6 @@
 //! - each `[dependencies]` block, in a new crate beside a checkout, builds
 //!   its example (`cargo check`, offline, with the workspace's lock file),
 //!   and the git lines are the same lines with another source.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,7 +1,6 @@
 //! The service in process, through `tower::ServiceExt::oneshot`: what the
 //! inner service receives and what the outer layers get back, beyond what a
 //! client can see over the network.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -130,18 +129,43 @@ async fn monitor_mode_drops_a_token_an_earlier_layer_put_there() {
     assert_eq!(seen.rejection.map(|r| r.reason), Some(Reason::Missing));
 }
 
-#[test]
-fn layer_settings_survive_cloning_and_debug_shows_no_secret() {
+/// A clone of a configured layer builds services that act on its
+/// settings: monitor mode lets a request without a token through, counted
+/// under the layer's route name. Its Debug print names the route and never
+/// the secret.
+#[tokio::test]
+async fn a_cloned_layer_acts_on_its_route_and_mode_and_debug_shows_no_secret() {
     let keys = TestKeys::new();
     let verifier = attestgate::Verifier::builder()
         .secret_base64(&keys.secret_b64)
         .unwrap()
         .build()
         .unwrap();
-    let layer = AttestLayer::new(verifier).route_name("r").monitor(true);
-    let clone = layer.clone();
-    assert_eq!(clone.route(), "r");
-    assert!(clone.is_monitor());
+    let registry = prometheus::Registry::new();
+    let layer = AttestLayer::new(verifier)
+        .route_name("r")
+        .monitor(true)
+        .metrics(&registry)
+        .unwrap();
+    let seen = Arc::new(Mutex::new(None));
+    let res = layer
+        .clone()
+        .layer(inner(seen.clone()))
+        .oneshot(req(None))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "monitor mode lets it through");
+    let seen = seen.lock().unwrap().clone().unwrap();
+    assert_eq!(seen.rejection.map(|r| r.reason), Some(Reason::Missing));
+    let metrics = prometheus::TextEncoder::new()
+        .encode_to_string(&registry.gather())
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "attestgate_requests_total{outcome=\"monitored\",route=\"r\"} 1"),
+        "{metrics}"
+    );
     let text = format!("{layer:?}");
     assert!(text.contains("\"r\""), "{text}");
     assert!(!text.contains(&keys.secret_b64), "{text}");

@@ -11,7 +11,7 @@ use attestgate_testkit::upstream::{Behaviour, RecordingUpstream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::{Legit, bin};
+use super::{Legit, bin};
 
 async fn metric(proxy: &Proxy, series: &str) -> f64 {
     proxy

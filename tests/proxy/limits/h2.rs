@@ -11,8 +11,8 @@ use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::timeouts::{big_upstream, proxy_with};
-use crate::{H2_IDLE, HEADER, Legit, Row, SEND, check_rows, closed_at};
+use super::timeouts::{big_upstream, proxy_with};
+use super::{H2_IDLE, HEADER, Legit, Row, SEND, check_rows, closed_at};
 
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 

@@ -11,18 +11,18 @@ use attestgate_testkit::TempDir;
 use attestgate_testkit::client::Client;
 use attestgate_testkit::http::free_port;
 use attestgate_testkit::proxy::{Proxy, Start, raw_exchange};
-use attestgate_testkit::tls::fixture;
+use attestgate_testkit::tls;
 use attestgate_testkit::upstream::{Behaviour, RecordingUpstream};
 
-use crate::bin;
+use super::bin;
 
 const ROUTE: &str = "[[route]]\nname = \"a\"\nupstream = \"demo\"\ntoken = \"off\"\n";
 
 fn tls(addr: &str) -> String {
     format!(
         "[[server.tls]]\nlisten = \"{addr}\"\ncert = \"{}\"\nkey = \"{}\"\n",
-        fixture("localhost.pem").display(),
-        fixture("localhost.key").display()
+        tls::path("localhost.pem").display(),
+        tls::path("localhost.key").display()
     )
 }
 
@@ -165,7 +165,13 @@ async fn a_worker_that_cannot_listen_ends_the_process_within_a_second() {
             .unwrap(),
     );
     let new = &mut new.0;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // It is waiting once it has bound the upgrade socket.
+    let sock = old.dir.join("upgrade.sock");
+    assert!(
+        attestgate_testkit::eventually(Duration::from_secs(10), || sock.exists()).await,
+        "the new process never waited for the sockets:\n{}",
+        std::fs::read_to_string(&new_log).unwrap_or_default()
+    );
     old.signal("QUIT");
     // From the moment its workers start (after the hand-over) to the exit.
     let read_log = || std::fs::read_to_string(&new_log).unwrap_or_default();
@@ -344,12 +350,18 @@ async fn start_up_says_where_it_listens_and_no_service_exits() {
     )
     .await;
     assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // While it serves on, no start-up line comes twice and no service
+    // exits.
+    let steady = || {
+        let logs = proxy.logs();
+        want.iter().all(|w| logs.matches(w.as_str()).count() == 1) && !logs.contains("exited")
+    };
+    assert!(
+        attestgate_testkit::holds_for(Duration::from_millis(300), steady).await,
+        "{}",
+        proxy.logs()
+    );
     let logs = proxy.logs();
-    for w in &want {
-        assert_eq!(logs.matches(w.as_str()).count(), 1, "{w}:\n{logs}");
-    }
-    assert!(!logs.contains("exited"), "{logs}");
     assert!(
         logs.lines()
             .all(|l| !l.contains("ERROR") && !l.contains("WARN") || l.contains("inline secret")),

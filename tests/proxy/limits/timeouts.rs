@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 
 use attestgate_testkit::http::{TestServer, response};
 use attestgate_testkit::proxy::{Proxy, Start};
-use attestgate_testkit::tls::fixture;
+use attestgate_testkit::tls;
 use attestgate_testkit::upstream::{Behaviour, RecordingUpstream};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::{
+use super::{
     HEADER, KEEPALIVE, Legit, Row, SEND, bin, check_rows, closed_at, limits, metric_reaches,
 };
 
@@ -29,8 +29,8 @@ pub(crate) async fn proxy_with(
     let server_extra = format!(
         "{}{extra}\n[[server.tls]]\nlisten = \"127.0.0.1:{tls_port}\"\ncert = \"{}\"\nkey = \"{}\"\n",
         limits(),
-        fixture("localhost.pem").display(),
-        fixture("localhost.key").display()
+        tls::path("localhost.pem").display(),
+        tls::path("localhost.key").display()
     );
     let config = format!(
         "[[route]]\nname = \"big\"\npath_prefix = \"/big\"\nupstream = \"http://{}\"\ntoken = \"off\"\n\n[[route]]\nname = \"echo\"\npath_prefix = \"/\"\nupstream = \"{}\"\ntoken = \"off\"\n",

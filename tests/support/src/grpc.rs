@@ -187,10 +187,10 @@ impl GrpcUpstream {
         GrpcUpstream::start_with(None).await
     }
 
-    /// A TLS server (ALPN h2) with the fixture certificate `localhost`.
+    /// A TLS server (ALPN h2) with the kit's certificate `localhost`.
     pub async fn start_tls() -> GrpcUpstream {
-        let cert = std::fs::read(crate::tls::fixture("localhost.pem")).unwrap();
-        let key = std::fs::read(crate::tls::fixture("localhost.key")).unwrap();
+        let cert = std::fs::read(crate::tls::path("localhost.pem")).unwrap();
+        let key = std::fs::read(crate::tls::path("localhost.key")).unwrap();
         GrpcUpstream::start_with(Some(
             ServerTlsConfig::new().identity(Identity::from_pem(cert, key)),
         ))
@@ -222,7 +222,7 @@ impl GrpcUpstream {
         format!("http://{}", self.addr)
     }
 
-    /// `https://localhost:PORT` (the name on the fixture certificate).
+    /// `https://localhost:PORT` (the name on the kit's certificate).
     pub fn tls_url(&self) -> String {
         format!("https://localhost:{}", self.addr.port())
     }
@@ -238,9 +238,9 @@ pub async fn h2c_channel(addr: SocketAddr) -> Channel {
 }
 
 /// One HTTP/2 connection over TLS (ALPN h2) to `addr`, trusting only the
-/// fixture CA and checking the name `localhost`.
+/// kit's CA and checking the name `localhost`.
 pub async fn tls_channel(addr: SocketAddr) -> Channel {
-    let ca = std::fs::read(crate::tls::fixture("ca.pem")).unwrap();
+    let ca = std::fs::read(crate::tls::path("ca.pem")).unwrap();
     Endpoint::from_shared(format!("https://127.0.0.1:{}", addr.port()))
         .unwrap()
         .tls_config(

@@ -9,8 +9,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName};
+use rustls_pki_types::ServerName;
 
 use crate::client::Reply;
 
@@ -30,20 +29,10 @@ impl H2Conn {
         H2Conn::handshake(TokioIo::new(tcp), "http", addr.to_string()).await
     }
 
-    /// TLS with ALPN `h2` only to `addr`, trusting the fixture CA and
+    /// TLS with ALPN `h2` only to `addr`, trusting the kit's CA and
     /// checking the name `localhost`. Panics if the server does not pick h2.
     pub async fn tls(addr: SocketAddr) -> H2Conn {
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_file_iter(crate::tls::fixture("ca.pem")).unwrap() {
-            roots.add(cert.unwrap()).unwrap();
-        }
-        let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        let mut config = crate::tls::client_config();
         config.alpn_protocols = vec![b"h2".to_vec()];
         let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
         let tls = tokio_rustls::TlsConnector::from(Arc::new(config))

@@ -11,9 +11,13 @@
 //! - [`tokens::TestKeys`]: signing keys of every family and minting at run
 //!   time (tokens are never checked in: they would expire).
 //! - [`client`]: a small HTTP/1 client for tests.
-//! - [`pki`]: certificate chains made at run time (rcgen): a private CA,
-//!   server and client certificates, TLS servers that demand a client
-//!   certificate.
+//! - [`pki`]: the one test PKI, made at run time (rcgen): private CAs,
+//!   intermediates and cross-signatures, leaves of any validity and
+//!   extended key usage, client certificates, pins computed independently,
+//!   TLS server configurations that demand a client certificate.
+//! - [`tls`]: the kit's HTTPS identity (`localhost`, `other`) from that
+//!   PKI, HTTPS servers and clients that use it, and TLS servers serving
+//!   any chain (swappable, or silent) for the pinning tests.
 //! - [`connect::ConnectProxy`]: an HTTP CONNECT proxy that counts tunnels.
 //! - [`forge`]: tokens built byte by byte (padded, re-keyed, HS512, public
 //!   keys as HMAC secrets) for the rejection tests.
@@ -88,7 +92,7 @@ impl TempDir {
     pub fn path(&self) -> &std::path::Path {
         &self.0
     }
-    pub fn join(&self, name: &str) -> std::path::PathBuf {
+    pub fn join(&self, name: impl AsRef<std::path::Path>) -> std::path::PathBuf {
         self.0.join(name)
     }
     /// Writes a file atomically (write to a temporary name, then rename), as
@@ -102,22 +106,99 @@ impl TempDir {
     }
 }
 
+impl std::ops::Deref for TempDir {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::path::Path> for TempDir {
+    fn as_ref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for TempDir {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.0.as_os_str()
+    }
+}
+
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
-/// Polls `cond` every 20 ms until it holds or `timeout` passes.
+/// How often the waiting helpers look.
+const POLL: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Polls `cond` every 20 ms until it holds (`true`) or `timeout` passes
+/// (`false`). The way to wait for something to happen: never a fixed sleep
+/// and then an assertion (too short on a loaded machine, too long
+/// everywhere else).
 pub async fn eventually<F: FnMut() -> bool>(timeout: std::time::Duration, mut cond: F) -> bool {
+    eventually_async(timeout, || std::future::ready(cond())).await
+}
+
+/// [`eventually`] for a condition that awaits (a metric read over HTTP, a
+/// store).
+pub async fn eventually_async<F, Fut>(timeout: std::time::Duration, mut cond: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        if cond() {
+        if cond().await {
             return true;
         }
         if tokio::time::Instant::now() >= deadline {
             return false;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Whether `cond` holds at every look (every 20 ms) for the whole `window`;
+/// `false` at the first look where it does not. How a test shows that
+/// something did NOT happen (a second connection, a refetch before its
+/// time) when there is no event to wait for: a slow machine can only make
+/// it see less, never fail a correct program.
+pub async fn holds_for<F: FnMut() -> bool>(window: std::time::Duration, mut cond: F) -> bool {
+    holds_for_async(window, || std::future::ready(cond())).await
+}
+
+/// [`holds_for`] for a condition that awaits.
+pub async fn holds_for_async<F, Fut>(window: std::time::Duration, mut cond: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let end = tokio::time::Instant::now() + window;
+    loop {
+        if !cond().await {
+            return false;
+        }
+        if tokio::time::Instant::now() >= end {
+            return true;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// [`eventually`] for a test without a runtime: the thread sleeps between
+/// looks.
+pub fn eventually_blocking<F: FnMut() -> bool>(timeout: std::time::Duration, mut cond: F) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(POLL);
     }
 }

@@ -109,7 +109,7 @@ impl Fixture {
     }
 
     /// The same configuration as the `[token]` section of the TOML file
-    /// (DESIGN §4), the secret given inline.
+    /// (as config/example.toml writes it), the secret given inline.
     pub fn token_toml(&self) -> String {
         format!(
             r#"[token]

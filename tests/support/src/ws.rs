@@ -104,27 +104,14 @@ pub async fn connect(
 }
 
 /// The same over TLS to `addr` (`wss://localhost:PORT`), trusting the
-/// fixture CA; ALPN `http/1.1`, as browsers offer for WebSocket.
+/// kit's CA; ALPN `http/1.1`, as browsers offer for WebSocket.
 pub async fn connect_tls(
     addr: SocketAddr,
     path: &str,
     headers: &[(&str, &str)],
 ) -> Result<WebSocketStream<tokio_rustls::client::TlsStream<TcpStream>>, Box<tungstenite::Error>> {
-    use rustls_pki_types::pem::PemObject;
     use tungstenite::client::IntoClientRequest;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in
-        rustls_pki_types::CertificateDer::pem_file_iter(crate::tls::fixture("ca.pem")).unwrap()
-    {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let mut config = crate::tls::client_config();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let tcp = TcpStream::connect(addr).await.unwrap();
     let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
