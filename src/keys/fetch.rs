@@ -2,10 +2,10 @@
 //!
 //! hyper 1 with hyper-util's client and hyper-rustls (ring; Mozilla's webpki
 //! roots or the system's, an extra CA, a client certificate, an HTTP
-//! CONNECT proxy: [`crate::egress`]; no OpenSSL). Redirects are not followed
+//! CONNECT proxy: [`crate::keys::egress`]; no OpenSSL). Redirects are not followed
 //! (a 3xx is an error), the body is read up to a cap and no further, `ETag` and
 //! `Cache-Control: max-age` are reported to the caller, which owns the
-//! schedule and the last good keys ([`crate::refresh`]).
+//! schedule and the last good keys ([`crate::keys::refresh`]).
 //!
 //! Errors are short reasons for a log line: a status code, `timeout`, `body
 //! over 1 MiB`, a connection error. They never hold the body.
@@ -23,7 +23,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::rt::TokioExecutor;
 
-use crate::egress::{self, EgressOptions};
+use crate::keys::egress::{self, EgressOptions};
 
 /// What one fetch brought.
 #[derive(Debug)]
@@ -86,7 +86,7 @@ pub(crate) struct HttpFetcher {
 /// userinfo; plain `http://` only to a loopback host unless
 /// `allow_insecure_http`. No message shows the URL's userinfo.
 pub(crate) fn parse_url(url: &str, allow_insecure_http: bool) -> Result<Uri, String> {
-    let shown = crate::redact::url(url);
+    let shown = crate::secrets::redact::url(url);
     let u = match url.parse::<Uri>() {
         Ok(u) if matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some() => u,
         _ => return Err(format!("{shown:?} is not an http:// or https:// URL")),
@@ -136,13 +136,13 @@ fn with_port(uri: &Uri) -> Result<Uri, String> {
     parts.authority = Some(authority.parse().map_err(|_| {
         format!(
             "{} has no usable host",
-            crate::redact::url(&uri.to_string())
+            crate::secrets::redact::url(&uri.to_string())
         )
     })?);
     Uri::from_parts(parts).map_err(|_| {
         format!(
             "{} has no usable host",
-            crate::redact::url(&uri.to_string())
+            crate::secrets::redact::url(&uri.to_string())
         )
     })
 }
@@ -378,7 +378,7 @@ mod tests {
             Duration::from_secs(30),
             1024 * 1024,
             &EgressOptions {
-                proxy: crate::egress::ProxySetting::Off,
+                proxy: crate::keys::egress::ProxySetting::Off,
                 ..EgressOptions::default()
             },
         )

@@ -9,15 +9,15 @@ use std::time::Duration;
 use http::StatusCode;
 use http::header::HeaderName;
 
-use crate::alg::{Alg, AlgSet};
-use crate::cache::TokenCache;
+use crate::jose::alg::{Alg, AlgSet};
+use crate::keys::refresh::{JwksOptions, Keeper, SecretSpec, Sources};
+use crate::keys::store::KeyStore;
 use crate::keys::{self, SecretError};
 use crate::policy::Policy;
-use crate::refresh::{JwksOptions, Keeper, SecretSpec, Sources};
-use crate::secret::{Secret, SecretSource};
-use crate::state::{Mode, PolicyState, Shared};
-use crate::store::KeyStore;
-use crate::verify::Verifier;
+use crate::request::state::{Mode, PolicyState, Shared};
+use crate::secrets::secret::{Secret, SecretSource};
+use crate::token::cache::TokenCache;
+use crate::verifier::Verifier;
 
 /// Default cap on the token's size (after any prefix).
 pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;

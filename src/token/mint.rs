@@ -4,10 +4,10 @@
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
 
-use crate::alg::{Alg, Family};
-use crate::b64;
+use crate::jose::alg::{Alg, Family};
+use crate::jose::b64;
 use crate::keys::{self, SecretError};
-use crate::secret::Secret;
+use crate::secrets::secret::Secret;
 
 /// A key to sign tokens with.
 pub enum SigningKey {

@@ -4,7 +4,7 @@
 //!
 //! The request path only loads the snapshot; the refresher (the one writer)
 //! swaps a whole new set in with [`KeyStore::install`]. This module knows
-//! nothing of where keys come from (that is [`crate::refresh`]) nor of how a
+//! nothing of where keys come from (that is [`crate::keys::refresh`]) nor of how a
 //! token is checked (that is the verifier).
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,10 +12,10 @@ use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwap;
 
-use crate::cache::TokenCache;
 use crate::clock;
 use crate::keys::{Key, KeySet};
 use crate::metrics::{Metrics, VerifierMetrics};
+use crate::token::cache::TokenCache;
 
 /// The keys in service and what follows them.
 pub(crate) struct KeyStore {

@@ -6,7 +6,7 @@ use http::header::{HeaderMap, HeaderName};
 use ring::digest;
 use subtle::ConstantTimeEq;
 
-use crate::b64;
+use crate::jose::b64;
 use crate::reason::Reason;
 use crate::token::{Inner, Pay};
 

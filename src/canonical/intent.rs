@@ -91,7 +91,7 @@ pub fn overrides_method(headers: &HeaderMap, query: Option<&str>) -> bool {
         || query.is_some_and(|q| {
             q.split('&').any(|pair| {
                 let name = pair.split_once('=').map_or(pair, |(k, _)| k);
-                crate::query::form_decode(name)
+                crate::canonical::query::form_decode(name)
                     .is_some_and(|n| n.eq_ignore_ascii_case(METHOD_OVERRIDE_PARAM.as_bytes()))
             })
         })

@@ -9,6 +9,9 @@
 //! take part in the duplicate check, must be UTF-8 and obey the nesting
 //! limit.
 
+pub mod alg;
+pub(crate) mod b64;
+
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
@@ -640,7 +643,7 @@ mod tests {
             assert!(matches!(raw.alg, Some(Want::Ok(a)) if a == alg));
             let fast = parse_header(bytes).unwrap();
             assert_eq!((&*fast.alg, fast.kid.is_none()), (alg, true));
-            let encoded = crate::b64::encode_segment(bytes);
+            let encoded = crate::jose::b64::encode_segment(bytes);
             let from_segment = common_header(&encoded).unwrap();
             assert_eq!(
                 (&*from_segment.alg, from_segment.kid.is_none()),

@@ -20,11 +20,11 @@ use std::sync::Arc;
 
 use http::{HeaderMap, HeaderValue, StatusCode};
 
-use crate::decide::{Decision, Refusal, fingerprint};
 use crate::metrics::Outcome;
 use crate::msgsig::replay::{ReplayKey, ReplayStore, StoreCheck, StoreError};
 use crate::msgsig::{MessageSigning, MessageSigningPolicy, RequestParts, Signed};
 use crate::reason::Reason;
+use crate::request::decide::{Decision, Refusal, fingerprint};
 
 /// Builds a route's message signing. The policy was validated by
 /// [`crate::Policy::validate`] (config); a `"redis"` policy without its

@@ -33,7 +33,7 @@ pub struct RequestParts<'a> {
     pub client: Option<IpAddr>,
     /// Whether a body comes with the request (an exempt method with one
     /// needs a token).
-    pub body: crate::target::BodyHint,
+    pub body: crate::canonical::BodyHint,
 }
 
 impl std::fmt::Debug for RequestParts<'_> {
@@ -56,7 +56,7 @@ impl<'a> RequestParts<'a> {
             uri: req.uri(),
             headers: req.headers(),
             client: None,
-            body: crate::target::BodyHint::FromHeaders,
+            body: crate::canonical::BodyHint::FromHeaders,
         }
     }
 }
@@ -313,7 +313,7 @@ impl crate::Verifier {
             // An upgrade opens a tunnel past every later check: on a
             // token route it needs a token, optional or not.
             Err(crate::Reason::Missing)
-                if p.token == T::Optional && !crate::target::intent::is_upgrade(req.headers) =>
+                if p.token == T::Optional && !crate::canonical::intent::is_upgrade(req.headers) =>
             {
                 return pass(Outcome::Anonymous, None);
             }
@@ -341,7 +341,7 @@ impl crate::Verifier {
 /// Why an exempt method's request still needs a token, if it does: it
 /// asks for an upgrade, overrides its method, or carries a body.
 fn exemption_lost(req: &RequestParts<'_>) -> Option<&'static str> {
-    use crate::target::intent;
+    use crate::canonical::intent;
     if intent::is_upgrade(req.headers) {
         Some("exempt_upgrade")
     } else if intent::overrides_method(req.headers, req.uri.query()) {
@@ -421,7 +421,7 @@ mod tests {
             uri: &uri,
             headers: &h,
             client: None,
-            body: crate::target::BodyHint::FromHeaders,
+            body: crate::canonical::BodyHint::FromHeaders,
         };
         let text = format!("{parts:?}");
         assert!(
@@ -450,9 +450,9 @@ mod tests {
     /// optional route's upgrade needs a token.
     #[test]
     fn exemptions_hold_only_for_plain_requests() {
+        use crate::canonical::BodyHint;
         use crate::policy::TokenRequirement;
-        use crate::target::BodyHint;
-        let secret = crate::mint::new_secret_base64().unwrap();
+        let secret = crate::token::mint::new_secret_base64().unwrap();
         let base = crate::Verifier::builder()
             .secret_base64(&secret)
             .unwrap()
@@ -466,9 +466,10 @@ mod tests {
             token: TokenRequirement::Optional,
             ..base.policy().clone()
         });
-        let key = crate::mint::SigningKey::hs256_base64(&secret).unwrap();
+        let key = crate::token::mint::SigningKey::hs256_base64(&secret).unwrap();
         let exp = crate::clock::now() as u64 + 300;
-        let token = crate::mint::mint(&key, None, &serde_json::json!({ "exp": exp })).unwrap();
+        let token =
+            crate::token::mint::mint(&key, None, &serde_json::json!({ "exp": exp })).unwrap();
         // (verifier, method, target, headers, body, with token) → outcome
         let up = [("upgrade", "websocket"), ("connection", "upgrade")];
         let table: Vec<(

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::egress::EgressOptions;
+use crate::keys::egress::EgressOptions;
 
 /// Default cap on a JWKS document, fetched or read from a file.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -42,7 +42,7 @@ impl std::fmt::Debug for JwksOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JwksOptions")
             .field("file", &self.file)
-            .field("url", &self.url.as_deref().map(crate::redact::url))
+            .field("url", &self.url.as_deref().map(crate::secrets::redact::url))
             .field("refresh", &self.refresh)
             .field("min_refetch", &self.min_refetch)
             .field("timeout", &self.timeout)

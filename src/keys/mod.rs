@@ -9,14 +9,20 @@
 //! signing or unsafe is skipped with a [`Skipped`] note and never fails the
 //! rest of the set.
 
+pub mod egress;
+pub(crate) mod fetch;
+pub mod pem;
+pub mod refresh;
+pub(crate) mod store;
+
 use std::collections::HashMap;
 use std::fmt;
 
 use ring::signature::{self, UnparsedPublicKey};
 
-use crate::alg::{Alg, AlgSet, Family};
-use crate::b64;
-use crate::secret::Secret;
+use crate::jose::alg::{Alg, AlgSet, Family};
+use crate::jose::b64;
+use crate::secrets::secret::Secret;
 
 /// Shortest HS256 secret we accept: RFC 7518 §3.2 requires a key at least as
 /// long as the hash output. Approov account secrets are 64 bytes.

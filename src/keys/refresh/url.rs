@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::fetch::{self, Fetched, Fetcher};
 use crate::keys::Key;
+use crate::keys::fetch::{self, Fetched, Fetcher};
 use crate::metrics::VerifierMetrics;
 use crate::watch::{read_capped, sha256};
 
@@ -66,7 +66,7 @@ impl JwksUrl {
             {
                 tracing::warn!(
                     source = "jwks.url",
-                    url = %crate::redact::url(url),
+                    url = %crate::secrets::redact::url(url),
                     "keys are fetched over plain http:// (allow_insecure_http = true): anyone on the path can replace them"
                 );
             }

@@ -13,7 +13,7 @@
 
 use zeroize::Zeroizing;
 
-use crate::secret::Secret;
+use crate::secrets::secret::Secret;
 
 /// How many rounds of percent-decoding are tried (an encoded, then
 /// re-encoded value is the deepest a framework produces in practice).

@@ -7,19 +7,19 @@
 //! - [`PolicyState`]: one handle's policy, made ready for the request path
 //!   (extractor, binding, rules and their id, metric handles).
 //!
-//! Built by [`crate::builder`] and [`crate::Verifier::with_policy`], read by
-//! [`crate::verify`] and [`crate::decide`], written (the key set only) by
-//! [`crate::refresh`] through [`Owner`].
+//! Built by [`crate::verifier::builder`] and [`crate::Verifier::with_policy`], read by
+//! [`crate::verifier`] and [`crate::request::decide`], written (the key set only) by
+//! [`crate::keys::refresh`] through [`Owner`].
 
 use std::sync::{Mutex, OnceLock};
 
-use crate::alg::AlgSet;
-use crate::binding::Binding;
-use crate::extract::Extractor;
+use crate::jose::alg::AlgSet;
+use crate::keys::refresh::{Keeper, Owner};
+use crate::keys::store::KeyStore;
 use crate::metrics::PolicyMetrics;
 use crate::policy::Policy;
-use crate::refresh::{Keeper, Owner};
-use crate::store::KeyStore;
+use crate::request::binding::Binding;
+use crate::request::extract::Extractor;
 
 /// What a front end does with a failing request.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -131,7 +131,7 @@ impl PolicyState {
         let signing = policy
             .message_signing
             .clone()
-            .map(|ms| crate::signing::build(&policy.name, ms, store));
+            .map(|ms| crate::request::signature::build(&policy.name, ms, store));
         PolicyState {
             signing,
             rules,

@@ -6,11 +6,14 @@
 //! The claims a handler may read (`ip`, `did`, ...) are decoded from the
 //! token the first time one is asked for, and kept from then on.
 
+pub(crate) mod cache;
+pub mod mint;
+
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
-use crate::alg::Alg;
-use crate::b64;
+use crate::jose::alg::Alg;
+use crate::jose::b64;
 use crate::jose::{self, Claims, KNOWN_CLAIMS};
 use crate::msgsig::{InstallKey, IpkError};
 

@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use crate::keys::{self, Key};
-use crate::secret::SecretSource;
+use crate::secrets::secret::SecretSource;
 use crate::watch::FileWatch;
 
 use super::options::JwksOptions;

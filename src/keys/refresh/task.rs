@@ -7,8 +7,8 @@ use std::sync::Weak;
 
 use tokio::time::Instant;
 
-use crate::fetch::Fetcher;
-use crate::store::KeyStore;
+use crate::keys::fetch::Fetcher;
+use crate::keys::store::KeyStore;
 
 use super::Owner;
 use super::schedule::{Timing, UrlSchedule};

@@ -3,8 +3,8 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::fetch::HttpFetcher;
-use crate::store::KeyStore;
+use crate::keys::fetch::HttpFetcher;
+use crate::keys::store::KeyStore;
 
 use super::options::JwksOptions;
 use super::task::{install, run};

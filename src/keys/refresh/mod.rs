@@ -27,7 +27,7 @@
 //! - **Each fetch** is one `GET` with `timeout` on the whole exchange
 //!   (connect, TLS, headers, body), over `http://` or `https://` (rustls with
 //!   ring; Mozilla's webpki roots or the system's, an extra CA, a client
-//!   certificate, a proxy: see [`crate::egress`]). Redirects are not followed (a 3xx is an
+//!   certificate, a proxy: see [`crate::keys::egress`]). Redirects are not followed (a 3xx is an
 //!   error). The body is read up to `max_body_bytes` (1 MiB) and no further.
 //!   `If-None-Match` carries the `ETag` of the document in service; a 304
 //!   keeps it and counts as a success. A 2xx body must be a JWKS with at least
@@ -151,7 +151,7 @@ mod url;
 
 use std::sync::Arc;
 
-use crate::store::KeyStore;
+use crate::keys::store::KeyStore;
 
 pub use handle::{RefreshError, RefresherHandle};
 pub(crate) use handle::{refresh_once, run_in_place, spawn};

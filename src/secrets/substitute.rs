@@ -18,7 +18,7 @@ use arc_swap::ArcSwap;
 use http::HeaderName;
 use zeroize::Zeroizing;
 
-use crate::secret::{self, Secret, SecretSource, SecretSourceError};
+use crate::secrets::secret::{self, Secret, SecretSource, SecretSourceError};
 use crate::watch::{FileChange, FileWatch};
 
 /// Cap on a substitution secret file.
@@ -232,14 +232,16 @@ impl Substitution {
             let start = offset;
             offset += pair.len() + 1;
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            if crate::query::form_decode(k).as_deref() != Some(name.as_bytes()) {
+            if crate::canonical::query::form_decode(k).as_deref() != Some(name.as_bytes()) {
                 continue;
             }
             seen += 1;
             if seen > 1 {
                 return Err(SubstituteError::Repeated);
             }
-            if crate::query::form_decode(v).as_deref() == Some(self.placeholder.as_bytes()) {
+            if crate::canonical::query::form_decode(v).as_deref()
+                == Some(self.placeholder.as_bytes())
+            {
                 let value_start = start + k.len() + 1;
                 hit = Some((value_start, value_start + v.len()));
             }
@@ -269,7 +271,7 @@ fn percent_encode_into(bytes: &[u8], out: &mut String) {
     }
 }
 
-pub use crate::scrub::contains_secret;
+pub use crate::secrets::scrub::contains_secret;
 
 /// Polls the file-backed secrets every `interval` and reloads changed ones,
 /// until `shutdown` resolves. Failures keep the old value and are logged

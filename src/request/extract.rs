@@ -52,7 +52,7 @@ impl Extractor {
             return from_header.map(Cow::Borrowed);
         };
         let from_query = match uri.query() {
-            Some(q) => crate::query::value(q, name).map_err(|_| Reason::Malformed)?,
+            Some(q) => crate::canonical::query::value(q, name).map_err(|_| Reason::Malformed)?,
             None => None,
         };
         match (from_header, from_query) {

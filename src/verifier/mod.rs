@@ -1,6 +1,8 @@
 //! The verifier: steps 1-3 of a request (extract, verify, bind), shared by
 //! the proxy and the tower layer so both decide alike.
 
+pub(crate) mod builder;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
@@ -8,17 +10,17 @@ use std::time::Instant;
 use http::StatusCode;
 use http::header::{HeaderMap, HeaderName};
 
-use crate::alg::{Alg, AlgSet};
-use crate::b64;
-use crate::binding;
-use crate::cache::TokenCache;
 use crate::clock;
 use crate::jose;
+use crate::jose::alg::{Alg, AlgSet};
+use crate::jose::b64;
+use crate::keys::refresh::{self, RefreshError, RefresherHandle};
 use crate::keys::{KeySet, Lookup};
 use crate::metrics::{Metrics, VerifierMetrics};
 use crate::reason::Reason;
-use crate::refresh::{self, RefreshError, RefresherHandle};
-use crate::state::{Mode, PolicyState, Shared};
+use crate::request::binding;
+use crate::request::state::{Mode, PolicyState, Shared};
+use crate::token::cache::TokenCache;
 use crate::token::{Inner, Pay, VerifiedToken};
 
 /// How many keys one token may be tried against when it names none. An
@@ -258,7 +260,7 @@ impl Verifier {
             }
             // An HMAC check costs ~0.3 µs; an asymmetric one up to ~75 µs,
             // so a token naming no key tries only a few of those.
-            if fitting == MAX_KEYS_TRIED && alg.family() != crate::alg::Family::Hmac {
+            if fitting == MAX_KEYS_TRIED && alg.family() != crate::jose::alg::Family::Hmac {
                 break;
             }
         }
@@ -425,7 +427,7 @@ impl Verifier {
 }
 
 impl Verifier {
-    /// Keeps the keys current (policy: [the `refresh` module](crate::refresh))
+    /// Keeps the keys current (policy: [the `refresh` module](crate::keys::refresh))
     /// until `shutdown` resolves: fetches the JWKS URL on its schedule and on
     /// unknown `kid`s, re-reads key files when they change, and swaps in a
     /// new key set whenever a source changes. Returns at once when there is

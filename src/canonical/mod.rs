@@ -25,6 +25,8 @@
 //! and a canonical form never routes differently from the input it came
 //! from (a fuzz target and property tests hold them to that).
 
+pub mod query;
+
 pub mod headers;
 mod host;
 pub mod intent;

@@ -74,8 +74,8 @@ pub struct EgressError {
     pub message: String,
 }
 
-impl From<crate::pem::FileError> for EgressError {
-    fn from(e: crate::pem::FileError) -> Self {
+impl From<crate::keys::pem::FileError> for EgressError {
+    fn from(e: crate::keys::pem::FileError) -> Self {
         err(e.setting, e.message)
     }
 }
@@ -120,7 +120,7 @@ pub(crate) fn tls_config(o: &EgressOptions) -> Result<ClientConfig, EgressError>
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     }
     if let Some(path) = &o.ca_file {
-        for cert in crate::pem::certs_in("ca_file", path)? {
+        for cert in crate::keys::pem::certs_in("ca_file", path)? {
             roots.add(cert).map_err(|e| {
                 err(
                     "ca_file",
@@ -137,8 +137,8 @@ pub(crate) fn tls_config(o: &EgressOptions) -> Result<ClientConfig, EgressError>
     match (&o.client_cert, &o.client_key) {
         (None, None) => Ok(builder.with_no_client_auth()),
         (Some(cert), Some(key)) => {
-            let chain = crate::pem::certs_in("client_cert", cert)?;
-            let key = crate::pem::key_in("client_key", key)?;
+            let chain = crate::keys::pem::certs_in("client_cert", cert)?;
+            let key = crate::keys::pem::key_in("client_key", key)?;
             builder.with_client_auth_cert(chain, key).map_err(|e| {
                 err(
                     "client_key",

@@ -9,12 +9,12 @@ use tokio::time::Instant;
 
 use super::options::JwksOptions;
 use super::task::run;
-use crate::alg::Alg;
 use crate::clock;
-use crate::fetch::{Fetched, Fetcher};
-use crate::mint::{self, SigningKey};
+use crate::jose::alg::Alg;
+use crate::keys::fetch::{Fetched, Fetcher};
 use crate::reason::Reason;
-use crate::verify::Verifier;
+use crate::token::mint::{self, SigningKey};
+use crate::verifier::Verifier;
 
 const S: Duration = Duration::from_secs(1);
 
