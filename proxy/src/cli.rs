@@ -305,10 +305,7 @@ pub fn mint_tokens(args: &MintArgs) -> Result<Vec<String>, String> {
             );
         }
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_err(|e| e.to_string())?
-        .as_secs() as i64;
+    let now = crate::clock::unix_now();
     let mut claims = serde_json::Map::new();
     claims.insert("exp".into(), (now + args.ttl).into());
     if !args.bind.is_empty() {

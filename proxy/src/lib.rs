@@ -12,6 +12,7 @@
 mod admin;
 pub mod cli;
 pub mod cli_pins;
+mod clock;
 mod conns;
 mod demo;
 mod drain;
@@ -26,6 +27,7 @@ pub mod resolve;
 mod respond;
 mod routes;
 mod server;
+mod shutdown;
 mod signing;
 mod workers;
 

@@ -43,7 +43,7 @@ impl<S> Filter<S> for PingoraFloodGuard {
         if !meta.is_event() || !meta.target().starts_with("pingora") || !guarded(meta) {
             return true;
         }
-        let second = super::conns::now_secs();
+        let second = crate::clock::now_secs();
         if WINDOW.swap(second, Relaxed) != second {
             IN_WINDOW.store(0, Relaxed);
         }

@@ -29,6 +29,7 @@ use crate::demo::Echo;
 use crate::drain::{DelayedTerminate, Draining};
 use crate::gateway::Gateway;
 use crate::routes::{Route, RouteTable};
+use crate::shutdown::shutdown_of;
 
 /// Why the server could not be built. Names the setting, never a secret.
 #[derive(Debug, thiserror::Error)]
@@ -533,14 +534,6 @@ fn listeners(config: &Config, demo_socket: &str, uses_demo: bool) -> Vec<Listene
         });
     }
     out
-}
-
-async fn shutdown_of(mut watch: ShutdownWatch) {
-    while !*watch.borrow() {
-        if watch.changed().await.is_err() {
-            return;
-        }
-    }
 }
 
 /// A background service whose work may finish early (nothing to refresh,

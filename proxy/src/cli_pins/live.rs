@@ -336,7 +336,7 @@ pub(super) fn check(config: &Path, json: bool) -> ExitCode {
     let mut done = 0;
     let results = rt.block_on(check::check_domains_with(
         &file.domains,
-        attestgate_pins::clock::now_unix(),
+        crate::clock::unix_now(),
         &mut |_, c| {
             done += 1;
             let verdict = if c.passed() { "ok" } else { "FAILED" };

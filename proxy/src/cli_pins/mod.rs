@@ -245,7 +245,7 @@ fn print_json(value: &impl serde::Serialize) -> bool {
 /// `--today` as Unix seconds (noon UTC of that day), or now.
 fn now_from(today: Option<&str>) -> Result<i64, String> {
     match today {
-        None => Ok(attestgate_pins::clock::now_unix()),
+        None => Ok(crate::clock::unix_now()),
         Some(t) => attestgate_pins::clock::parse_date(t)
             .map(|d| attestgate_pins::clock::date_start(d) + 12 * 3600)
             .ok_or_else(|| format!("--today {t:?}: write it YYYY-MM-DD")),

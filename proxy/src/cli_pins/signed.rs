@@ -125,7 +125,7 @@ pub(super) fn sign(args: &SignArgs) -> ExitCode {
     let options = SignOptions {
         audience: args.audience.clone(),
         seq: args.seq,
-        iat: args.now.unwrap_or_else(attestgate_pins::clock::now_unix),
+        iat: args.now.unwrap_or_else(crate::clock::unix_now),
         ttl: i64::try_from(ttl).unwrap_or(i64::MAX),
         refresh,
         next_kids: args.next_kids.clone(),
@@ -188,7 +188,7 @@ pub(super) fn verify(args: &VerifyArgs) -> ExitCode {
         keys: &keys,
         audience: &args.audience,
         min_seq: args.min_seq,
-        now: args.now.unwrap_or_else(attestgate_pins::clock::now_unix),
+        now: args.now.unwrap_or_else(crate::clock::unix_now),
         allowed_kids: None,
     };
     match signed::verify(&jws, &rules) {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use pingora_core::server::ShutdownWatch;
 
 use super::Pool;
-use super::ctl::now_ms;
+use crate::clock::now_ms;
 use super::listening::Listening;
 
 /// Runs until the worker's runtime stops.
