@@ -50,8 +50,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use crate::clock::now_ms;
-use ctl::{Ctl, Phase};
 pub(crate) use ctl::request_head_read;
+use ctl::{Ctl, Phase};
 pub(crate) use metrics::ConnMetrics;
 pub(crate) use verdict::Deadlines;
 use verdict::{Reason, Verdict};

@@ -23,7 +23,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use pingora_core::server::{ShutdownSignal, ShutdownSignalWatch};
+use pingora_core::server::{ShutdownSignal, ShutdownSignalWatch, ShutdownWatch};
+use pingora_core::services::background::BackgroundService;
+
+use crate::shutdown::shutdown_of;
 
 /// Whether this process is draining (SIGTERM received). Shared by the
 /// signal watcher (which sets it) and `/readyz` (which reads it).
@@ -87,6 +90,39 @@ impl DelayedTerminate {
                 tracing::info!("a second signal during the drain delay: not waiting any longer");
                 next
             }
+        }
+    }
+}
+
+/// Exits the process once shutdown has begun and no request is in flight
+/// (or the grace period is over: then Pingora's own shutdown goes on).
+pub(super) struct Drain {
+    pub(super) grace: Duration,
+    pub(super) demo_socket: Option<String>,
+}
+
+#[async_trait]
+impl BackgroundService for Drain {
+    async fn start(&self, shutdown: ShutdownWatch) {
+        shutdown_of(shutdown).await;
+        let started = std::time::Instant::now();
+        // Let the listeners stop and requests already accepted register.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        loop {
+            let in_flight = crate::gateway::IN_FLIGHT.load(std::sync::atomic::Ordering::Relaxed);
+            if in_flight == 0 {
+                tracing::info!(after = ?started.elapsed(), "drained: no request in flight, exiting");
+                if let Some(p) = &self.demo_socket {
+                    let _ = std::fs::remove_file(p);
+                }
+                // 1 when the drain was started because a listener was lost.
+                std::process::exit(i32::from(crate::conns::listening::failure().is_some()));
+            }
+            if started.elapsed() >= self.grace {
+                tracing::warn!(in_flight, "grace period over with requests still in flight");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
 }

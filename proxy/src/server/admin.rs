@@ -4,7 +4,7 @@
 //! listening and every worker running (see [`crate::conns::listening`]);
 //! while draining it stays 200 (liveness: never restart a draining
 //! process). `/readyz` is 200 once keys are loaded and while the process
-//! serves, and 503 before that and from SIGTERM on (see [`crate::drain`]).
+//! serves, and 503 before that and from SIGTERM on (see [`super::drain`]).
 
 use async_trait::async_trait;
 use http::{Response, StatusCode};
@@ -19,7 +19,7 @@ pub(crate) struct Admin {
     /// The verifier whose keys decide readiness (`None`: nothing to wait for).
     pub(crate) verifier: Option<attestgate::Verifier>,
     /// Set on SIGTERM: `/readyz` answers 503 from then on (drain).
-    pub(crate) draining: crate::drain::Draining,
+    pub(crate) draining: super::drain::Draining,
     /// Whether every listener is listening.
     pub(crate) listening: std::sync::Arc<crate::conns::listening::Listening>,
     /// The proxy's workers (are they running?).

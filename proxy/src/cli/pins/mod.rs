@@ -1,4 +1,4 @@
-//! `attestgate pins ...`: the pinning kit's verbs (DESIGN §10). The work
+//! `attestgate pins ...`: the pinning kit's verbs (docs/PINNING.md). The work
 //! is in the `attestgate-pins` crate; this folder parses arguments and
 //! prints: `files` for the offline verbs, `live` for those that connect.
 //!

@@ -1,4 +1,5 @@
-//! The signed pin config's verbs (DESIGN §11): signing-key, sign, verify.
+//! The signed pin config's verbs: signing-key, sign, verify (docs/PINNING.md,
+//! "Signed pin configs").
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

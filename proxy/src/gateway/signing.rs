@@ -1,4 +1,4 @@
-//! Approov message signing in the proxy (DESIGN §12): the core decides
+//! Approov message signing in the proxy (docs/MESSAGE_SIGNING.md): the core decides
 //! ([`Verifier::check_signature`], [`Verifier::check_replay`]); this module
 //! only buffers the body the check needs and hands it to Pingora to
 //! forward once the check passed.
