@@ -31,55 +31,46 @@
 //! task ([`Verifier::spawn_refresher`]) builds the next set and swaps it
 //! whole, so the request path never waits on I/O.
 
-pub mod alg;
-mod b64;
-mod binding;
-mod builder;
-mod cache;
+pub mod canonical;
 mod clock;
-mod decide;
-pub mod egress;
-mod extract;
-mod fetch;
 mod jose;
 pub mod keys;
 pub mod metrics;
-pub mod mint;
 pub mod msgsig;
-pub mod pem;
 mod policy;
-pub mod query;
 mod reason;
-pub mod redact;
-pub mod refresh;
-mod scrub;
-pub mod secret;
-mod signing;
-mod state;
-mod store;
-pub mod substitute;
-pub mod target;
+mod request;
+pub mod secrets;
 mod token;
-mod verify;
+mod verifier;
 pub mod watch;
 
+// Public paths kept from before the core was split by concern.
+/// The canonical request (the module's former name).
+pub use canonical as target;
+pub use canonical::query;
+pub use jose::alg;
+pub use keys::{egress, pem, refresh};
+pub use secrets::{redact, secret, substitute};
+pub use token::mint;
+
 pub use alg::{Alg, AlgSet};
-pub use binding::pay_claim;
-pub use builder::{
-    BuildError, BuildProblem, DEFAULT_CACHE_CAPACITY, DEFAULT_HEADER, DEFAULT_MAX_TOKEN_BYTES,
-    VerifierBuilder,
-};
-pub use decide::{
-    Decision, GRPC_UNAUTHENTICATED, GRPC_UNAVAILABLE, Refusal, RequestParts, grpc_content_type,
-    is_grpc,
-};
 pub use egress::{EgressOptions, ProxySetting};
 pub use keys::{Key, KeySet};
 pub use metrics::{Metrics, Outcome, RouteMetrics, UpstreamErrorKind};
 pub use policy::{DEFAULT_ROUTE_NAME, Policy, TokenRequirement};
 pub use reason::Reason;
 pub use refresh::{JwksOptions, RefreshError, RefresherHandle};
+pub use request::binding::pay_claim;
+pub use request::decide::{
+    Decision, GRPC_UNAUTHENTICATED, GRPC_UNAVAILABLE, Refusal, RequestParts, grpc_content_type,
+    is_grpc,
+};
+pub use request::state::Mode;
 pub use secret::{Secret, SecretSource};
-pub use state::Mode;
 pub use token::VerifiedToken;
-pub use verify::{MAX_KEYS_TRIED, Verifier};
+pub use verifier::builder::{
+    BuildError, BuildProblem, DEFAULT_CACHE_CAPACITY, DEFAULT_HEADER, DEFAULT_MAX_TOKEN_BYTES,
+    VerifierBuilder,
+};
+pub use verifier::{MAX_KEYS_TRIED, Verifier};

@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use http::{HeaderName, Method, StatusCode};
 
-use crate::alg::AlgSet;
-use crate::builder::{BuildProblem, DEFAULT_HEADER, DEFAULT_MAX_TOKEN_BYTES};
+use crate::jose::alg::AlgSet;
 use crate::msgsig::MessageSigningPolicy;
-use crate::state::Mode;
+use crate::request::state::Mode;
+use crate::verifier::builder::{BuildProblem, DEFAULT_HEADER, DEFAULT_MAX_TOKEN_BYTES};
 
 /// Whether a route checks tokens (`[[route]] token`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

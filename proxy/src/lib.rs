@@ -9,31 +9,25 @@
 //! [`build_server`] turns a checked [`attestgate_config::Config`] into a
 //! Pingora server; [`run`] runs it until its shutdown signal.
 
-mod admin;
 pub mod cli;
-pub mod cli_pins;
+mod clock;
 mod conns;
-mod demo;
-mod drain;
 mod gateway;
-mod health;
-mod inbound;
-mod log_guard;
-pub mod logfilter;
+pub mod logs;
 mod pins;
-mod replay;
-pub mod resolve;
 mod respond;
 mod routes;
 mod server;
-mod signing;
-mod workers;
+mod shutdown;
 
 pub use conns::service::one_line_panics;
-pub use drain::Draining;
-pub use log_guard::PingoraFloodGuard;
+pub use logs::PingoraFloodGuard;
 pub use routes::RouteError;
-pub use server::{Built, ServeOptions, StartError, build_server, check_serve, run, serve_problems};
+/// Upstream names resolved now and again (`resolve_interval`, `hosts_file`).
+pub use routes::resolve;
+pub use server::{
+    Built, Draining, ServeOptions, StartError, build_server, check_serve, run, serve_problems,
+};
 
 /// Whether the process stopped serving because a listener was lost (the
 /// binary then exits 1).

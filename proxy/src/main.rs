@@ -18,7 +18,7 @@ use clap::Parser;
 /// they print request and response headers and bodies, which carry tokens
 /// and substituted secrets. No log line may hold either: every line, at
 /// every level and from every library, is also redacted on its way out
-/// (`attestgate_proxy::logfilter`).
+/// (`attestgate_proxy::logs`).
 fn init_logging(format: LogFormat) {
     use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
@@ -34,12 +34,12 @@ fn init_logging(format: LogFormat) {
     let layer = match format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_ansi(ansi)
-            .with_writer(attestgate_proxy::logfilter::RedactingStderr)
+            .with_writer(attestgate_proxy::logs::RedactingStderr)
             .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .flatten_event(true)
-            .with_writer(attestgate_proxy::logfilter::RedactingStderr)
+            .with_writer(attestgate_proxy::logs::RedactingStderr)
             .boxed(),
     };
     tracing_subscriber::registry()

@@ -6,7 +6,7 @@ use std::fmt;
 
 use ring::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
 
-use crate::b64;
+use crate::jose::b64;
 
 /// The fixed DER prefix of a P-256 SubjectPublicKeyInfo with an
 /// uncompressed point: SEQUENCE(89) { SEQUENCE(19) { OID id-ecPublicKey,

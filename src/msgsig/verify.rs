@@ -318,9 +318,9 @@ fn check_coverage(
     // A signed method means nothing if an unsigned header can change it.
     if covers("@method") {
         for name in headers.keys() {
-            let overrides = crate::target::intent::METHOD_OVERRIDE_HEADERS
+            let overrides = crate::canonical::intent::METHOD_OVERRIDE_HEADERS
                 .iter()
-                .any(|o| crate::target::headers::reads_as(name, o));
+                .any(|o| crate::canonical::headers::reads_as(name, o));
             if overrides && !covers(name.as_str()) {
                 return Err(SignatureError::OverrideNotCovered);
             }

@@ -1,5 +1,5 @@
 //! The listening sockets, with the real binary. Every worker thread has
-//! its own `SO_REUSEPORT` socket on each address (proxy/src/workers.rs):
+//! its own `SO_REUSEPORT` socket on each address (proxy/src/server/workers.rs):
 //! a graceful upgrade (`serve --upgrade`, then SIGQUIT to the old process)
 //! must hand every one of them over without losing a request, and a second
 //! process on a port that is in use must refuse to start instead of

@@ -7,24 +7,12 @@
 
 use std::os::fd::RawFd;
 use std::sync::Arc;
-use std::sync::OnceLock;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64};
-use std::time::Instant;
 
 use tokio::sync::watch;
 
-/// Milliseconds since the process first asked, never 0 (0 is "not set").
-pub(crate) fn now_ms() -> u64 {
-    static BASE: OnceLock<Instant> = OnceLock::new();
-    let base = BASE.get_or_init(Instant::now);
-    u64::try_from(base.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
-}
-
-/// Whole seconds on the same clock.
-pub(crate) fn now_secs() -> u64 {
-    now_ms() / 1000
-}
+use crate::clock::now_ms;
 
 /// Where a connection is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

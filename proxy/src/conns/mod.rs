@@ -49,8 +49,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use ctl::{Ctl, Phase, now_ms};
-pub(crate) use ctl::{now_secs, request_head_read};
+use crate::clock::now_ms;
+pub(crate) use ctl::request_head_read;
+use ctl::{Ctl, Phase};
 pub(crate) use metrics::ConnMetrics;
 pub(crate) use verdict::Deadlines;
 use verdict::{Reason, Verdict};

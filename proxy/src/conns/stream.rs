@@ -80,7 +80,7 @@ impl Drop for ConnStream {
         let mut inner = std::mem::replace(&mut self.inner, placeholder);
         // The sweeper's bound on the linger.
         let linger_ms = u64::try_from(LINGER.as_millis()).unwrap_or(1000);
-        self.ctl.close_by(super::ctl::now_ms() + 2 * linger_ms);
+        self.ctl.close_by(crate::clock::now_ms() + 2 * linger_ms);
         runtime.spawn(async move {
             let _ = tokio::time::timeout(LINGER, async {
                 inner.shutdown().await;

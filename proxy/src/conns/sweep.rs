@@ -10,8 +10,8 @@ use std::time::Duration;
 use pingora_core::server::ShutdownWatch;
 
 use super::Pool;
-use super::ctl::now_ms;
 use super::listening::Listening;
+use crate::clock::now_ms;
 
 /// Runs until the worker's runtime stops.
 pub(crate) async fn run(
@@ -48,12 +48,12 @@ pub(crate) async fn run(
             listening.watch(&pool);
         }
         if reports_floods && ticks.is_multiple_of(each_second) {
-            let dropped = crate::log_guard::take_dropped();
+            let dropped = crate::logs::flood::take_dropped();
             if dropped > 0 {
                 tracing::warn!(
                     dropped,
                     "Pingora log lines dropped: more than {} a second (a flood of failing clients, or a failing listener)",
-                    crate::log_guard::PER_SECOND
+                    crate::logs::flood::PER_SECOND
                 );
             }
         }

@@ -101,7 +101,7 @@ impl BackgroundService for CtWatch {
         };
         let (stop, stopped) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
-            super::shutdown_of(shutdown).await;
+            crate::shutdown::shutdown_of(shutdown).await;
             let _ = stop.send(true);
         });
         let state = loop {

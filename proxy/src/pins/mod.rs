@@ -1,4 +1,5 @@
-//! Dynamic pins and endpoint monitoring (DESIGN §11), the proxy's half:
+//! Dynamic pins and endpoint monitoring, the proxy's half (docs/PINNING.md,
+//! "In the proxy: `[pins]`"):
 //!
 //! - [`signed`]: the signed pin config served at `[pins] path` on every
 //!   proxy listener, hot-reloaded, and the check of the proxy's own HTTPS
@@ -38,20 +39,6 @@ use metrics::PinMetrics;
 use monitor::Monitor;
 use report::{Known, RateTable, Reports};
 use signed::{Listener, Signed};
-
-pub(crate) fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-pub(crate) async fn shutdown_of(mut watch: ShutdownWatch) {
-    while !*watch.borrow() {
-        if watch.changed().await.is_err() {
-            return;
-        }
-    }
-}
 
 /// What request_filter calls first.
 pub(crate) struct PinsEndpoint {
@@ -253,7 +240,7 @@ struct SignedWatch {
 #[async_trait]
 impl BackgroundService for SignedWatch {
     async fn start(&self, shutdown: ShutdownWatch) {
-        let stop = shutdown_of(shutdown);
+        let stop = crate::shutdown::shutdown_of(shutdown);
         tokio::pin!(stop);
         loop {
             tokio::select! {

@@ -14,7 +14,8 @@ use pingora_core::server::ShutdownWatch;
 use pingora_core::services::background::BackgroundService;
 
 use super::metrics::PinMetrics;
-use super::{shutdown_of, unix_now};
+use crate::clock::unix_now;
+use crate::shutdown::shutdown_of;
 
 /// How far each wait may move from the interval.
 const JITTER: f64 = 0.1;

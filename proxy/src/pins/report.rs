@@ -19,7 +19,7 @@ use pingora_http::ResponseHeader;
 use pingora_proxy::Session;
 
 use super::metrics::PinMetrics;
-use super::unix_now;
+use crate::clock::unix_now;
 
 /// The rate limit's window.
 const WINDOW: Duration = Duration::from_secs(60);

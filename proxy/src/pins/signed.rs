@@ -27,7 +27,7 @@ use pingora_http::ResponseHeader;
 use pingora_proxy::Session;
 
 use super::metrics::PinMetrics;
-use super::unix_now;
+use crate::clock::unix_now;
 
 /// The config being served.
 pub(crate) struct Current {

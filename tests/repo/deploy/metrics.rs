@@ -12,7 +12,7 @@ fn known_metrics() -> BTreeSet<String> {
         "src/msgsig/replay/mod.rs",
         "proxy/src/pins/metrics.rs",
         "pins/src/ct/metrics.rs",
-        "proxy/src/inbound.rs",
+        "proxy/src/gateway/inbound.rs",
         "proxy/src/conns/metrics.rs",
     ] {
         let text = read(file);
