@@ -135,7 +135,7 @@ peers_check() {
 # What each peer checks: every probe token of jwt.py to every peer,
 # "pass" (let through) or "refused" (and the status), one table.
 peers_probe() {
-  local names=() urls=() echos=() gurls=() name url echo gurl rest probe token got line i n
+  local names=() urls=() echos=() gurls=() name url echo gurl rest probe token got line n
   while IFS='|' read -r name url echo gurl rest; do
     names+=("$name"); urls+=("$url"); echos+=("$echo"); gurls+=("$gurl")
   done < <(peers_list)
