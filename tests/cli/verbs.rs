@@ -180,9 +180,9 @@ fn asymmetric_keys_from_pem_fixtures_mint_and_verify_through_a_jwks_file() {
             "k1",
         ]);
         assert!(jwks.status.success(), "{alg}: {}", stderr(&jwks));
-        let jwks_path = dir.join(&format!("{alg}.json"));
+        let jwks_path = dir.join(format!("{alg}.json"));
         std::fs::write(&jwks_path, stdout(&jwks)).unwrap();
-        let config = dir.join(&format!("{alg}.toml"));
+        let config = dir.join(format!("{alg}.toml"));
         std::fs::write(
             &config,
             format!(
@@ -315,7 +315,7 @@ fn check_config_runs_every_check_serve_runs_and_lists_them_all() {
 #[test]
 fn a_tls_listener_whose_files_do_not_hold_a_fitting_chain_and_key_is_refused() {
     let dir = TempDir::new("cli-tls-files");
-    let tls = |name: &str| repo_root().join("tests/fixtures/tls").join(name);
+    let tls = attestgate_testkit::tls::path;
     let key_text = std::fs::read_to_string(tls("localhost.key")).unwrap();
     let key_body = key_text.lines().nth(1).unwrap().to_owned();
     let write = |name: &str, bytes: &[u8]| {
@@ -351,7 +351,7 @@ fn a_tls_listener_whose_files_do_not_hold_a_fitting_chain_and_key_is_refused() {
         (&tls("other.pem"), &key, "server.tls[0].key", "does not fit"),
     ];
     for (i, (c, k, setting, reason)) in cases.iter().enumerate() {
-        let path = dir.join(&format!("tls-{i}.toml"));
+        let path = dir.join(format!("tls-{i}.toml"));
         let port = attestgate_testkit::http::free_port();
         std::fs::write(
             &path,

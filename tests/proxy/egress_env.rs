@@ -68,7 +68,7 @@ impl Rig {
     /// Runs `token verify` with `[token.jwks]` = `jwks` and exactly `env`
     /// (every proxy and certificate variable of the parent removed).
     async fn verify(&self, name: &str, jwks: &str, env: &[(&str, &str)]) -> Output {
-        let config = self.dir.join(&format!("{name}.toml"));
+        let config = self.dir.join(format!("{name}.toml"));
         std::fs::write(&config, format!("[token]\n[token.jwks]\n{jwks}\n")).unwrap();
         let token = self.keys.es256(60, serde_json::json!({}));
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_attestgate"));

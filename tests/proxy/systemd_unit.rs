@@ -1,7 +1,7 @@
 //! deploy/systemd/attestgate.service's commands, run the way systemd runs
 //! them, with the real binary and its config beside the unit. No systemd
 //! runs here (it is no container's PID 1); `systemd-analyze verify` checks
-//! the unit itself (tests/deploy/systemd.rs). What this holds the unit to:
+//! the unit itself (tests/repo/deploy/systemd.rs). What this holds the unit to:
 //!
 //! - start (`Type=forking`): ExecStartPre checks the config, ExecStart
 //!   returns at once and PIDFile names the serving process;

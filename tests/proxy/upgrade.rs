@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use attestgate_testkit::eventually;
 use attestgate_testkit::proxy::{Proxy, Start, raw_exchange};
@@ -125,10 +125,10 @@ async fn an_upgrade_hands_every_workers_socket_over_and_loses_no_request() {
     // (new ones would have lost what queued on the old ones at exit).
     assert_eq!(listening_sockets(old.addr.port()), sockets);
     // It serves, on every socket.
-    let t = Instant::now();
-    while ok.load(Ordering::Relaxed) < at_exit + 200 && t.elapsed() < Duration::from_secs(20) {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let served = eventually(Duration::from_secs(20), || {
+        ok.load(Ordering::Relaxed) >= at_exit + 200
+    })
+    .await;
     stop.store(true, Ordering::Relaxed);
     for c in clients {
         c.await.unwrap();
@@ -140,6 +140,11 @@ async fn an_upgrade_hands_every_workers_socket_over_and_loses_no_request() {
     );
     let _ = new.kill();
     let _ = new.wait();
+    assert!(
+        served,
+        "the new process served {} requests in 20 s:\n{new_logs}",
+        ok.load(Ordering::Relaxed) - at_exit
+    );
     let failed = failed.lock().unwrap();
     assert!(
         failed.is_empty(),

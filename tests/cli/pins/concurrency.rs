@@ -2,7 +2,7 @@
 //! once, within one bound; progress goes to stderr only when stderr is a
 //! terminal; every run ends with a summary line on stderr.
 
-use attestgate_testkit::TempDir;
+use attestgate_testkit::{TempDir, eventually};
 use std::net::SocketAddr;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -123,14 +123,10 @@ async fn at_most_32_connections_are_open_at_once() {
         .filter(|t| t.duration_since(arrivals[0]) < Duration::from_secs(1))
         .count();
     assert_eq!(first_wave, 32, "the bound");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while open.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(
-        open.load(Ordering::SeqCst),
-        0,
-        "every connection was closed"
+    assert!(
+        eventually(Duration::from_secs(5), || open.load(Ordering::SeqCst) == 0).await,
+        "every connection was closed: {} still open",
+        open.load(Ordering::SeqCst)
     );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -1,15 +1,15 @@
 //! `attestgate pins render`: every format equals its golden file under
 //! tests/fixtures/pins/, and is read by its real consumer (the Android XML
 //! by expat and `xmllint`, the plist by python's `plistlib`, the JSON by a
-//! strict parser; tests/fixtures/pins/consumers.py), holding the pins computed here
-//! from the fixture keys. (Generated pin sets go through the same
-//! consumers in pins/tests/render_consumers.rs; the OkHttp code is
-//! compiled and run in tests/cli/pins/okhttp.rs.)
+//! strict parser; tests/fixtures/pins/consumers.py), holding the pins
+//! computed here from the fixture keys. (Generated pin sets go through the
+//! same consumers in pins/tests/render_consumers.rs; the OkHttp code is
+//! compiled and run in tests/cli/pins/okhttp/mod.rs.)
 //!
-//! The fixture keys and certificates are checked in (made once by the
-//! ignored test below); the pin set's expiry is a fixed date, so the golden
-//! files stay valid. `scripts/update-pins-golden` (`UPDATE_GOLDEN=1`)
-//! rewrites them.
+//! The fixture keys and certificates are checked in (made once by
+//! `scripts/gen-fixtures pins-fixture-keys`); the pin set's expiry is a
+//! fixed date, so the golden files stay valid. `scripts/update-pins-golden`
+//! (`UPDATE_GOLDEN=1`) rewrites them.
 
 use std::path::{Path, PathBuf};
 

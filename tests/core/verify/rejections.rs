@@ -995,7 +995,7 @@ fn the_table_covers_every_reason() {
         .filter_map(|r| r.want.err())
         .map(|r| r.as_str())
         .collect();
-    // `signature` and `replay` are message-signing reasons: tests/msgsig_*.rs.
+    // `signature` and `replay` are message-signing reasons: tests/core/msgsig.
     let all: BTreeSet<&str> = Reason::ALL
         .iter()
         .filter(|r| !matches!(r, Reason::Signature | Reason::Replay))

@@ -1,4 +1,4 @@
-// The OkHttp side of tests/cli/pins/okhttp.rs: one JVM for every case.
+// The OkHttp side of tests/cli/pins/okhttp/mod.rs: one JVM for every case.
 //
 // The CertificatePinner is the one the rendered Kotlin builds
 // (`PinsKt.getCertificatePinner()`, compiled from `pins render --format
