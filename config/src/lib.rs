@@ -25,6 +25,7 @@ mod listeners;
 mod pins;
 mod policy;
 mod raw;
+mod ratelimit;
 mod signing;
 mod validate;
 
@@ -275,6 +276,8 @@ pub struct RouteConfig {
     pub read_timeout: Duration,
     /// Placeholders to replace.
     pub substitute: Vec<SubstituteConfig>,
+    /// `[[route.rate_limit]]`, in file order: a request must pass all.
+    pub rate_limits: Vec<attestgate::ratelimit::RateLimitRule>,
 }
 
 /// One problem, with the key path it concerns.
