@@ -198,6 +198,9 @@ impl ProxyHttp for Gateway {
         ctx.signed_body =
             crate::signing::check(session, verifier, &mut decision, client, ctx.view.as_ref())
                 .await?;
+        if crate::ratelimit::refused(session, route, &decision, client).await? {
+            return Ok(true);
+        }
         let req = session.req_header();
         ctx.outcome = Some(decision.outcome());
         ctx.reason = decision.reason();

@@ -21,6 +21,7 @@ mod inbound;
 mod log_guard;
 pub mod logfilter;
 mod pins;
+mod ratelimit;
 mod replay;
 pub mod resolve;
 mod respond;

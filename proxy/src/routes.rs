@@ -50,6 +50,8 @@ pub(crate) struct Route {
     pub(crate) substitutions: Vec<Arc<Substitution>>,
     /// Pre-resolved metric handles.
     pub(crate) metrics: RouteMetrics,
+    /// `[[route.rate_limit]]`, checked after the token decision.
+    pub(crate) rate_limits: Option<Arc<attestgate::ratelimit::RateLimits>>,
 }
 
 /// Concurrent HTTP/2 streams Pingora opens on one upstream connection
@@ -171,6 +173,8 @@ pub(crate) struct RouteEnv<'a> {
     pub(crate) resolver: &'a AnyResolver,
     /// The replay stores, one per Redis URL.
     pub(crate) stores: &'a mut crate::replay::Stores,
+    /// The rate limits' metrics and Redis stores.
+    pub(crate) limits: &'a mut crate::ratelimit::LimitEnv,
 }
 
 impl Route {
@@ -282,7 +286,15 @@ impl Route {
                 secret,
             )));
         }
+        let rate_limits = env
+            .limits
+            .build(cfg)
+            .map_err(|e| RouteError::Metrics {
+                index,
+                why: e.to_string(),
+            })?;
         Ok(Route {
+            rate_limits,
             name: cfg.name.as_str().into(),
             host: cfg.host.clone(),
             path_prefix: cfg.path_prefix.clone(),

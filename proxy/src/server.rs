@@ -138,6 +138,7 @@ fn prepare(config: &Config, demo_socket: &str) -> Result<Prepared, Vec<String>> 
     let resolver = crate::resolve::AnyResolver::new(config.server.hosts_file.as_deref());
     let mut routes = Vec::new();
     let mut stores = crate::replay::Stores::new(&registry);
+    let mut limits = crate::ratelimit::LimitEnv::new(&registry);
     for (i, r) in config.routes.iter().enumerate() {
         let mut env = crate::routes::RouteEnv {
             demo_socket,
@@ -145,6 +146,7 @@ fn prepare(config: &Config, demo_socket: &str) -> Result<Prepared, Vec<String>> 
             verifier: verifier.as_ref(),
             resolver: &resolver,
             stores: &mut stores,
+            limits: &mut limits,
         };
         match Route::build(i, r, metrics.route(&r.name), &mut env) {
             Ok(route) => routes.push(route),
