@@ -134,7 +134,10 @@ fn a_million_keys_leave_memory_flat() {
     assert!(bytes <= 26 * capacity, "{bytes} bytes for {capacity} keys");
     let now = 1_700_000_000_000_000u64;
     for _ in 0..30 {
-        assert!(matches!(store.step(b"device-A", &gcra, now), Step::Allow { .. }));
+        assert!(matches!(
+            store.step(b"device-A", &gcra, now),
+            Step::Allow { .. }
+        ));
     }
     let before = rss_kib();
     for i in 0u64..1_000_000 {

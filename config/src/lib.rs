@@ -24,8 +24,8 @@ mod limits;
 mod listeners;
 mod pins;
 mod policy;
-mod raw;
 mod ratelimit;
+mod raw;
 mod signing;
 mod validate;
 

@@ -153,9 +153,7 @@ mod tests {
     const TOKEN: &str = "[token]\n[[token.secret]]\nbase64 = { value = \"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWYwMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc4OWFiY2RlZg==\" }\n";
 
     fn route(limits: &str) -> String {
-        format!(
-            "[[route]]\nname = \"api\"\nupstream = \"http://127.0.0.1:9\"\n{limits}"
-        )
+        format!("[[route]]\nname = \"api\"\nupstream = \"http://127.0.0.1:9\"\n{limits}")
     }
 
     fn problems(text: &str) -> Vec<String> {
@@ -188,22 +186,77 @@ mod tests {
     #[test]
     fn every_mistake_names_its_key_path_and_the_fix() {
         let cases: &[(&str, &str, &str)] = &[
-            ("key = \"did\"\nrate = \"1/s\"\nburst = 1\nname = \"a\"", "rate_limit[0].key", "claim:NAME"),
-            ("key = \"ip\"\nrate = \"1/day\"\nburst = 1\nname = \"a\"", "rate_limit[0].rate", "120/min"),
-            ("key = \"ip\"\nrate = \"1/s\"\nburst = 0\nname = \"a\"", "rate_limit[0].burst", "1 to"),
-            ("key = \"ip\"\nrate = \"1/s\"\nname = \"a\"", "rate_limit[0].burst", "missing"),
-            ("key = \"ip\"\nrate = \"1/s\"\nburst = 1", "rate_limit[0].name", "missing"),
-            ("key = \"ip\"\nrate = \"1/s\"\nburst = 1\nname = \"a b\"", "rate_limit[0].name", "letters"),
-            ("key = \"ip\"\nrate = \"1/s\"\nburst = 1\nname = \"a\"\nstore = \"redis\"", "rate_limit[0].redis_url", "redis://"),
-            ("key = \"ip\"\nrate = \"1/s\"\nburst = 1\nname = \"a\"\nstore = \"disk\"", "rate_limit[0].store", "\"memory\""),
-            ("key = \"ip\"\nrate = \"1/s\"\nburst = 1\nname = \"a\"\nredis_url = \"redis://x\"", "rate_limit[0].redis_url", "only with"),
-            ("key = \"ip\"\nrate = \"1/s\"\nburst = 1\nname = \"a\"\non_store_error = \"maybe\"", "rate_limit[0].on_store_error", "\"refuse\""),
-            ("key = \"ip\"\nrate = \"1/s\"\nburst = 1\nname = \"a\"\nmemory_capacity = 0", "rate_limit[0].memory_capacity", "1 to"),
-            ("key = \"ip\"\nrate = \"1/s\"\nburst = 1\nname = \"a\"\nmode = \"off\"", "rate_limit[0].mode", "\"monitor\""),
-            ("key = \"ip\"\nrate = \"1/s\"\nburst = 1\nname = \"a\"\nredis_timeout = \"0s\"", "rate_limit[0].redis_timeout", "above zero"),
+            (
+                "key = \"did\"\nrate = \"1/s\"\nburst = 1\nname = \"a\"",
+                "rate_limit[0].key",
+                "claim:NAME",
+            ),
+            (
+                "key = \"ip\"\nrate = \"1/day\"\nburst = 1\nname = \"a\"",
+                "rate_limit[0].rate",
+                "120/min",
+            ),
+            (
+                "key = \"ip\"\nrate = \"1/s\"\nburst = 0\nname = \"a\"",
+                "rate_limit[0].burst",
+                "1 to",
+            ),
+            (
+                "key = \"ip\"\nrate = \"1/s\"\nname = \"a\"",
+                "rate_limit[0].burst",
+                "missing",
+            ),
+            (
+                "key = \"ip\"\nrate = \"1/s\"\nburst = 1",
+                "rate_limit[0].name",
+                "missing",
+            ),
+            (
+                "key = \"ip\"\nrate = \"1/s\"\nburst = 1\nname = \"a b\"",
+                "rate_limit[0].name",
+                "letters",
+            ),
+            (
+                "key = \"ip\"\nrate = \"1/s\"\nburst = 1\nname = \"a\"\nstore = \"redis\"",
+                "rate_limit[0].redis_url",
+                "redis://",
+            ),
+            (
+                "key = \"ip\"\nrate = \"1/s\"\nburst = 1\nname = \"a\"\nstore = \"disk\"",
+                "rate_limit[0].store",
+                "\"memory\"",
+            ),
+            (
+                "key = \"ip\"\nrate = \"1/s\"\nburst = 1\nname = \"a\"\nredis_url = \"redis://x\"",
+                "rate_limit[0].redis_url",
+                "only with",
+            ),
+            (
+                "key = \"ip\"\nrate = \"1/s\"\nburst = 1\nname = \"a\"\non_store_error = \"maybe\"",
+                "rate_limit[0].on_store_error",
+                "\"refuse\"",
+            ),
+            (
+                "key = \"ip\"\nrate = \"1/s\"\nburst = 1\nname = \"a\"\nmemory_capacity = 0",
+                "rate_limit[0].memory_capacity",
+                "1 to",
+            ),
+            (
+                "key = \"ip\"\nrate = \"1/s\"\nburst = 1\nname = \"a\"\nmode = \"off\"",
+                "rate_limit[0].mode",
+                "\"monitor\"",
+            ),
+            (
+                "key = \"ip\"\nrate = \"1/s\"\nburst = 1\nname = \"a\"\nredis_timeout = \"0s\"",
+                "rate_limit[0].redis_timeout",
+                "above zero",
+            ),
         ];
         for (table, path, fix) in cases {
-            let text = format!("{TOKEN}{}", route(&format!("[[route.rate_limit]]\n{table}\n")));
+            let text = format!(
+                "{TOKEN}{}",
+                route(&format!("[[route.rate_limit]]\n{table}\n"))
+            );
             let found = problems(&text);
             assert!(
                 found
@@ -215,19 +268,25 @@ mod tests {
         // unknown keys are errors; a second table with the same name too
         let found = problems(&format!(
             "{TOKEN}{}",
-            route("[[route.rate_limit]]\nkey = \"ip\"\nrate = \"1/s\"\nburst = 1\nname = \"a\"\nburts = 2\n")
+            route(
+                "[[route.rate_limit]]\nkey = \"ip\"\nrate = \"1/s\"\nburst = 1\nname = \"a\"\nburts = 2\n"
+            )
         ));
         assert!(found.iter().any(|p| p.contains("burts")), "{found:?}");
         let twice = "[[route.rate_limit]]\nkey = \"ip\"\nrate = \"1/s\"\nburst = 1\nname = \"a\"\n";
         let found = problems(&format!("{TOKEN}{}", route(&format!("{twice}{twice}"))));
         assert!(
-            found.iter().any(|p| p.starts_with("route[0].rate_limit[1].name:")),
+            found
+                .iter()
+                .any(|p| p.starts_with("route[0].rate_limit[1].name:")),
             "{found:?}"
         );
         // no [token]: limits come after the token decision
         let found = problems(&route(&format!("token = \"off\"\n{twice}")));
         assert!(
-            found.iter().any(|p| p.starts_with("route[0].rate_limit:") && p.contains("[token]")),
+            found
+                .iter()
+                .any(|p| p.starts_with("route[0].rate_limit:") && p.contains("[token]")),
             "{found:?}"
         );
     }

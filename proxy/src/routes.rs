@@ -286,13 +286,10 @@ impl Route {
                 secret,
             )));
         }
-        let rate_limits = env
-            .limits
-            .build(cfg)
-            .map_err(|e| RouteError::Metrics {
-                index,
-                why: e.to_string(),
-            })?;
+        let rate_limits = env.limits.build(cfg).map_err(|e| RouteError::Metrics {
+            index,
+            why: e.to_string(),
+        })?;
         Ok(Route {
             rate_limits,
             name: cfg.name.as_str().into(),

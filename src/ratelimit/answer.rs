@@ -15,8 +15,8 @@
 //! gRPC: trailers-only `grpc-status: 8` (RESOURCE_EXHAUSTED) with the same
 //! fields beside it.
 
-use http::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use http::StatusCode;
+use http::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 
 use super::RateLimitRule;
 use crate::request::decide::{GRPC_RESOURCE_EXHAUSTED, GRPC_UNAVAILABLE, Refusal};
@@ -45,12 +45,12 @@ pub(crate) fn limited(rule: &RateLimitRule, retry_after_us: u64, request: &Heade
         (RETRY_AFTER, HeaderValue::from(wait)),
         (
             RATELIMIT_POLICY,
-            value(format!("\"{}\";q={};w={window}", rule.name, rule.rate.count)),
+            value(format!(
+                "\"{}\";q={};w={window}",
+                rule.name, rule.rate.count
+            )),
         ),
-        (
-            RATELIMIT,
-            value(format!("\"{}\";r=0;t={wait}", rule.name)),
-        ),
+        (RATELIMIT, value(format!("\"{}\";r=0;t={wait}", rule.name))),
     ];
     Refusal::other(
         StatusCode::TOO_MANY_REQUESTS,
@@ -85,7 +85,10 @@ mod tests {
             30,
         );
         let r = limited(&rule, 1_200_001, &HeaderMap::new());
-        assert_eq!((r.status().as_u16(), r.body(), r.grpc_status()), (429, "{}", None));
+        assert_eq!(
+            (r.status().as_u16(), r.body(), r.grpc_status()),
+            (429, "{}", None)
+        );
         let h: Vec<(String, String)> = r
             .headers()
             .into_iter()
@@ -99,7 +102,10 @@ mod tests {
         let mut grpc = HeaderMap::new();
         grpc.insert("content-type", HeaderValue::from_static("application/grpc"));
         let g = limited(&rule, 1, &grpc);
-        assert_eq!((g.status().as_u16(), g.grpc_status(), g.body()), (200, Some(8), ""));
+        assert_eq!(
+            (g.status().as_u16(), g.grpc_status(), g.body()),
+            (200, Some(8), "")
+        );
         let s = store_down(&grpc);
         assert_eq!(s.grpc_status(), Some(14));
         assert_eq!(store_down(&HeaderMap::new()).status().as_u16(), 503);

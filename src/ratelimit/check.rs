@@ -328,11 +328,7 @@ impl RateLimits {
                         "over the rate limit"
                     );
                     if !monitored {
-                        return Some(super::answer::limited(
-                            &limit.rule,
-                            retry_after_us,
-                            headers,
-                        ));
+                        return Some(super::answer::limited(&limit.rule, retry_after_us, headers));
                     }
                 }
                 Err(e) => {

@@ -103,9 +103,21 @@ mod tests {
             }
         );
         // one interval later, exactly one more
-        assert!(matches!(g.step(tat, 1_499_999), Step::Deny { retry_after_us: 1, .. }));
-        assert!(matches!(g.step(tat, 1_500_000), Step::Allow { remaining: 0, .. }));
+        assert!(matches!(
+            g.step(tat, 1_499_999),
+            Step::Deny {
+                retry_after_us: 1,
+                ..
+            }
+        ));
+        assert!(matches!(
+            g.step(tat, 1_500_000),
+            Step::Allow { remaining: 0, .. }
+        ));
         // a long pause refills to the burst, never beyond
-        assert!(matches!(g.step(tat, 100_000_000), Step::Allow { remaining: 2, .. }));
+        assert!(matches!(
+            g.step(tat, 100_000_000),
+            Step::Allow { remaining: 2, .. }
+        ));
     }
 }

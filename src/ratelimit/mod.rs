@@ -107,10 +107,7 @@ impl Rate {
             "h" | "hour" => Duration::from_secs(3600),
             _ => return Err(format!("{s:?}: the period is s, min or h; {fix}")),
         };
-        let count: u32 = n
-            .trim()
-            .parse()
-            .map_err(|_| format!("{s:?}: {fix}"))?;
+        let count: u32 = n.trim().parse().map_err(|_| format!("{s:?}: {fix}"))?;
         if count == 0 {
             return Err(format!("{s:?}: a rate of zero refuses everything; {fix}"));
         }
@@ -293,7 +290,10 @@ pub fn validate_rules(rules: &[RateLimitRule], at: &str) -> Vec<BuildProblem> {
         if rules[..i].iter().any(|o| o.name == r.name) {
             out.push(BuildProblem {
                 path: format!("{at}[{i}].name"),
-                message: format!("{:?} is used twice in this route; names must differ", r.name),
+                message: format!(
+                    "{:?} is used twice in this route; names must differ",
+                    r.name
+                ),
             });
         }
     }
@@ -314,18 +314,41 @@ mod tests {
             })
         );
         assert_eq!(Rate::parse("5/s").map(|r| r.interval_us()), Ok(200_000));
-        assert_eq!(Rate::parse("1/h").map(|r| r.interval_us()), Ok(3_600_000_000));
-        for bad in ["", "120", "0/s", "-1/s", "1/day", "x/min", "1/", "99999999999/s"] {
+        assert_eq!(
+            Rate::parse("1/h").map(|r| r.interval_us()),
+            Ok(3_600_000_000)
+        );
+        for bad in [
+            "",
+            "120",
+            "0/s",
+            "-1/s",
+            "1/day",
+            "x/min",
+            "1/",
+            "99999999999/s",
+        ] {
             let e = Rate::parse(bad).unwrap_err();
             assert!(e.contains("e.g."), "{bad}: {e}");
         }
-        assert_eq!(LimitKey::parse("claim:did"), Ok(LimitKey::Claim("did".into())));
+        assert_eq!(
+            LimitKey::parse("claim:did"),
+            Ok(LimitKey::Claim("did".into()))
+        );
         assert_eq!(LimitKey::parse("ip"), Ok(LimitKey::Ip));
         assert_eq!(
             LimitKey::parse("header:X-Client-Id"),
             Ok(LimitKey::Header(HeaderName::from_static("x-client-id")))
         );
-        for bad in ["", "did", "claim:", "header:", "header:a b", "IP", "claim:a b"] {
+        for bad in [
+            "",
+            "did",
+            "claim:",
+            "header:",
+            "header:a b",
+            "IP",
+            "claim:a b",
+        ] {
             assert!(LimitKey::parse(bad).is_err(), "{bad}");
         }
     }

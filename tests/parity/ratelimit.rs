@@ -251,7 +251,11 @@ async fn table(front: &Front<'_>, fx: &HsFixture, client: &Client) {
     // Two devices are independent.
     let b = token(fx, Some("device-b"));
     for i in 0..3 {
-        assert_eq!(get_with(client, &url, Some(&b)).await.status, 200, "{f}: b {i}");
+        assert_eq!(
+            get_with(client, &url, Some(&b)).await.status,
+            200,
+            "{f}: b {i}"
+        );
     }
     assert_eq!(get_with(client, &url, Some(&b)).await.status, 429, "{f}: b");
 
@@ -265,10 +269,18 @@ async fn table(front: &Front<'_>, fx: &HsFixture, client: &Client) {
         assert_eq!(r.status, 401, "{f}: forged");
         assert!(r.header("retry-after").is_none(), "{f}");
     }
-    assert_eq!(front.reached(), before, "{f}: a refused token reached upstream");
+    assert_eq!(
+        front.reached(),
+        before,
+        "{f}: a refused token reached upstream"
+    );
     let c = token(fx, Some("device-c"));
     for i in 0..3 {
-        assert_eq!(get_with(client, &url, Some(&c)).await.status, 200, "{f}: c {i}");
+        assert_eq!(
+            get_with(client, &url, Some(&c)).await.status,
+            200,
+            "{f}: c {i}"
+        );
     }
     assert_eq!(get_with(client, &url, Some(&c)).await.status, 429, "{f}: c");
 
@@ -277,7 +289,11 @@ async fn table(front: &Front<'_>, fx: &HsFixture, client: &Client) {
     let before = front.metric(no_key).await;
     let anonymous = token(fx, None);
     for i in 0..10 {
-        assert_eq!(get_with(client, &url, Some(&anonymous)).await.status, 200, "{f}: {i}");
+        assert_eq!(
+            get_with(client, &url, Some(&anonymous)).await.status,
+            200,
+            "{f}: {i}"
+        );
     }
     assert_eq!(front.metric(no_key).await - before, 10.0, "{f}");
 
@@ -295,7 +311,10 @@ async fn table(front: &Front<'_>, fx: &HsFixture, client: &Client) {
 
     // The gRPC form over HTTP/1 (the content type decides the form).
     let g = token(fx, Some("device-g"));
-    let pairs = [("approov-token", g.as_str()), ("content-type", "application/grpc")];
+    let pairs = [
+        ("approov-token", g.as_str()),
+        ("content-type", "application/grpc"),
+    ];
     let purl = front.url("/p");
     for _ in 0..3 {
         client.send(request("POST", &purl, &pairs, "")).await;
@@ -413,13 +432,19 @@ async fn proxy_and_layer_limit_alike() {
     assert_eq!(raw.status, 200);
     assert_eq!(raw.headers.get("grpc-status").unwrap(), "8");
     assert!(raw.headers.get("retry-after").is_some());
-    assert!(raw.data_frames.is_empty() && raw.trailers.is_none(), "{raw:?}");
+    assert!(
+        raw.data_frames.is_empty() && raw.trailers.is_none(),
+        "{raw:?}"
+    );
     // Plain HTTP/2 (h2c) to an HTTP route: the same 429.
     let h2 = attestgate_testkit::h2::H2Conn::h2c(proxy.addr).await;
     let e = token(&fx, Some("device-h2-http"));
     let headers = [("approov-token", e.as_str())];
     for _ in 0..3 {
-        assert_eq!(h2.send("GET", "/p", &headers, "").await.unwrap().status, 200);
+        assert_eq!(
+            h2.send("GET", "/p", &headers, "").await.unwrap().status,
+            200
+        );
     }
     let r = h2.send("GET", "/p", &headers, "").await.unwrap();
     assert_limited("proxy over HTTP/2", &r, "\"per-device\";q=60;w=60");

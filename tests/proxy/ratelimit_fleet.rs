@@ -127,7 +127,12 @@ async fn three_proxies_share_one_budget_and_survive_redis() {
             assert_eq!(status(&client, &p.url("/p"), &fresh).await, 200);
         }
         let r = client
-            .send(request("GET", &p.url("/s"), &[("approov-token", &fresh)], ""))
+            .send(request(
+                "GET",
+                &p.url("/s"),
+                &[("approov-token", &fresh)],
+                "",
+            ))
             .await;
         assert_eq!(r.status, 503, "{}", r.text());
         assert_eq!(&r.body[..], b"{}");
@@ -136,7 +141,10 @@ async fn three_proxies_share_one_budget_and_survive_redis() {
             .send(request(
                 "POST",
                 &p.url("/s"),
-                &[("approov-token", &fresh), ("content-type", "application/grpc")],
+                &[
+                    ("approov-token", &fresh),
+                    ("content-type", "application/grpc"),
+                ],
                 "",
             ))
             .await;
@@ -158,11 +166,13 @@ async fn three_proxies_share_one_budget_and_survive_redis() {
             let p = &proxies[k as usize % 3];
             statuses.push(status(&client, &p.url("/s"), &t).await);
         }
-        if statuses[..BURST as usize].iter().all(|s| *s == 200) && statuses[BURST as usize] == 429
-        {
+        if statuses[..BURST as usize].iter().all(|s| *s == 200) && statuses[BURST as usize] == 429 {
             break;
         }
-        assert!(Instant::now() < deadline, "limits did not resume: {statuses:?}");
+        assert!(
+            Instant::now() < deadline,
+            "limits did not resume: {statuses:?}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

@@ -113,9 +113,7 @@ where
             return ResponseFuture::inner(self.inner.call(req));
         }
         let token = req.extensions().get::<VerifiedToken>();
-        let refusal = self
-            .limits
-            .check_now(token, req.headers(), client_of(&req));
+        let refusal = self.limits.check_now(token, req.headers(), client_of(&req));
         match refusal {
             None => ResponseFuture::inner(self.inner.call(req)),
             Some(refusal) => {
