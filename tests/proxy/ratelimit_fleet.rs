@@ -1,5 +1,5 @@
-//! Rate limits shared by a fleet (`store = "redis"`): three real proxies
-//! and one real `redis-server`. Together they let through one budget
+//! Rate limits shared by a fleet (`store = "redis"`): three real proxies,
+//! a service behind the tower layer, and one real `redis-server`. Together they let through one budget
 //! (burst plus the refill over the test's duration, within one request);
 //! with Redis stopped, `on_store_error = "allow"` passes, `"refuse"`
 //! refuses (503, gRPC UNAVAILABLE), and the store-error metric counts;
@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use attestgate_testkit::client::{Client, request};
@@ -71,6 +72,34 @@ async fn store_errors(proxies: &[Proxy], route: &str) -> f64 {
     total
 }
 
+/// One command over RESP (inline form): the reply's lines, read until
+/// the reply is whole (a number, or an array of `N` bulk strings).
+fn resp(port: u16, command: &str) -> Vec<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(format!("{command}\r\n").as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "redis closed the connection");
+        out.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8(out.clone()).unwrap();
+        let lines: Vec<String> = text.split_terminator("\r\n").map(str::to_owned).collect();
+        if !text.ends_with("\r\n") || lines.is_empty() {
+            continue;
+        }
+        let want = match lines[0].strip_prefix('*') {
+            Some(n) => 1 + 2 * n.parse::<usize>().unwrap(),
+            None => 1,
+        };
+        if lines.len() >= want {
+            return lines;
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn three_proxies_share_one_budget_and_survive_redis() {
     let fx = HsFixture::new();
@@ -91,14 +120,47 @@ async fn three_proxies_share_one_budget_and_survive_redis() {
             .await,
         );
     }
+    // A fourth member: an axum service with the tower layers, built from
+    // the same file, its limit on the same Redis (same route and limit
+    // names: the same budget).
+    let layer_url = {
+        use attestgate::ratelimit::{LimitStore, RateLimitMetrics, RateLimits, RedisLimitStore};
+        let parsed = attestgate_config::Config::from_toml(&cfg, Path::new("fleet.toml")).unwrap();
+        let verifier = parsed.token.as_ref().unwrap().build_verifier().unwrap();
+        let route = parsed.route("lenient").unwrap();
+        let limits = RateLimits::new(
+            "lenient",
+            route.policy.mode,
+            &route.rate_limits,
+            &RateLimitMetrics::unregistered().unwrap(),
+            |rule| {
+                let store = RedisLimitStore::new(rule.redis_url.as_deref()?, rule.redis_timeout);
+                Some(Arc::new(store.unwrap()) as Arc<dyn LimitStore>)
+            },
+        );
+        let app = axum::Router::new()
+            .route("/p", axum::routing::get(|| async { "ok" }))
+            .layer(attestgate_tower::RateLimitLayer::new(limits))
+            .layer(attestgate_tower::AttestLayer::new(
+                verifier.with_policy(route.policy.clone()),
+            ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}/p")
+    };
     let client = Client::new();
 
-    // One device, round robin over the fleet for 3 s.
+    // One device, round robin over the fleet (three proxies and the
+    // layer) for 3 s.
     let t = token(&fx, "fleet-device");
     let start = Instant::now();
     let (mut passed, mut refused, mut i) = (0u64, 0u64, 0usize);
     while start.elapsed() < Duration::from_secs(3) {
-        let url = proxies[i % 3].url("/p");
+        let url = match i % 4 {
+            3 => layer_url.clone(),
+            k => proxies[k].url("/p"),
+        };
         match status(&client, &url, &t).await {
             200 => passed += 1,
             429 => refused += 1,
@@ -118,10 +180,29 @@ async fn three_proxies_share_one_budget_and_survive_redis() {
     assert!(refused > passed, "{refused} refused, {passed} passed");
     assert_eq!(store_errors(&proxies, "lenient").await, 0.0);
 
+    // What Redis holds: digests under the prefix, each with a TTL; no
+    // device id, no token.
+    let keys = resp(redis.port(), "KEYS *");
+    assert!(!keys.is_empty());
+    for k in keys
+        .iter()
+        .filter(|k| !k.starts_with('*') && !k.starts_with('$'))
+    {
+        assert!(k.starts_with("attestgate:rl:"), "{k}");
+        assert_eq!(k.len(), "attestgate:rl:".len() + 32, "{k}");
+        assert!(!k.contains("fleet-device"), "{k}");
+        let ttl = resp(redis.port(), &format!("PTTL {k}"));
+        let ms: i64 = ttl[0].trim_start_matches(':').parse().unwrap();
+        assert!(ms > 0 && ms <= 2_000, "{k}: PTTL {ms}");
+    }
+
     // Redis stopped: allow passes, refuse refuses; both count.
     let port = redis.port();
     redis.stop();
     let fresh = token(&fx, "outage-device");
+    for _ in 0..(BURST + 2) {
+        assert_eq!(status(&client, &layer_url, &fresh).await, 200, "layer");
+    }
     for p in &proxies {
         for _ in 0..(BURST + 2) {
             assert_eq!(status(&client, &p.url("/p"), &fresh).await, 200);

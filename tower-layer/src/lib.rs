@@ -15,7 +15,7 @@ pub mod config;
 
 pub use future::ResponseFuture;
 pub use layer::{AttestLayer, DEFAULT_ROUTE};
-pub use ratelimit::{ClientAddr, RateLimitLayer, RateLimited};
+pub use ratelimit::{ClientAddr, RateLimitFuture, RateLimitLayer, RateLimited};
 pub use reject::{DefaultRejection, Reject, RejectBody, RejectContext, Rejection};
 pub use service::Attest;
 
