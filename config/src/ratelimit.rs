@@ -81,10 +81,17 @@ pub(crate) fn check(
                 1
             }
         };
-        let (Some(key), Some(rate)) = (key, rate) else {
-            continue;
-        };
-        let mut rule = RateLimitRule::new(&name, key, rate, burst);
+        // A table with a bad key or rate is still checked whole (every
+        // problem is listed), with stand-ins the file then fails on anyway.
+        let mut rule = RateLimitRule::new(
+            &name,
+            key.unwrap_or(LimitKey::Ip),
+            rate.unwrap_or(Rate {
+                count: 1,
+                period: std::time::Duration::from_secs(1),
+            }),
+            burst,
+        );
         match r.store.as_deref() {
             None | Some("memory") => {}
             Some("redis") => rule.store = LimitStoreKind::Redis,
