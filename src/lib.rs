@@ -38,6 +38,7 @@ pub mod keys;
 pub mod metrics;
 pub mod msgsig;
 mod policy;
+pub mod ratelimit;
 mod reason;
 mod request;
 pub mod secrets;
@@ -63,8 +64,8 @@ pub use reason::Reason;
 pub use refresh::{JwksOptions, RefreshError, RefresherHandle};
 pub use request::binding::pay_claim;
 pub use request::decide::{
-    Decision, GRPC_UNAUTHENTICATED, GRPC_UNAVAILABLE, Refusal, RequestParts, grpc_content_type,
-    is_grpc,
+    Decision, GRPC_RESOURCE_EXHAUSTED, GRPC_UNAUTHENTICATED, GRPC_UNAVAILABLE, Refusal,
+    RequestParts, grpc_content_type, is_grpc,
 };
 pub use request::state::Mode;
 pub use secret::{Secret, SecretSource};

@@ -24,6 +24,7 @@ mod limits;
 mod listeners;
 mod pins;
 mod policy;
+mod ratelimit;
 mod raw;
 mod signing;
 mod validate;
@@ -275,6 +276,8 @@ pub struct RouteConfig {
     pub read_timeout: Duration,
     /// Placeholders to replace.
     pub substitute: Vec<SubstituteConfig>,
+    /// `[[route.rate_limit]]`, in file order: a request must pass all.
+    pub rate_limits: Vec<attestgate::ratelimit::RateLimitRule>,
 }
 
 /// One problem, with the key path it concerns.

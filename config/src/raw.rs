@@ -158,6 +158,8 @@ pub(crate) struct RawRoute {
     pub(crate) methods_without_token: Option<Vec<String>>,
     pub(crate) policy: Option<crate::policy::RawPolicy>,
     pub(crate) forward_claims: Option<std::collections::BTreeMap<String, String>>,
+    #[serde(default)]
+    pub(crate) rate_limit: Vec<crate::ratelimit::RawRateLimit>,
 }
 
 #[derive(Deserialize)]

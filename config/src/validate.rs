@@ -783,6 +783,7 @@ fn check_route(
         );
     }
     let forward_claims = check_forward_claims(c, i, r.forward_claims, &policy, &substitute);
+    let rate_limits = crate::ratelimit::check(c, i, r.rate_limit, base.is_some());
     RouteConfig {
         name,
         path_prefix,
@@ -797,6 +798,7 @@ fn check_route(
         resolve_interval,
         read_timeout,
         substitute,
+        rate_limits,
     }
 }
 

@@ -113,6 +113,8 @@ impl Decision {
 pub struct Refusal {
     status: StatusCode,
     grpc: Option<GrpcAnswer>,
+    /// Headers of its own (a rate limit's `Retry-After`, `RateLimit`).
+    extra: Vec<(HeaderName, HeaderValue)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -125,6 +127,8 @@ struct GrpcAnswer {
 pub const GRPC_UNAUTHENTICATED: u16 = 16;
 /// `grpc-status` 14, UNAVAILABLE (`no_keys`).
 pub const GRPC_UNAVAILABLE: u16 = 14;
+/// `grpc-status` 8, RESOURCE_EXHAUSTED (over a rate limit).
+pub const GRPC_RESOURCE_EXHAUSTED: u16 = 8;
 
 impl Refusal {
     /// The refusal for `reason` under a policy refusing with
@@ -143,6 +147,7 @@ impl Refusal {
                     reject_status
                 },
                 grpc: None,
+                extra: Vec::new(),
             },
         }
     }
@@ -164,6 +169,33 @@ impl Refusal {
         Refusal {
             status: StatusCode::OK,
             grpc: Some(GrpcAnswer { code, content_type }),
+            extra: Vec::new(),
+        }
+    }
+
+    /// A refusal other than a token's (a rate limit's): HTTP `status` with
+    /// `{}`, or for a gRPC request a trailers-only `grpc-status`
+    /// `grpc_code`; `extra` headers in both forms.
+    pub(crate) fn other(
+        status: StatusCode,
+        grpc_code: u16,
+        request: &HeaderMap,
+        extra: Vec<(HeaderName, HeaderValue)>,
+    ) -> Refusal {
+        match grpc_content_type(request) {
+            Some(content_type) => Refusal {
+                status: StatusCode::OK,
+                grpc: Some(GrpcAnswer {
+                    code: grpc_code,
+                    content_type,
+                }),
+                extra,
+            },
+            None => Refusal {
+                status,
+                grpc: None,
+                extra,
+            },
         }
     }
 
@@ -198,10 +230,10 @@ impl Refusal {
                     HeaderName::from_static("grpc-status"),
                     HeaderValue::from(g.code),
                 ));
-                let message = if g.code == GRPC_UNAVAILABLE {
-                    "service unavailable"
-                } else {
-                    "unauthenticated"
+                let message = match g.code {
+                    GRPC_UNAVAILABLE => "service unavailable",
+                    GRPC_RESOURCE_EXHAUSTED => "resource exhausted",
+                    _ => "unauthenticated",
                 };
                 out.push((
                     HeaderName::from_static("grpc-message"),
@@ -210,6 +242,7 @@ impl Refusal {
             }
         }
         out.push((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+        out.extend(self.extra.iter().cloned());
         out
     }
 }

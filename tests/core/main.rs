@@ -9,6 +9,7 @@
 //!   properties over generated input.
 //! - `msgsig`: message signing: Approov's published vectors, the table of
 //!   altered requests, the replay cache in memory and in Redis.
+//! - `ratelimit`: the rate limits' GCRA, memory store and keys.
 //! - `target`: properties of the request-target canonicaliser.
 //!
 //! Run one area with `cargo test -p attestgate --test core -- verify::`.
@@ -16,5 +17,6 @@
 
 mod keys;
 mod msgsig;
+mod ratelimit;
 mod target;
 mod verify;

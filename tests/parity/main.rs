@@ -4,8 +4,11 @@
 //! the table's outcome for every case, so they agree with each other, and
 //! a refused request gets the core's answer, whole, from both front ends.
 //! A request let through carries the token's claims to the service, and
-//! both front ends count every request alike.
+//! both front ends count every request alike. The rate limits have their
+//! own table (`ratelimit`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod ratelimit;
 
 use std::path::Path;
 

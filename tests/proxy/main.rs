@@ -25,6 +25,7 @@ mod logscan;
 mod msgsig;
 mod pins;
 mod policy;
+mod ratelimit_fleet;
 mod requests;
 mod resolve;
 mod systemd_unit;

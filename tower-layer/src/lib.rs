@@ -2,6 +2,7 @@
 
 mod future;
 mod layer;
+mod ratelimit;
 mod reject;
 mod service;
 mod signing;
@@ -14,6 +15,7 @@ pub mod config;
 
 pub use future::ResponseFuture;
 pub use layer::{AttestLayer, DEFAULT_ROUTE};
+pub use ratelimit::{ClientAddr, RateLimitFuture, RateLimitLayer, RateLimited};
 pub use reject::{DefaultRejection, Reject, RejectBody, RejectContext, Rejection};
 pub use service::Attest;
 

@@ -42,6 +42,9 @@ impl Gateway {
         });
         ctx.signed_body =
             signing::check(session, verifier, &mut decision, client, ctx.view.as_ref()).await?;
+        if super::ratelimit::refused(session, route, &decision, client).await? {
+            return Ok(true);
+        }
         ctx.outcome = Some(decision.outcome());
         ctx.reason = decision.reason();
         if let Some(refusal) = decision.refusal() {

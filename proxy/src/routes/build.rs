@@ -32,7 +32,12 @@ impl Route {
         let substitutions = substitutions(index, cfg)?;
         let stores = &mut *env.stores;
         let verifier = env.verifier;
+        let rate_limits = env.limits.build(cfg).map_err(|e| RouteError::Metrics {
+            index,
+            why: e.to_string(),
+        })?;
         Ok(Route {
+            rate_limits,
             name: cfg.name.as_str().into(),
             host: cfg.host.clone(),
             path_prefix: cfg.path_prefix.clone(),

@@ -52,6 +52,8 @@ pub(crate) struct Route {
     pub(crate) substitutions: Vec<Arc<Substitution>>,
     /// Pre-resolved metric handles.
     pub(crate) metrics: RouteMetrics,
+    /// `[[route.rate_limit]]`, checked after the token decision.
+    pub(crate) rate_limits: Option<Arc<attestgate::ratelimit::RateLimits>>,
 }
 
 /// Why a route could not be prepared.
@@ -99,6 +101,8 @@ pub(crate) struct RouteEnv<'a> {
     pub(crate) resolver: &'a AnyResolver,
     /// The replay stores, one per Redis URL.
     pub(crate) stores: &'a mut replay::Stores,
+    /// The rate limits' metrics and Redis stores.
+    pub(crate) limits: &'a mut crate::gateway::ratelimit::LimitEnv,
 }
 
 /// The routes, ordered for matching: longest path prefix first, and at equal

@@ -117,6 +117,7 @@ fn build_routes(
     let mut routes = Vec::new();
     let mut problems = Vec::new();
     let mut stores = crate::routes::replay::Stores::new(registry);
+    let mut limits = crate::gateway::ratelimit::LimitEnv::new(registry);
     for (i, r) in config.routes.iter().enumerate() {
         let mut env = RouteEnv {
             demo_socket,
@@ -124,6 +125,7 @@ fn build_routes(
             verifier,
             resolver: &resolver,
             stores: &mut stores,
+            limits: &mut limits,
         };
         match Route::build(i, r, metrics.route(&r.name), &mut env) {
             Ok(route) => routes.push(route),
