@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use async_trait::async_trait;
-use attestgate::substitute::Target;
+use attestgate::substitute::SubstituteError;
 use attestgate::target::BodyHint;
 use attestgate::{Outcome, Reason, RequestParts, Secret, UpstreamErrorKind};
 use http::{HeaderName, HeaderValue, StatusCode, header};
@@ -99,15 +99,10 @@ fn header_bytes(req: &RequestHeader) -> usize {
 }
 
 impl Gateway {
-    /// Refuses with a small JSON body (a gRPC status to a gRPC call) and
-    /// counts nothing (not a token outcome).
-    async fn refuse(
-        &self,
-        session: &mut Session,
-        status: StatusCode,
-        body: &'static [u8],
-    ) -> Result<bool> {
-        respond::answer(session, status, body).await?;
+    /// Answers itself in the core's form ([`attestgate::Refusal::own`]: a
+    /// small JSON body, a gRPC status to a gRPC call) and counts nothing (not a token outcome).
+    async fn refuse(&self, session: &mut Session, status: StatusCode) -> Result<bool> {
+        respond::answer(session, status).await?;
         Ok(true)
     }
 }
@@ -139,21 +134,21 @@ impl ProxyHttp for Gateway {
         let req = session.req_header();
         if header_bytes(req) > self.max_header_bytes {
             return self
-                .refuse(session, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, b"{}")
+                .refuse(session, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
                 .await;
         }
         // Only WebSocket upgrades are tunnelled (DESIGN §8), and only with
         // GET (RFC 6455): an exempt OPTIONS or HEAD never opens a tunnel.
         if !attestgate::target::upgrade_allowed(req.version, &req.method, &req.headers) {
             tracing::debug!(target: "attestgate::reject", "upgrade other than a websocket GET refused");
-            return self.refuse(session, StatusCode::BAD_REQUEST, b"{}").await;
+            return self.refuse(session, StatusCode::BAD_REQUEST).await;
         }
         let tls = is_tls(session);
         let view = match self.inbound.canonicalize(session.req_header_mut(), tls) {
             Ok(view) => ctx.view.insert(view),
             Err(why) => {
                 tracing::debug!(target: "attestgate::reject", why = why.as_str(), "request target or host refused");
-                return self.refuse(session, StatusCode::BAD_REQUEST, b"{}").await;
+                return self.refuse(session, StatusCode::BAD_REQUEST).await;
             }
         };
         if let Some(p) = &self.pins
@@ -166,11 +161,11 @@ impl ProxyHttp for Gateway {
             view.target().path(),
             self.path_case_insensitive,
         ) else {
-            return self.refuse(session, StatusCode::NOT_FOUND, b"{}").await;
+            return self.refuse(session, StatusCode::NOT_FOUND).await;
         };
         ctx.route = Some(index);
         let Some(route) = self.routes.get(index) else {
-            return self.refuse(session, StatusCode::NOT_FOUND, b"{}").await;
+            return self.refuse(session, StatusCode::NOT_FOUND).await;
         };
         let Some(verifier) = &route.verifier else {
             // No [token] section: every route is token = "off".
@@ -195,9 +190,7 @@ impl ProxyHttp for Gateway {
             client,
             body,
         });
-        ctx.signed_body =
-            crate::signing::check(session, verifier, &mut decision, client, ctx.view.as_ref())
-                .await?;
+        ctx.signed_body = crate::signing::check(session, &mut decision, ctx.view.as_ref()).await?;
         let req = session.req_header();
         ctx.outcome = Some(decision.outcome());
         ctx.reason = decision.reason();
@@ -207,12 +200,8 @@ impl ProxyHttp for Gateway {
         }
         if decision.secrets_allowed() {
             // A substituted header must be unambiguous.
-            for s in &route.substitutions {
-                if let Target::Header(h) = s.target()
-                    && req.headers.get_all(h).iter().nth(1).is_some()
-                {
-                    return self.refuse(session, StatusCode::BAD_REQUEST, b"{}").await;
-                }
+            if attestgate::secrets::apply::ambiguous(&route.substitutions, &req.headers) {
+                return self.refuse(session, StatusCode::BAD_REQUEST).await;
             }
             ctx.secrets_allowed = true;
         }
@@ -308,50 +297,30 @@ impl ProxyHttp for Gateway {
         }
         let mut substituted = 0u64;
         if ctx.secrets_allowed {
-            for s in &route.substitutions {
-                match s.target() {
-                    Target::Header(name) => {
-                        let Some(value) = upstream.headers.get(name) else {
-                            continue;
-                        };
-                        let Some((new, secret)) = s.replace_header_value(value.as_bytes()) else {
-                            continue;
-                        };
-                        let mut value = HeaderValue::from_bytes(&new).map_err(|_| {
-                            Error::explain(
-                                ErrorType::InternalError,
-                                "substituted value is not a header value",
-                            )
-                        })?;
-                        value.set_sensitive(true);
-                        upstream.insert_header(name.clone(), value)?;
-                        ctx.secrets.push(secret);
-                        substituted += 1;
+            let query = ctx
+                .query
+                .as_deref()
+                .map(String::as_str)
+                .or(upstream.uri.query());
+            let applied =
+                attestgate::secrets::apply::apply(&route.substitutions, &upstream.headers, query)
+                    .map_err(|e| match e {
+                    SubstituteError::Repeated => {
+                        Error::explain(ErrorType::HTTPStatus(400), "substituted parameter repeated")
                     }
-                    Target::Query(_) => {
-                        let current = ctx
-                            .query
-                            .as_deref()
-                            .map(String::as_str)
-                            .or(upstream.uri.query());
-                        let Some(query) = current else { continue };
-                        match s.replace_in_query(query) {
-                            Ok(Some((new, secret))) => {
-                                ctx.query = Some(new);
-                                ctx.secrets.push(secret);
-                                substituted += 1;
-                            }
-                            Ok(None) => {}
-                            Err(_) => {
-                                return Error::e_explain(
-                                    ErrorType::HTTPStatus(400),
-                                    "substituted query parameter repeated",
-                                );
-                            }
-                        }
-                    }
-                }
+                    SubstituteError::NotAHeaderValue => Error::explain(
+                        ErrorType::InternalError,
+                        "substituted value is not a header value",
+                    ),
+                })?;
+            substituted = applied.count() as u64;
+            for (name, value) in applied.headers {
+                upstream.insert_header(name, value)?;
             }
+            if applied.query.is_some() {
+                ctx.query = applied.query;
+            }
+            ctx.secrets = applied.secrets;
         }
         // The target is the canonical one request_filter wrote; only a
         // substituted or removed query parameter changes it.
@@ -470,16 +439,11 @@ impl ProxyHttp for Gateway {
             route.metrics.upstream_error(kind);
         }
         if code > 0 {
-            let body: &'static [u8] = match code {
-                502 => b"{\"error\":\"bad gateway\"}",
-                504 => b"{\"error\":\"gateway timeout\"}",
-                _ => b"{}",
-            };
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY);
             // The connection closes after this answer: say so, so the
             // client does not send its next request into a closing socket.
             session.set_keepalive(None);
-            if respond::answer(session, status, body).await.is_err() {
+            if respond::answer(session, status).await.is_err() {
                 tracing::debug!("could not send the error response; the client is gone");
             }
         }
