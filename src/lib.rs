@@ -59,19 +59,23 @@ pub use alg::{Alg, AlgSet};
 pub use egress::{EgressOptions, ProxySetting};
 pub use keys::{Key, KeySet};
 pub use metrics::{Metrics, Outcome, RouteMetrics, UpstreamErrorKind};
-pub use policy::{DEFAULT_ROUTE_NAME, Policy, TokenRequirement};
+pub use policy::{
+    DEFAULT_ROUTE_NAME, MAX_LEEWAY, MAX_TOKEN_BYTES_RANGE, Mode, Policy, TokenRequirement,
+};
 pub use reason::Reason;
 pub use refresh::{JwksOptions, RefreshError, RefresherHandle};
 pub use request::binding::pay_claim;
-pub use request::decide::{
-    Decision, GRPC_RESOURCE_EXHAUSTED, GRPC_UNAUTHENTICATED, GRPC_UNAVAILABLE, Refusal,
-    RequestParts, grpc_content_type, is_grpc,
+pub use request::decide::{Decision, RequestParts};
+pub use request::refusal::{
+    GRPC_RESOURCE_EXHAUSTED, GRPC_UNAUTHENTICATED, GRPC_UNAVAILABLE, GrpcKind, Refusal,
+    grpc_content_type, grpc_kind, is_grpc,
 };
-pub use request::state::Mode;
+pub use request::signature::{SignatureStep, SignedBody};
+
 pub use secret::{Secret, SecretSource};
 pub use token::VerifiedToken;
 pub use verifier::builder::{
     BuildError, BuildProblem, DEFAULT_CACHE_CAPACITY, DEFAULT_HEADER, DEFAULT_MAX_TOKEN_BYTES,
-    VerifierBuilder,
+    MAX_CACHE_CAPACITY, VerifierBuilder,
 };
 pub use verifier::{MAX_KEYS_TRIED, Verifier};

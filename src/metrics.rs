@@ -1,4 +1,4 @@
-//! The metric series of the product contract (DESIGN §5), registered into a
+//! The metric series of the product contract (README, "Metrics"), registered into a
 //! `prometheus::Registry` the caller owns. Label values come only from config
 //! names and closed lists, never from request data, and every per-request
 //! series is resolved to a handle once, so the request path does no label
@@ -33,7 +33,7 @@ pub const VERIFY_BUCKETS: [f64; 12] = [
     0.01,
 ];
 
-/// All series of DESIGN §5. Cheap to clone (handles are shared).
+/// All series of the product contract. Cheap to clone (handles are shared).
 #[derive(Clone)]
 pub struct Metrics {
     requests: IntCounterVec,

@@ -12,8 +12,31 @@ use http::{HeaderName, Method, StatusCode};
 
 use crate::jose::alg::AlgSet;
 use crate::msgsig::MessageSigningPolicy;
-use crate::request::state::Mode;
-use crate::verifier::builder::{BuildProblem, DEFAULT_HEADER, DEFAULT_MAX_TOKEN_BYTES};
+
+/// Default cap on the token's size (after any prefix).
+pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
+/// Default name of the token header.
+pub const DEFAULT_HEADER: &str = "approov-token";
+
+/// What a front end does with a failing request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Refuse it.
+    #[default]
+    Enforce,
+    /// Let it through (counted as `monitored`, logged), without secrets.
+    Monitor,
+}
+
+/// One problem found while building a verifier, with the path of the setting
+/// (as in the `[token]` section: `secret[0].base64`, `jwks.file`, ...).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BuildProblem {
+    /// The setting, e.g. `secret[1].base64`.
+    pub path: String,
+    /// What is wrong and how to fix it. Never holds a secret value.
+    pub message: String,
+}
 
 /// Whether a route checks tokens (`[[route]] token`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -31,7 +54,16 @@ pub enum TokenRequirement {
 /// The name of the route label when none is given.
 pub const DEFAULT_ROUTE_NAME: &str = "default";
 
-/// A policy: plain data, every field typed, defaults those of DESIGN §4.
+/// The sizes [`Policy::max_token_bytes`] may take: an Approov token is a
+/// few hundred bytes; below 256 real tokens fail as `malformed`, above
+/// 64 KiB the limit no longer bounds anything a header could carry.
+pub const MAX_TOKEN_BYTES_RANGE: std::ops::RangeInclusive<usize> = 256..=64 * 1024;
+
+/// The largest [`Policy::leeway`]: leeway is for clock skew, a few
+/// seconds is plenty; more would stretch every token's lifetime.
+pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
+
+/// A policy: plain data, every field typed, defaults those of the configuration reference (README).
 /// Start from [`Policy::default`] or a verifier's [`crate::Verifier::policy`]
 /// and change what differs:
 ///
@@ -83,7 +115,7 @@ pub struct Policy {
     pub binding_headers: Vec<HeaderName>,
     /// Accept a token without `pay` although binding headers are set.
     pub allow_missing_pay: bool,
-    /// Approov installation message signing (DESIGN §12,
+    /// Approov installation message signing (docs/MESSAGE_SIGNING.md,
     /// `[route.policy.message_signing]`): checked after the token passed,
     /// by [`crate::Verifier::check_signature`] and
     /// [`crate::Verifier::check_replay`]. `None`: not checked.
@@ -139,8 +171,22 @@ impl Policy {
                 ),
             );
         }
-        if self.max_token_bytes < 16 {
-            problem("max_token_bytes", "must be at least 16".into());
+        if !MAX_TOKEN_BYTES_RANGE.contains(&self.max_token_bytes) {
+            problem(
+                "max_token_bytes",
+                format!(
+                    "{} is out of range; use {} to {} (default {DEFAULT_MAX_TOKEN_BYTES})",
+                    self.max_token_bytes,
+                    MAX_TOKEN_BYTES_RANGE.start(),
+                    MAX_TOKEN_BYTES_RANGE.end()
+                ),
+            );
+        }
+        if self.leeway > MAX_LEEWAY {
+            problem(
+                "leeway",
+                "more than 5m; leeway is for clock skew, a few seconds is plenty".into(),
+            );
         }
         if let Some(q) = &self.query_param
             && (q.is_empty() || q.bytes().any(|b| b <= b' ' || b"&=#%+".contains(&b)))
@@ -171,5 +217,60 @@ impl Policy {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(p: &Policy) -> Vec<String> {
+        p.validate("token").into_iter().map(|p| p.path).collect()
+    }
+
+    /// The token size and leeway ranges are the core's, so a builder (the
+    /// tower layer's way in) gets the same answer as a TOML file: once the
+    /// core took any size from 16 up while config took 256 to 65536.
+    #[test]
+    fn token_size_and_leeway_ranges_hold_for_every_front_end() {
+        for (size, ok) in [
+            (0, false),
+            (16, false),
+            (255, false),
+            (256, true),
+            (DEFAULT_MAX_TOKEN_BYTES, true),
+            (65_536, true),
+            (65_537, false),
+            (10 << 20, false),
+        ] {
+            let p = Policy {
+                max_token_bytes: size,
+                ..Policy::default()
+            };
+            let want: Vec<String> = if ok {
+                vec![]
+            } else {
+                vec!["token.max_token_bytes".into()]
+            };
+            assert_eq!(problems(&p), want, "{size}");
+        }
+        let secret = crate::token::mint::new_secret_base64().unwrap();
+        let built = |size| {
+            crate::Verifier::builder()
+                .secret_base64(&secret)
+                .unwrap()
+                .max_token_bytes(size)
+                .build()
+        };
+        assert!(built(16).is_err());
+        assert!(built(10 << 20).is_err());
+        assert!(built(256).is_ok());
+        for (secs, ok) in [(0, true), (300, true), (301, false)] {
+            let p = Policy {
+                leeway: Duration::from_secs(secs),
+                ..Policy::default()
+            };
+            assert_eq!(problems(&p).is_empty(), ok, "{secs}");
+        }
     }
 }

@@ -88,9 +88,17 @@ impl Reason {
     /// not ready), 401 for everything else. Front ends replace 401 by the
     /// configured `reject_status`.
     pub const fn status(self) -> StatusCode {
+        self.status_under(StatusCode::UNAUTHORIZED)
+    }
+
+    /// The HTTP status of a refusal for this reason under a policy
+    /// refusing with `reject_status`: 503 for [`Reason::NoKeys`] whatever
+    /// the policy says (the service is not ready; the client may retry),
+    /// else `reject_status`. The one place this rule is written.
+    pub const fn status_under(self, reject_status: StatusCode) -> StatusCode {
         match self {
             Reason::NoKeys => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::UNAUTHORIZED,
+            _ => reject_status,
         }
     }
 

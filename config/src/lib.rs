@@ -1,6 +1,6 @@
 //! # attestgate-config
 //!
-//! The TOML file format of attestgate (DESIGN §4): one file serves the
+//! The TOML file format of attestgate (README, "Configuration"): one file serves the
 //! `attestgate` command line, the proxy, and (through `[token]`) the tower
 //! layer.
 //!

@@ -1,4 +1,4 @@
-//! `[pins]` (DESIGN §11): the signed pin config the proxy serves, the
+//! `[pins]` (docs/PINNING.md): the signed pin config the proxy serves, the
 //! `pins.toml` its monitor checks, and the report endpoint. Shapes and
 //! numbers are checked here, with key paths; the files' contents (a
 //! `pins.toml` the pins crate can load, a signed config it can read) are
@@ -16,7 +16,7 @@ use crate::validate::Checker;
 pub const DEFAULT_PINS_PATH: &str = "/.well-known/attestgate/pins";
 /// Default `report_path`.
 pub const DEFAULT_REPORT_PATH: &str = "/.well-known/attestgate/pin-report";
-/// Largest report body accepted (DESIGN §11: 16 KiB).
+/// Largest report body accepted (16 KiB).
 pub const MAX_REPORT_BYTES: usize = 16 * 1024;
 
 #[derive(Deserialize, Default)]

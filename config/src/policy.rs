@@ -73,12 +73,6 @@ pub(crate) fn apply(c: &mut Checker<'_>, at: &str, raw: RawPolicy, base: &Policy
         }
     }
     p.leeway = c.duration(&key("leeway"), raw.leeway.as_ref(), base.leeway);
-    if p.leeway > Duration::from_secs(300) {
-        c.problem(
-            key("leeway"),
-            "more than 5m; leeway is for clock skew, a few seconds is plenty",
-        );
-    }
     if let Some(v) = raw.max_lifetime.as_ref() {
         p.max_lifetime = Some(c.duration(&key("max_lifetime"), Some(v), Duration::ZERO));
     }
@@ -104,13 +98,16 @@ pub(crate) fn apply(c: &mut Checker<'_>, at: &str, raw: RawPolicy, base: &Policy
             p.reject_status = s;
         }
     }
-    p.max_token_bytes = c.int_in(
-        &key("max_token_bytes"),
-        raw.max_token_bytes,
-        256,
-        64 * 1024,
-        base.max_token_bytes as i64,
-    ) as usize;
+    // The range is the core's (Policy::validate below).
+    if let Some(n) = raw.max_token_bytes {
+        match usize::try_from(n) {
+            Ok(n) => p.max_token_bytes = n,
+            Err(_) => c.problem(
+                key("max_token_bytes"),
+                format!("{n} is not a size; use a positive number of bytes"),
+            ),
+        }
+    }
     if raw.query_param.is_some() {
         p.query_param = raw.query_param;
     }

@@ -1,4 +1,4 @@
-//! The file as written: serde structs that mirror DESIGN §4 one to one.
+//! The file as written: serde structs that mirror the file format one to one.
 //! Nothing here is checked beyond shape; `validate` turns it into the typed
 //! configuration and collects every problem with its key path.
 

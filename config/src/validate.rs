@@ -413,8 +413,8 @@ fn check_token(c: &mut Checker<'_>, mut t: raw::RawToken) -> TokenConfig {
         "token.cache_capacity",
         t.cache_capacity,
         0,
-        100_000_000,
-        100_000,
+        attestgate::MAX_CACHE_CAPACITY as i64,
+        attestgate::DEFAULT_CACHE_CAPACITY as i64,
     ) as u64;
     let mut secrets = Vec::new();
     for (i, s) in t.secrets.into_iter().enumerate() {

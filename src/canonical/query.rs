@@ -1,6 +1,6 @@
 //! Query strings as forms write them (`name=value&…`, `%XX` escapes, `+`
 //! for space): finding one parameter, and removing it. Used for the token
-//! query parameter (DESIGN §9) and query substitution.
+//! query parameter (a route's `query_param`) and query substitution.
 
 use std::borrow::Cow;
 

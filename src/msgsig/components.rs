@@ -12,7 +12,7 @@ use super::structured::{
     self, BareItem, Item, param, write_dictionary, write_item, write_list, write_member,
 };
 
-/// The request as the front end checks and forwards it (DESIGN §7: the
+/// The request as the front end checks and forwards it (the canonical request: the
 /// canonical form built once). Borrowed; building one costs nothing.
 #[derive(Clone, Copy)]
 pub struct RequestParts<'a> {

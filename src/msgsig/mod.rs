@@ -1,6 +1,6 @@
 //! Approov installation message signing: RFC 9421 HTTP Message Signatures
 //! made with the per-install P-256 key whose public half is the token's
-//! `ipk` claim, and a replay cache that a fleet can share (DESIGN §12).
+//! `ipk` claim, and a replay cache that a fleet can share (docs/MESSAGE_SIGNING.md).
 //!
 //! A token alone is reusable for its minutes of life; a signature over the
 //! request (method, target, token, body digest), made on the device and
@@ -54,6 +54,7 @@ mod error;
 mod key;
 pub mod policy;
 pub mod replay;
+mod route;
 mod structured;
 mod verify;
 
@@ -64,6 +65,7 @@ pub use key::{InstallKey, IpkError};
 pub use policy::{
     ContentDigestRule, MessageSigningPolicy, OnStoreError, PolicyProblem, ReplayMode,
 };
+pub(crate) use route::build as for_route;
 pub use verify::{
     ALG, LABEL, MAX_COMPONENTS, MAX_FIELD_BYTES, MessageSigning, ReplayError, Signed,
 };

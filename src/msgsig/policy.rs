@@ -58,7 +58,7 @@ names!(ContentDigestRule { RequiredWithBody = "required-with-body", Optional = "
 names!(ReplayMode { Memory = "memory", Redis = "redis", Off = "off" });
 names!(OnStoreError { Refuse = "refuse", Allow = "allow" });
 
-/// The message-signing policy of a route (DESIGN §12). `Default` is the
+/// The message-signing policy of a route (docs/MESSAGE_SIGNING.md). `Default` is the
 /// documented default of every key.
 #[derive(Clone, PartialEq)]
 pub struct MessageSigningPolicy {

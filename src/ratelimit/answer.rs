@@ -19,7 +19,7 @@ use http::StatusCode;
 use http::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 
 use super::RateLimitRule;
-use crate::request::decide::{GRPC_RESOURCE_EXHAUSTED, GRPC_UNAVAILABLE, Refusal};
+use crate::request::refusal::{GRPC_RESOURCE_EXHAUSTED, GRPC_UNAVAILABLE, Refusal};
 
 /// `RateLimit-Policy`.
 pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");

@@ -13,8 +13,9 @@ use super::gcra::{Gcra, Step};
 use super::memory::MemoryStore;
 use super::{LimitKey, LimitStoreKind, OnLimitStoreError, RateLimitRule};
 use crate::metrics::Outcome;
-use crate::request::decide::{Decision, Refusal};
-use crate::request::state::Mode;
+use crate::policy::Mode;
+use crate::request::decide::Decision;
+use crate::request::refusal::Refusal;
 use crate::token::VerifiedToken;
 
 /// Why a store could not answer. Holds no URL and no key.

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use http::HeaderName;
 
-use crate::request::state::Mode;
+use crate::policy::Mode;
 use crate::verifier::builder::BuildProblem;
 
 pub use answer::{RATELIMIT, RATELIMIT_POLICY};

@@ -15,5 +15,6 @@
 pub(crate) mod binding;
 pub(crate) mod decide;
 pub(crate) mod extract;
+pub(crate) mod refusal;
 pub(crate) mod signature;
 pub(crate) mod state;

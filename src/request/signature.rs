@@ -1,88 +1,215 @@
-//! Step 5, the message signature (DESIGN §12), made once for both front
-//! ends: after [`crate::Verifier::decide`] passed a token on a route whose
-//! policy has `message_signing`, the front end buffers the body when
-//! [`crate::Verifier::signature_body_limit`] asks for it, then calls
-//! [`crate::Verifier::check_signature`] (sync) and
-//! [`crate::Verifier::check_replay`] (async: the store may be Redis). Each
-//! turns a failure into the decision's refusal (reason `signature` or
+//! Step 5, the message signature, made once for both front ends. On a
+//! route whose policy has `message_signing`, [`crate::Verifier::decide`]
+//! passes a token with the step still to take: the decision's
+//! [`Decision::pending_signature`] is a [`SignatureStep`]. The front end
+//! reads the body when [`SignatureStep::body_limit`] asks for it, then
+//! calls [`SignatureStep::finish`] (async: the replay store may be Redis)
+//! or [`SignatureStep::finish_now`] (a front end that cannot await).
+//!
+//! A failure turns the decision into a refusal (reason `signature` or
 //! `replay`), counted in `attestgate_requests_total` and
 //! `attestgate_rejections_total{route,reason}` and logged on the
-//! `attestgate::reject` line, or, in monitor mode, into `monitored`
-//! (let through without secrets). The front end then translates the
-//! decision as before.
-//!
-//! A passing decision on such a route is counted only when the signature
-//! step has decided (so a request is counted once).
+//! `attestgate::reject` line, or, in monitor mode, into `monitored` (let
+//! through without secrets). A passing decision on such a route is
+//! counted only once the step has decided, so a request is counted once.
+//! A step dropped unfinished leaves the decision refused: a front end
+//! that forgets the step forwards nothing.
 
 use std::future::Future;
 use std::net::IpAddr;
-use std::sync::Arc;
 
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderMap, StatusCode};
 
+use crate::canonical::RequestView;
 use crate::metrics::Outcome;
-use crate::msgsig::replay::{ReplayKey, ReplayStore, StoreCheck, StoreError};
-use crate::msgsig::{MessageSigning, MessageSigningPolicy, RequestParts, Signed};
+use crate::msgsig::{MessageSigning, OnStoreError, ReplayError};
 use crate::reason::Reason;
-use crate::request::decide::{Decision, Refusal, fingerprint};
+use crate::request::decide::{Decision, Pending};
+use crate::request::refusal::Refusal;
 
-/// Builds a route's message signing. The policy was validated by
-/// [`crate::Policy::validate`] (config); a `"redis"` policy without its
-/// store gets one that never answers, so `on_redis_error` decides (and a
-/// warning says so) rather than a replay passing unchecked.
-pub(crate) fn build(
-    route: &str,
-    policy: MessageSigningPolicy,
-    store: Option<Arc<dyn ReplayStore>>,
-) -> MessageSigning {
-    let store = match (policy.replay, store) {
-        (crate::msgsig::ReplayMode::Redis, None) => {
-            tracing::warn!(
-                route,
-                "message_signing replay = \"redis\" without a Redis store: every replay check fails (on_redis_error decides)"
-            );
-            Some(Arc::new(NoStore) as Arc<dyn ReplayStore>)
+/// The body as the front end has it for [`SignatureStep::finish`].
+#[derive(Clone, Copy, Debug)]
+pub enum SignedBody<'a> {
+    /// No body, or [`SignatureStep::body_limit`] did not ask for it.
+    None,
+    /// The whole body, read within [`SignatureStep::body_limit`].
+    Whole(&'a [u8]),
+    /// The body is over [`SignatureStep::body_limit`]: 413 `{}` (gRPC:
+    /// status 16), reason `signature`, in monitor mode too (the body was
+    /// not kept, so it cannot be forwarded).
+    TooLarge,
+    /// The body was asked for but this front end cannot buffer it (the
+    /// tower layer): its `Content-Digest` cannot be checked and forwarding
+    /// it unchecked would let any body through, so the request fails
+    /// (`signature`; monitor mode: monitored).
+    Unbuffered,
+}
+
+/// The message-signature step a passing decision waits for. Borrowed from
+/// the decision ([`Decision::pending_signature`]); finishing it completes
+/// the decision.
+#[derive(Debug)]
+pub struct SignatureStep<'d> {
+    decision: &'d mut Decision,
+}
+
+impl Decision {
+    /// The signature step this decision waits for, if any.
+    pub fn pending_signature(&mut self) -> Option<SignatureStep<'_>> {
+        self.signature
+            .is_some()
+            .then_some(SignatureStep { decision: self })
+    }
+}
+
+impl SignatureStep<'_> {
+    fn pending(&self) -> &Pending {
+        match &self.decision.signature {
+            Some(p) => p,
+            // `pending_signature` makes a step only for a pending decision,
+            // and only `finish` (which consumes the step) takes it.
+            None => unreachable!("a signature step without its pending state"),
         }
-        (_, s) => s,
-    };
-    match MessageSigning::new(policy.clone(), store) {
-        Ok(s) => s,
-        Err(problems) => {
-            tracing::warn!(
-                route,
-                problems = problems.len(),
-                "message_signing policy has problems (check-config lists them); using it as given"
-            );
-            // Only reached with an unvalidated policy: keep its rules,
-            // replay in memory.
-            MessageSigning::new(
-                MessageSigningPolicy {
-                    replay: crate::msgsig::ReplayMode::Memory,
-                    redis_url: None,
-                    ..MessageSigningPolicy::default()
-                },
-                None,
-            )
-            .unwrap_or_else(|_| unreachable_default())
+    }
+
+    fn signing(&self) -> Option<&MessageSigning> {
+        self.pending().verifier.policy.signing.as_ref()
+    }
+
+    /// `Some(max_body_bytes)` when the check needs the request body: the
+    /// request carries a signature and a body. The front end reads at most
+    /// that many bytes; beyond it, it finishes with
+    /// [`SignedBody::TooLarge`] and forwards nothing.
+    pub fn body_limit(&self) -> Option<u64> {
+        let p = self.pending();
+        (p.signed && p.has_body)
+            .then(|| self.signing().map(|s| s.policy().max_body_bytes))
+            .flatten()
+    }
+
+    /// Takes the step: verifies the signature of the request seen through
+    /// `view` (scheme and authority as the client addressed us; `None`
+    /// when none could be built, which fails the step) with `headers` and
+    /// `body`, then records it in the replay store. Completes the decision.
+    pub async fn finish(
+        self,
+        view: Option<&RequestView>,
+        headers: &HeaderMap,
+        body: SignedBody<'_>,
+    ) {
+        let mut step = self;
+        let now = crate::clock::now();
+        let Some((verifier, signed, client)) = step.verify(view, headers, body, now) else {
+            return;
+        };
+        let Some(signing) = verifier.policy.signing.as_ref() else {
+            return;
+        };
+        let result = signing.check_replay(&signed, now).await;
+        verifier.replay_result(step.decision, result, headers, client);
+    }
+
+    /// [`SignatureStep::finish`] without waiting: a replay store that
+    /// answers at once (memory, or none) decides; one that would wait on
+    /// I/O (Redis) is treated as unreachable, so `on_redis_error` decides.
+    /// For front ends that cannot await (the tower layer's `call`).
+    pub fn finish_now(self, view: Option<&RequestView>, headers: &HeaderMap, body: SignedBody<'_>) {
+        let mut step = self;
+        let now = crate::clock::now();
+        let Some((verifier, signed, client)) = step.verify(view, headers, body, now) else {
+            return;
+        };
+        let Some(signing) = verifier.policy.signing.as_ref() else {
+            return;
+        };
+        let ready = {
+            let fut = signing.check_replay(&signed, now);
+            let mut fut = std::pin::pin!(fut);
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            match fut.as_mut().poll(&mut cx) {
+                std::task::Poll::Ready(r) => Some(r),
+                std::task::Poll::Pending => None,
+            }
+        };
+        match ready {
+            Some(result) => verifier.replay_result(step.decision, result, headers, client),
+            None if signing.policy().on_redis_error == OnStoreError::Allow => {
+                verifier.pass_signature(step.decision)
+            }
+            None => verifier.fail_signature(
+                step.decision,
+                Reason::Replay,
+                headers,
+                client,
+                "store_not_ready",
+            ),
+        }
+    }
+
+    /// The signature half of the step. `None` when it decided already
+    /// (failed, or an unsigned request the route accepts); else the
+    /// verified signature for the replay check.
+    fn verify(
+        &mut self,
+        view: Option<&RequestView>,
+        headers: &HeaderMap,
+        body: SignedBody<'_>,
+        now: f64,
+    ) -> Option<(crate::Verifier, crate::msgsig::Signed, Option<IpAddr>)> {
+        let decision = &mut *self.decision;
+        let Pending {
+            verifier, client, ..
+        } = *decision.signature.take()?;
+        let body = match body {
+            SignedBody::None => None,
+            SignedBody::Whole(b) => Some(b),
+            SignedBody::TooLarge => {
+                verifier.refuse_body_too_large(decision, headers, client);
+                return None;
+            }
+            SignedBody::Unbuffered => {
+                let why = "body_not_buffered";
+                verifier.fail_signature(decision, Reason::Signature, headers, client, why);
+                return None;
+            }
+        };
+        let Some(view) = view else {
+            let why = "request_view";
+            verifier.fail_signature(decision, Reason::Signature, headers, client, why);
+            return None;
+        };
+        let signing = verifier.policy.signing.as_ref()?;
+        let key = decision.token.as_ref().and_then(|t| t.install_key());
+        let parts = view.signing_parts(headers);
+        match signing.verify(&parts, body, key, now) {
+            Ok(Some(signed)) => Some((verifier, signed, client)),
+            Ok(None) => {
+                verifier.pass_signature(decision);
+                None
+            }
+            Err(e) => {
+                let why = e.as_str();
+                verifier.fail_signature(decision, Reason::Signature, headers, client, why);
+                None
+            }
         }
     }
 }
 
-/// The default policy always validates; this is its store-less build.
-fn unreachable_default() -> MessageSigning {
-    // MessageSigningPolicy::default() validates (tested in msgsig::policy).
-    match MessageSigning::new(MessageSigningPolicy::default(), None) {
-        Ok(s) => s,
-        Err(_) => panic!("the default message-signing policy is valid"),
-    }
-}
-
-/// A store that is never reachable.
-struct NoStore;
-
-impl ReplayStore for NoStore {
-    fn first_use(&self, _key: &ReplayKey, _end: f64, _now: f64) -> StoreCheck<'_> {
-        StoreCheck::Ready(Some(Err(StoreError::Unavailable)))
+impl Drop for SignatureStep<'_> {
+    fn drop(&mut self) {
+        // Not finished (the front end gave up, e.g. the client went away
+        // mid-body): nothing may be forwarded on the token alone.
+        if self.decision.signature.take().is_some() {
+            self.decision.outcome = Outcome::Rejected;
+            self.decision.reason = Some(Reason::Signature);
+            self.decision.token = None;
+            self.decision.refusal = Some(Refusal::new(
+                Reason::Signature,
+                StatusCode::UNAUTHORIZED,
+                &HeaderMap::new(),
+            ));
+        }
     }
 }
 
@@ -92,35 +219,12 @@ impl crate::Verifier {
         self.policy.signing.as_ref()
     }
 
-    /// Whether `decision` waits for the signature step.
-    pub fn signature_pending(&self, decision: &Decision) -> bool {
-        decision.pending_signature
-    }
-
-    /// `Some(max_body_bytes)` when the signature step of this decision
-    /// needs the request body: the decision waits for it and the request
-    /// carries a signature (`Signature`/`Signature-Input`). The front end
-    /// buffers at most that many bytes; beyond it, it calls
-    /// [`crate::Verifier::refuse_body_too_large`] and forwards nothing.
-    pub fn signature_body_limit(&self, decision: &Decision, headers: &HeaderMap) -> Option<u64> {
-        let s = self.policy.signing.as_ref()?;
-        (decision.pending_signature && MessageSigning::is_signed(headers))
-            .then_some(s.policy().max_body_bytes)
-    }
-
-    /// Refuses a request whose body is over `max_body_bytes`: 413 `{}`
-    /// (gRPC: status 16), reason `signature`, in monitor mode too (the
-    /// body was not kept, so it cannot be forwarded).
-    pub fn refuse_body_too_large(
+    fn refuse_body_too_large(
         &self,
         decision: &mut Decision,
         headers: &HeaderMap,
         client: Option<IpAddr>,
     ) {
-        if !decision.pending_signature {
-            return;
-        }
-        decision.pending_signature = false;
         decision.outcome = Outcome::Rejected;
         decision.reason = Some(Reason::Signature);
         decision.token = None;
@@ -129,173 +233,34 @@ impl crate::Verifier {
             StatusCode::PAYLOAD_TOO_LARGE,
             headers,
         ));
-        self.count_and_log(decision, headers, client, "body_too_large");
+        self.record(decision, headers, client, Some("body_too_large"));
     }
 
-    /// Verifies the request's message signature under the route's policy,
-    /// now. `req` is the canonical request (scheme and authority as the
-    /// client addressed us); `body` the whole buffered body, `None` when
-    /// the request has none or [`crate::Verifier::signature_body_limit`]
-    /// did not ask for it.
-    ///
-    /// Returns the verified signature, to pass to
-    /// [`crate::Verifier::check_replay`]. On a failure the decision becomes
-    /// a refusal (or monitored); on an unsigned request the route accepts,
-    /// the decision passes as it is. Does nothing to a decision that does
-    /// not wait for the signature step.
-    pub fn check_signature(
+    fn replay_result(
         &self,
         decision: &mut Decision,
-        req: &RequestParts<'_>,
-        body: Option<&[u8]>,
-        client: Option<IpAddr>,
-    ) -> Option<Signed> {
-        self.check_signature_at(decision, req, body, client, crate::clock::now())
-    }
-
-    /// [`crate::Verifier::check_signature`] at a given time.
-    pub fn check_signature_at(
-        &self,
-        decision: &mut Decision,
-        req: &RequestParts<'_>,
-        body: Option<&[u8]>,
-        client: Option<IpAddr>,
-        now: f64,
-    ) -> Option<Signed> {
-        let signing = self.policy.signing.as_ref()?;
-        if !decision.pending_signature {
-            return None;
-        }
-        let key = decision.token.as_ref().and_then(|t| t.install_key());
-        match signing.verify(req, body, key, now) {
-            Ok(Some(signed)) => Some(signed),
-            Ok(None) => {
-                self.pass(decision);
-                None
-            }
-            Err(e) => {
-                self.fail(decision, Reason::Signature, req.headers, client, e.as_str());
-                None
-            }
-        }
-    }
-
-    /// Records a verified signature in the route's replay store; one seen
-    /// before within its window (or a store that cannot answer, with
-    /// `on_redis_error = "refuse"`) turns the decision into a refusal with
-    /// reason `replay` (or monitored). Completes the decision either way.
-    pub async fn check_replay(
-        &self,
-        decision: &mut Decision,
-        signed: &Signed,
+        result: Result<(), ReplayError>,
         headers: &HeaderMap,
         client: Option<IpAddr>,
     ) {
-        let Some(signing) = self.policy.signing.as_ref() else {
-            return;
-        };
-        if !decision.pending_signature {
-            return;
-        }
-        match signing.check_replay(signed, crate::clock::now()).await {
-            Ok(()) => self.pass(decision),
-            Err(crate::msgsig::ReplayError::Seen) => {
-                self.fail(decision, Reason::Replay, headers, client, "seen")
+        match result {
+            Ok(()) => self.pass_signature(decision),
+            Err(ReplayError::Seen) => {
+                self.fail_signature(decision, Reason::Replay, headers, client, "seen")
             }
-            Err(crate::msgsig::ReplayError::Store(e)) => {
-                self.fail(decision, Reason::Replay, headers, client, e.as_str())
+            Err(ReplayError::Store(e)) => {
+                self.fail_signature(decision, Reason::Replay, headers, client, e.as_str())
             }
         }
     }
 
-    /// Refuses (`signature`; monitor mode: monitored) a signed request
-    /// whose body this front end cannot buffer: its `Content-Digest`
-    /// cannot be checked, and forwarding it unchecked would let any body
-    /// through. The tower layer's answer to a request with a body.
-    pub fn refuse_unbuffered_body(
-        &self,
-        decision: &mut Decision,
-        headers: &HeaderMap,
-        client: Option<IpAddr>,
-    ) {
-        if decision.pending_signature {
-            self.fail(
-                decision,
-                Reason::Signature,
-                headers,
-                client,
-                "body_not_buffered",
-            );
-        }
-    }
-
-    /// Refuses (`signature`; monitor mode: monitored) a request on a
-    /// signing route whose request view could not be built (no usable
-    /// authority or target): there is nothing to check the signature
-    /// against.
-    pub fn refuse_request_view(
-        &self,
-        decision: &mut Decision,
-        headers: &HeaderMap,
-        client: Option<IpAddr>,
-    ) {
-        if decision.pending_signature {
-            self.fail(decision, Reason::Signature, headers, client, "request_view");
-        }
-    }
-
-    /// [`crate::Verifier::check_replay`] without waiting: a store that
-    /// answers at once (memory, or none) decides; one that would wait on
-    /// I/O (Redis) is treated as unreachable, so `on_redis_error` decides.
-    /// For front ends that cannot await (the tower layer's `call`).
-    pub fn check_replay_now(
-        &self,
-        decision: &mut Decision,
-        signed: &Signed,
-        headers: &HeaderMap,
-        client: Option<IpAddr>,
-    ) {
-        let pending = {
-            let fut = self.check_replay(decision, signed, headers, client);
-            let mut fut = std::pin::pin!(fut);
-            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-            fut.as_mut().poll(&mut cx).is_pending()
-        };
-        if pending {
-            let allow =
-                self.policy.signing.as_ref().is_some_and(|s| {
-                    s.policy().on_redis_error == crate::msgsig::OnStoreError::Allow
-                });
-            if allow {
-                self.pass(decision);
-            } else {
-                self.fail(decision, Reason::Replay, headers, client, "store_not_ready");
-            }
-        }
-    }
-
-    /// Both steps, for a front end that has the body (or none) at hand.
-    pub async fn check_message(
-        &self,
-        decision: &mut Decision,
-        req: &RequestParts<'_>,
-        body: Option<&[u8]>,
-        client: Option<IpAddr>,
-    ) {
-        if let Some(signed) = self.check_signature(decision, req, body, client) {
-            self.check_replay(decision, &signed, req.headers, client)
-                .await;
-        }
-    }
-
-    fn pass(&self, decision: &mut Decision) {
-        decision.pending_signature = false;
+    fn pass_signature(&self, decision: &mut Decision) {
         if let Some(m) = self.policy.metrics(&self.shared) {
             m.outcome(decision.outcome);
         }
     }
 
-    fn fail(
+    fn fail_signature(
         &self,
         decision: &mut Decision,
         reason: Reason,
@@ -303,45 +268,8 @@ impl crate::Verifier {
         client: Option<IpAddr>,
         why: &'static str,
     ) {
-        let p = &self.policy.policy;
-        decision.pending_signature = false;
-        decision.reason = Some(reason);
         decision.token = None;
-        if p.mode == crate::Mode::Monitor {
-            decision.outcome = Outcome::Monitored;
-        } else {
-            decision.outcome = Outcome::Rejected;
-            decision.refusal = Some(Refusal::new(reason, p.reject_status, headers));
-        }
-        self.count_and_log(decision, headers, client, why);
-    }
-
-    fn count_and_log(
-        &self,
-        decision: &Decision,
-        headers: &HeaderMap,
-        client: Option<IpAddr>,
-        why: &'static str,
-    ) {
-        let p = &self.policy.policy;
-        if let Some(m) = self.policy.metrics(&self.shared) {
-            m.outcome(decision.outcome);
-            if let Some(r) = decision.reason {
-                m.rejected(r);
-            }
-        }
-        if tracing::enabled!(target: "attestgate::reject", tracing::Level::DEBUG) {
-            let token = headers.get(&p.header).map(HeaderValue::as_bytes);
-            tracing::debug!(
-                target: "attestgate::reject",
-                route = %p.name,
-                reason = decision.reason.map_or("-", Reason::as_str),
-                why,
-                client = %client.map_or_else(|| "-".to_owned(), |c| c.to_string()),
-                token = %fingerprint(token),
-                monitored = decision.outcome == Outcome::Monitored,
-                "message signature check failed"
-            );
-        }
+        self.fail(decision, reason, headers);
+        self.record(decision, headers, client, Some(why));
     }
 }

@@ -21,16 +21,6 @@ use crate::policy::Policy;
 use crate::request::binding::Binding;
 use crate::request::extract::Extractor;
 
-/// What a front end does with a failing request.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Mode {
-    /// Refuse it.
-    #[default]
-    Enforce,
-    /// Let it through (counted as `monitored`, logged), without secrets.
-    Monitor,
-}
-
 /// The policy values that decide whether a token verifies (as opposed to
 /// how the request is read or answered). A cache entry remembers the id of
 /// the rules it was verified under.
@@ -131,7 +121,7 @@ impl PolicyState {
         let signing = policy
             .message_signing
             .clone()
-            .map(|ms| crate::request::signature::build(&policy.name, ms, store));
+            .map(|ms| crate::msgsig::for_route(&policy.name, ms, store));
         PolicyState {
             signing,
             rules,

@@ -1,10 +1,11 @@
-//! Secret substitution plans (DESIGN §1.5).
+//! Secret substitution plans: which placeholder becomes which secret, where.
 //!
 //! An app ships a placeholder (`Api-Key: shapes_api_key_placeholder`); after
 //! its token passed, the proxy replaces it with the real key, only in the
 //! configured header or query parameter, only on an exact match of the whole
 //! value (after an optional prefix), and only towards the route's upstream.
-//! This module decides what to replace; the proxy applies it.
+//! This module decides what to replace; [`super::apply`] applies a
+//! route's plan to a request.
 //!
 //! Real values are [`Secret`]s: zeroed on drop, redacted in `Debug`. A secret
 //! read from a file is re-read when the file changes ([`LiveSecret`]).
@@ -175,6 +176,10 @@ pub enum SubstituteError {
     /// The substituted header or query parameter appears more than once.
     #[error("the substituted header or query parameter appears more than once")]
     Repeated,
+    /// The secret put in place of a header's placeholder is not a header
+    /// value (the proxy answers 500: the configuration is at fault).
+    #[error("the substituted value is not a header value")]
+    NotAHeaderValue,
 }
 
 impl Substitution {

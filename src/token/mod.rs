@@ -216,7 +216,7 @@ impl VerifiedToken {
         serde_json::from_str(self.claims_json()).unwrap_or_default()
     }
 
-    /// The claims `names` as header values for an upstream (DESIGN §9
+    /// The claims `names` as header values for an upstream (per-route policy,
     /// `forward_claims`), in order: a string claim as is, any other JSON
     /// compact; `None` for a claim that is absent, or whose text cannot be
     /// a header value (control bytes). Parses the claims once.

@@ -13,34 +13,23 @@ use crate::jose::alg::{Alg, AlgSet};
 use crate::keys::refresh::{JwksOptions, Keeper, SecretSpec, Sources};
 use crate::keys::store::KeyStore;
 use crate::keys::{self, SecretError};
-use crate::policy::Policy;
-use crate::request::state::{Mode, PolicyState, Shared};
+pub use crate::policy::{BuildProblem, DEFAULT_HEADER, DEFAULT_MAX_TOKEN_BYTES};
+use crate::policy::{Mode, Policy};
+use crate::request::state::{PolicyState, Shared};
 use crate::secrets::secret::{Secret, SecretSource};
 use crate::token::cache::TokenCache;
 use crate::verifier::Verifier;
 
-/// Default cap on the token's size (after any prefix).
-pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
 /// Default size of the verified-token cache.
 pub const DEFAULT_CACHE_CAPACITY: u64 = 100_000;
-/// Default name of the token header.
-pub const DEFAULT_HEADER: &str = "approov-token";
+/// Largest size of the verified-token cache (entries; 0 turns it off).
+pub const MAX_CACHE_CAPACITY: u64 = 100_000_000;
 
 impl Verifier {
-    /// A builder with the defaults of DESIGN §4.
+    /// A builder with the configuration's defaults (README).
     pub fn builder() -> VerifierBuilder {
         VerifierBuilder::default()
     }
-}
-
-/// One problem found while building a verifier, with the path of the setting
-/// (as in the `[token]` section: `secret[0].base64`, `jwks.file`, ...).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BuildProblem {
-    /// The setting, e.g. `secret[1].base64`.
-    pub path: String,
-    /// What is wrong and how to fix it. Never holds a secret value.
-    pub message: String,
 }
 
 /// Every problem found while building a verifier.
@@ -48,7 +37,7 @@ pub struct BuildProblem {
 #[error("{}", .0.iter().map(|p| format!("{}: {}", p.path, p.message)).collect::<Vec<_>>().join("; "))]
 pub struct BuildError(pub Vec<BuildProblem>);
 
-/// Builds a [`Verifier`]. Defaults are those of DESIGN §4.
+/// Builds a [`Verifier`]. Defaults are the configuration's (README).
 #[derive(Clone, Debug)]
 pub struct VerifierBuilder {
     policy: Policy,
@@ -251,6 +240,15 @@ impl VerifierBuilder {
         problems.extend(self.policy.validate(""));
         let mut problem =
             |path: String, message: String| problems.push(BuildProblem { path, message });
+        if self.cache_capacity > MAX_CACHE_CAPACITY {
+            problem(
+                "cache_capacity".into(),
+                format!(
+                    "{} is out of range; use 0 to {MAX_CACHE_CAPACITY} (default {DEFAULT_CACHE_CAPACITY})",
+                    self.cache_capacity
+                ),
+            );
+        }
         let has_jwks =
             self.jwks.file.is_some() || self.jwks.url.is_some() || self.jwks_inline.is_some();
         let algorithms: AlgSet = match self.policy.algorithms {

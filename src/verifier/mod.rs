@@ -17,9 +17,10 @@ use crate::jose::b64;
 use crate::keys::refresh::{self, RefreshError, RefresherHandle};
 use crate::keys::{KeySet, Lookup};
 use crate::metrics::{Metrics, VerifierMetrics};
+use crate::policy::Mode;
 use crate::reason::Reason;
 use crate::request::binding;
-use crate::request::state::{Mode, PolicyState, Shared};
+use crate::request::state::{PolicyState, Shared};
 use crate::token::cache::TokenCache;
 use crate::token::{Inner, Pay, VerifiedToken};
 
@@ -374,10 +375,7 @@ impl Verifier {
     /// The HTTP status for a rejection: 503 for `no_keys`, else the
     /// configured `reject_status` (default 401).
     pub fn reject_status(&self, reason: Reason) -> StatusCode {
-        match reason {
-            Reason::NoKeys => StatusCode::SERVICE_UNAVAILABLE,
-            _ => self.policy.policy.reject_status,
-        }
+        reason.status_under(self.policy.policy.reject_status)
     }
 
     /// The token header's name.
@@ -410,7 +408,7 @@ impl Verifier {
         self.shared.store.cache.as_ref().map_or(0, TokenCache::len)
     }
 
-    /// Attaches the series of DESIGN §5 this verifier updates (rejections,
+    /// Attaches the metric series (README, "Metrics") this verifier updates (rejections,
     /// verify time, cache, key set). The first call wins; later calls are
     /// ignored and return false.
     pub fn attach_metrics(&self, metrics: &Metrics) -> bool {

@@ -115,7 +115,7 @@ impl<R: Clone> AttestLayer<R> {
         self.update(|s| s.verifier = policy_with(&s.verifier, |p| p.name = name))
     }
 
-    /// Registers the series of DESIGN §5 into `registry`, attaches them to
+    /// Registers the metric series (the core's `Metrics`) into `registry`, attaches them to
     /// the verifier (rejections by reason, verify time, cache, key set) and
     /// counts this layer's requests by outcome.
     ///

@@ -21,7 +21,7 @@ use http_body_util::{BodyExt, Full};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Rejection {
-    /// The rejection reason (DESIGN §1: `missing`, `malformed`, ...).
+    /// The rejection reason (`missing`, `malformed`, ...).
     pub reason: Reason,
     /// The HTTP status an HTTP client is answered with for this reason: the
     /// verifier's `reject_status` (default 401), or 503 for `no_keys`.
@@ -127,7 +127,7 @@ where
     }
 }
 
-/// The rejection of the product contract (DESIGN §1 step 4):
+/// The rejection of the product contract:
 ///
 /// - HTTP: the configured status (default 401; 503 for `no_keys`), body
 ///   `{}`, `content-type: application/json`;

@@ -83,7 +83,7 @@ where
         let shared = &*self.shared;
         // The core decides, counts and logs; this only translates.
         let mut decision = shared.verifier.decide(RequestParts::of(&req));
-        crate::signing::check(&shared.verifier, &mut decision, &req);
+        crate::signing::check(&mut decision, &req);
         let rejection = decision
             .reason()
             .map(|r| Rejection::new(r, shared.verifier.reject_status(r)));

@@ -1,6 +1,6 @@
-//! Approov message signing in the layer (DESIGN §12): the core decides
-//! ([`Verifier::check_signature`], [`Verifier::check_replay_now`]); this
-//! only gathers the request's parts.
+//! Approov message signing in the layer: the core decides (the decision's
+//! [`attestgate::SignatureStep`], finished without waiting); this only
+//! gathers the request's parts.
 //!
 //! `call()` is synchronous and the body is the inner service's, so:
 //! - a signed request **with a body** (`Content-Length` other than 0, or
@@ -21,37 +21,24 @@
 //! authority is refused (`signature`, `why = request_view`).
 
 use attestgate::target::{RequestView, TargetRules};
-use attestgate::{Decision, Verifier, msgsig};
-use http::{Request, header};
+use attestgate::{Decision, SignedBody};
+use http::Request;
 
 /// Runs the signature step of `decision` on `req` (nothing when the
 /// decision has none).
-pub(crate) fn check<B>(verifier: &Verifier, decision: &mut Decision, req: &Request<B>) {
-    if !verifier.signature_pending(decision) {
+pub(crate) fn check<B>(decision: &mut Decision, req: &Request<B>) {
+    let Some(step) = decision.pending_signature() else {
         return;
-    }
-    let headers = req.headers();
-    let has_body = headers.contains_key(header::TRANSFER_ENCODING)
-        || headers
-            .get(header::CONTENT_LENGTH)
-            .is_some_and(|v| v.as_bytes() != b"0");
-    if has_body && msgsig::MessageSigning::is_signed(headers) {
-        verifier.refuse_unbuffered_body(decision, headers, None);
-        return;
-    }
+    };
+    // A body the check needs cannot be buffered here.
+    let body = if step.body_limit().is_some() {
+        SignedBody::Unbuffered
+    } else {
+        SignedBody::None
+    };
     // The core's request view, as the proxy builds it: the one authority
     // (`Host`, or HTTP/2's `:authority`; both must agree), the canonical
     // target, the scheme of the URI (`http` when the server gives none).
-    let view = match RequestView::of_request(req, None, TargetRules::default()) {
-        Ok(v) => v,
-        Err(_) => {
-            verifier.refuse_request_view(decision, headers, None);
-            return;
-        }
-    };
-    let parts = view.signing_parts(headers);
-    let body: Option<&[u8]> = None;
-    if let Some(signed) = verifier.check_signature(decision, &parts, body, None) {
-        verifier.check_replay_now(decision, &signed, headers, None);
-    }
+    let view = RequestView::of_request(req, None, TargetRules::default()).ok();
+    step.finish_now(view.as_ref(), req.headers(), body);
 }

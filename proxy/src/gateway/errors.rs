@@ -1,5 +1,5 @@
 //! Pingora's errors as answers: the status the client gets (502 and 504
-//! with a small body for upstream failures), the upstream error counted,
+//! for upstream failures; the body is the core's `Refusal::own`), the upstream error counted,
 //! and which connect failures mark an address as refusing.
 
 use attestgate::UpstreamErrorKind;
@@ -31,15 +31,6 @@ pub(super) fn status_of(e: &Error) -> (u16, Option<UpstreamErrorKind>) {
             },
             ErrorSource::Internal | ErrorSource::Unset => (500, None),
         },
-    }
-}
-
-/// The body of the answer with that status.
-pub(super) fn body_of(code: u16) -> &'static [u8] {
-    match code {
-        502 => b"{\"error\":\"bad gateway\"}",
-        504 => b"{\"error\":\"gateway timeout\"}",
-        _ => b"{}",
     }
 }
 

@@ -106,15 +106,10 @@ fn is_tls(session: &Session) -> bool {
 }
 
 impl Gateway {
-    /// Refuses with a small JSON body (a gRPC status to a gRPC call) and
-    /// counts nothing (not a token outcome).
-    async fn refuse(
-        &self,
-        session: &mut Session,
-        status: StatusCode,
-        body: &'static [u8],
-    ) -> Result<bool> {
-        respond::answer(session, status, body).await?;
+    /// Answers itself in the core's form ([`attestgate::Refusal::own`]: a
+    /// small JSON body, a gRPC status to a gRPC call) and counts nothing (not a token outcome).
+    async fn refuse(&self, session: &mut Session, status: StatusCode) -> Result<bool> {
+        respond::answer(session, status).await?;
         Ok(true)
     }
 
@@ -149,7 +144,7 @@ impl ProxyHttp for Gateway {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         if let Err(status) = self.admit(session, ctx) {
-            return self.refuse(session, status, b"{}").await;
+            return self.refuse(session, status).await;
         }
         if let Some(p) = &self.pins
             && p.handle(session).await?
@@ -157,7 +152,7 @@ impl ProxyHttp for Gateway {
             return Ok(true);
         }
         let Some(route) = self.select_route(ctx) else {
-            return self.refuse(session, StatusCode::NOT_FOUND, b"{}").await;
+            return self.refuse(session, StatusCode::NOT_FOUND).await;
         };
         let Some(verifier) = &route.verifier else {
             // No [token] section: every route is token = "off".
@@ -278,10 +273,7 @@ impl ProxyHttp for Gateway {
             // The connection closes after this answer: say so, so the
             // client does not send its next request into a closing socket.
             session.set_keepalive(None);
-            if respond::answer(session, status, errors::body_of(code))
-                .await
-                .is_err()
-            {
+            if respond::answer(session, status).await.is_err() {
                 tracing::debug!("could not send the error response; the client is gone");
             }
         }

@@ -1,6 +1,5 @@
-//! Approov message signing in the proxy (docs/MESSAGE_SIGNING.md): the core decides
-//! ([`Verifier::check_signature`], [`Verifier::check_replay`]); this module
-//! only buffers the body the check needs and hands it to Pingora to
+//! Approov message signing in the proxy: the core decides (the decision's
+//! [`attestgate::SignatureStep`]); this module only buffers the body the check needs and hands it to Pingora to
 //! forward once the check passed.
 //!
 //! Called from `request_filter`, before any byte goes upstream (Pingora
@@ -14,10 +13,8 @@
 //! without `Content-Length` (chunked, HTTP/2 without it) cannot know its
 //! tail in advance: on a signed route it is limited to 64 KiB (413 beyond).
 
-use std::net::IpAddr;
-
 use attestgate::target::RequestView;
-use attestgate::{Decision, Verifier};
+use attestgate::{Decision, SignedBody};
 use bytes::{Bytes, BytesMut};
 use http::header;
 use pingora_error::Result;
@@ -27,49 +24,36 @@ use pingora_proxy::Session;
 const RETRY_BUFFER: u64 = 64 * 1024;
 
 /// Runs the signature step of `decision` (nothing when it has none):
-/// reads the body if the check needs it, verifies, checks replay. On a
-/// pass, returns the body to forward instead of what Pingora would read.
+/// reads the body if the check needs it, then lets the core finish the
+/// step. On a pass, returns the body to forward instead of what Pingora
+/// would read.
 pub(crate) async fn check(
     session: &mut Session,
-    verifier: &Verifier,
     decision: &mut Decision,
-    client: Option<IpAddr>,
     view: Option<&RequestView>,
 ) -> Result<Option<Bytes>> {
-    if !verifier.signature_pending(decision) {
-        return Ok(None);
-    }
-    let Some(view) = view else {
-        // Not reached: request_filter builds the view before deciding.
-        verifier.refuse_request_view(decision, &session.req_header().headers, client);
+    let Some(step) = decision.pending_signature() else {
         return Ok(None);
     };
-    let req = session.req_header();
-    let body = match verifier.signature_body_limit(decision, &req.headers) {
-        Some(limit) if has_body(session) => match read_body(session, limit).await? {
+    let read = match step.body_limit() {
+        Some(limit) => match read_body(session, limit).await? {
             Some(b) => Some(b),
             None => {
                 session.set_keepalive(None);
-                verifier.refuse_body_too_large(decision, &session.req_header().headers, client);
-                return Ok(None);
+                None
             }
         },
-        _ => None,
+        None => None,
     };
-    let req = session.req_header();
+    let body = match (&read, step.body_limit()) {
+        (Some(b), _) => SignedBody::Whole(&b[..]),
+        (None, Some(_)) => SignedBody::TooLarge,
+        (None, None) => SignedBody::None,
+    };
     // The view: scheme as connected, the one authority (`Host` or
     // `:authority`), the canonical target; the same for HTTP/1 and HTTP/2.
-    let parts = view.signing_parts(&req.headers);
-    if let Some(signed) = verifier.check_signature(decision, &parts, body.as_deref(), client) {
-        verifier
-            .check_replay(decision, &signed, &req.headers, client)
-            .await;
-    }
-    Ok(body.filter(|_| decision.refusal().is_none()))
-}
-
-fn has_body(session: &mut Session) -> bool {
-    !session.is_body_empty()
+    step.finish(view, &session.req_header().headers, body).await;
+    Ok(read.filter(|_| decision.refusal().is_none()))
 }
 
 fn content_length(session: &Session) -> Option<u64> {

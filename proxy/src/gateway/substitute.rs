@@ -1,11 +1,10 @@
 //! The upstream request's target and secrets: the token's query parameter
 //! removed, placeholders replaced by their secrets (passing requests
-//! only), the target rewritten when its query changed. The core does the
-//! replacing (`attestgate::substitute`); this applies it to Pingora's
-//! request header.
+//! only), the target rewritten when its query changed. The core applies
+//! the plan (`attestgate::secrets::apply`); this writes the result into
+//! Pingora's request header.
 
-use attestgate::substitute::{Substitution, Target};
-use http::{HeaderName, HeaderValue};
+use attestgate::substitute::SubstituteError;
 use pingora_error::{Error, ErrorType, Result};
 use pingora_http::RequestHeader;
 
@@ -41,64 +40,34 @@ pub(super) fn apply(upstream: &mut RequestHeader, route: &Route, ctx: &mut Ctx) 
     Ok(())
 }
 
-/// Applies each of the route's substitutions; how many replaced something.
+/// Applies the route's substitution plan (the core's
+/// `attestgate::secrets::apply`) and writes its result into the upstream
+/// request; how many substitutions were made.
 fn substitute(upstream: &mut RequestHeader, route: &Route, ctx: &mut Ctx) -> Result<u64> {
-    let mut substituted = 0u64;
-    for s in &route.substitutions {
-        let done = match s.target() {
-            Target::Header(name) => in_header(upstream, s, name, ctx)?,
-            Target::Query(_) => in_query(upstream, s, ctx)?,
-        };
-        substituted += u64::from(done);
-    }
-    Ok(substituted)
-}
-
-fn in_header(
-    upstream: &mut RequestHeader,
-    s: &Substitution,
-    name: &HeaderName,
-    ctx: &mut Ctx,
-) -> Result<bool> {
-    let Some(value) = upstream.headers.get(name) else {
-        return Ok(false);
-    };
-    let Some((new, secret)) = s.replace_header_value(value.as_bytes()) else {
-        return Ok(false);
-    };
-    let mut value = HeaderValue::from_bytes(&new).map_err(|_| {
-        Error::explain(
-            ErrorType::InternalError,
-            "substituted value is not a header value",
-        )
-    })?;
-    value.set_sensitive(true);
-    upstream.insert_header(name.clone(), value)?;
-    ctx.secrets.push(secret);
-    Ok(true)
-}
-
-fn in_query(upstream: &RequestHeader, s: &Substitution, ctx: &mut Ctx) -> Result<bool> {
-    let current = ctx
+    let query = ctx
         .query
         .as_deref()
         .map(String::as_str)
         .or(upstream.uri.query());
-    let Some(query) = current else {
-        return Ok(false);
-    };
-    match s.replace_in_query(query) {
-        Ok(Some((new, secret))) => {
-            ctx.query = Some(new);
-            ctx.secrets.push(secret);
-            Ok(true)
-        }
-        Ok(None) => Ok(false),
-        Err(_) => Error::e_explain(
-            ErrorType::HTTPStatus(400),
-            "substituted query parameter repeated",
-        ),
+    let applied = attestgate::secrets::apply::apply(&route.substitutions, &upstream.headers, query)
+        .map_err(|e| match e {
+            SubstituteError::Repeated => {
+                Error::explain(ErrorType::HTTPStatus(400), "substituted parameter repeated")
+            }
+            SubstituteError::NotAHeaderValue => Error::explain(
+                ErrorType::InternalError,
+                "substituted value is not a header value",
+            ),
+        })?;
+    let count = applied.count() as u64;
+    for (name, value) in applied.headers {
+        upstream.insert_header(name, value)?;
     }
+    if applied.query.is_some() {
+        ctx.query = applied.query;
+    }
+    ctx.secrets = applied.secrets;
+    Ok(count)
 }
 
 /// The path with the new query (none if it is empty).

@@ -3,7 +3,6 @@
 //! claim headers. Nothing here decides; a refusal is written as the core
 //! made it.
 
-use attestgate::substitute::Target;
 use attestgate::target::BodyHint;
 use attestgate::{RequestParts, Verifier};
 use http::StatusCode;
@@ -40,8 +39,7 @@ impl Gateway {
             client,
             body,
         });
-        ctx.signed_body =
-            signing::check(session, verifier, &mut decision, client, ctx.view.as_ref()).await?;
+        ctx.signed_body = signing::check(session, &mut decision, ctx.view.as_ref()).await?;
         if super::ratelimit::refused(session, route, &decision, client).await? {
             return Ok(true);
         }
@@ -52,8 +50,11 @@ impl Gateway {
             return Ok(true);
         }
         if decision.secrets_allowed() {
-            if substituted_header_repeated(session, route) {
-                return self.refuse(session, StatusCode::BAD_REQUEST, b"{}").await;
+            if attestgate::secrets::apply::ambiguous(
+                &route.substitutions,
+                &session.req_header().headers,
+            ) {
+                return self.refuse(session, StatusCode::BAD_REQUEST).await;
             }
             ctx.secrets_allowed = true;
         }
@@ -62,15 +63,6 @@ impl Gateway {
         }
         Ok(false)
     }
-}
-
-/// A substituted header must be unambiguous: one that appears twice
-/// refuses the request.
-fn substituted_header_repeated(session: &Session, route: &Route) -> bool {
-    let req = session.req_header();
-    route.substitutions.iter().any(|s| {
-        matches!(s.target(), Target::Header(h) if req.headers.get_all(h).iter().nth(1).is_some())
-    })
 }
 
 /// The route's claim headers from the passing token.

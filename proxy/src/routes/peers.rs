@@ -69,17 +69,11 @@ impl Peers {
 }
 
 /// `application/grpc`, `application/grpc+proto`, `application/grpc;…`
-/// (ASCII case-insensitive), and not gRPC-Web (`application/grpc-web*`),
-/// which is made for HTTP/1.1 and goes like any other request.
+/// and not gRPC-Web, which is made for HTTP/1.1 and goes like any other
+/// request: the core's reading ([`attestgate::grpc_kind`]), the one its
+/// refusals use.
 fn is_grpc_not_web(req: &RequestHeader) -> bool {
-    let Some(ct) = req.headers.get(header::CONTENT_TYPE) else {
-        return false;
-    };
-    let ct = ct.as_bytes();
-    const GRPC: &[u8] = b"application/grpc";
-    ct.len() >= GRPC.len()
-        && ct[..GRPC.len()].eq_ignore_ascii_case(GRPC)
-        && matches!(ct.get(GRPC.len()), None | Some(b'+' | b';' | b' '))
+    attestgate::grpc_kind(&req.headers) == Some(attestgate::GrpcKind::Grpc)
 }
 
 #[cfg(test)]

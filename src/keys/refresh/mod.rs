@@ -140,6 +140,7 @@
 
 mod files;
 mod handle;
+mod jwks_doc;
 mod options;
 mod schedule;
 mod signal;

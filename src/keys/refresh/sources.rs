@@ -8,11 +8,14 @@
 use std::path::Path;
 
 use crate::keys::{self, Key};
+use crate::metrics::VerifierMetrics;
 use crate::secrets::secret::SecretSource;
 use crate::watch::FileWatch;
 
+pub(super) use super::jwks_doc::parse_jwks_doc;
 use super::options::JwksOptions;
-use super::url::JwksUrl;
+use super::url::{JwksUrl, UrlOk};
+use crate::keys::fetch::Fetcher;
 
 /// Cap on a secret file.
 pub(super) const SECRET_FILE_MAX_BYTES: usize = 64 * 1024;
@@ -66,24 +69,11 @@ pub(super) fn secret_key(
     Key::hmac(&secret, kid, index).map_err(|e| format!("secret file {} {e}", path.display()))
 }
 
-/// Parses a JWKS document, logging the keys it skips.
-pub(super) fn parse_jwks_doc(source: &str, bytes: &[u8]) -> Result<Vec<Key>, String> {
-    let (found, skipped) = keys::parse_jwks(bytes).map_err(|e| e.to_string())?;
-    log_skipped(source, &skipped);
-    Ok(found)
-}
-
 /// Reads, decodes and prepares one account secret given by value or env.
 fn load_secret(spec: &SecretSpec, index: usize) -> Result<Key, String> {
     let text = spec.source.read().map_err(|e| e.to_string())?;
     let secret = keys::decode_secret_base64(text.expose()).map_err(|e| e.to_string())?;
     Key::hmac(&secret, spec.kid.as_deref(), index).map_err(|e| e.to_string())
-}
-
-fn log_skipped(source: &str, skipped: &[keys::Skipped]) {
-    for s in skipped {
-        tracing::warn!(source, "skipping JWK {s}");
-    }
 }
 
 impl Sources {
@@ -191,5 +181,19 @@ impl Sources {
     /// Whether the URL has brought (or its cache file held) keys.
     pub(super) fn url_holds_keys(&self) -> bool {
         self.url.as_ref().is_some_and(|u| !u.keys.is_empty())
+    }
+}
+
+impl Sources {
+    /// One fetch of the URL. Counts it; the caller logs a failure.
+    pub(super) async fn fetch_url<F: Fetcher>(
+        &mut self,
+        fetcher: &mut F,
+        m: Option<&VerifierMetrics>,
+    ) -> Result<UrlOk, String> {
+        match &mut self.url {
+            Some(slot) => slot.fetch(fetcher, m).await,
+            None => Err("no JWKS URL is configured".into()),
+        }
     }
 }

@@ -8,8 +8,8 @@ use crate::keys::fetch::{self, Fetched, Fetcher};
 use crate::metrics::VerifierMetrics;
 use crate::watch::{read_capped, sha256};
 
+use super::jwks_doc::parse_jwks_doc;
 use super::options::JwksOptions;
-use super::sources::{Sources, parse_jwks_doc};
 
 /// The URL's last good keys and what identifies their document.
 pub(super) struct JwksUrl {
@@ -143,16 +143,14 @@ impl JwksUrl {
     }
 }
 
-impl Sources {
+impl JwksUrl {
     /// One fetch of the URL. Counts it; the caller logs a failure.
-    pub(super) async fn fetch_url<F: Fetcher>(
+    pub(super) async fn fetch<F: Fetcher>(
         &mut self,
         fetcher: &mut F,
         m: Option<&VerifierMetrics>,
     ) -> Result<UrlOk, String> {
-        let Some(slot) = &mut self.url else {
-            return Err("no JWKS URL is configured".into());
-        };
+        let slot = self;
         let etag = if slot.keys.is_empty() {
             None
         } else {

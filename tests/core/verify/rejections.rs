@@ -1009,7 +1009,8 @@ fn the_table_covers_every_reason() {
 #[test]
 fn token_size_limit_is_exact() {
     let rig = Rig::new();
-    let token = rig.hs(json!({}));
+    // Longer than the smallest limit a policy may set (256 bytes).
+    let token = rig.hs(json!({ "pad": "x".repeat(300) }));
     let now = rig.t0 as f64;
     for capacity in [0, 100] {
         let at = |max: usize| {
