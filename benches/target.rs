@@ -1,4 +1,4 @@
-//! What making a request canonical costs per request (DESIGN §7): the
+//! What making a request canonical costs per request: the
 //! target and the `Host`, as the proxy does once in `request_filter`.
 //!
 //! ```text

@@ -8,7 +8,7 @@
 //! the apps accept this chain?" ([`check`]). A new backup key and its CSR
 //! come from [`backup`].
 //!
-//! For dynamic pins (DESIGN §11): [`signed`] makes and verifies the signed
+//! For dynamic pins: [`signed`] makes and verifies the signed
 //! pin config (compact JWS, ES256/EdDSA) and holds the client rules
 //! ([`signed::Client`]); [`report`] parses and classifies TrustKit and HPKP
 //! pin-failure reports; [`monitor`] has the pure parts of a background

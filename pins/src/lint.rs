@@ -1,4 +1,4 @@
-//! Lint rules for a `pins.toml` (DESIGN §10), each a [`Rule`]:
+//! Lint rules for a `pins.toml`, each a [`Rule`]:
 //!
 //! - `two_pins`: every domain has at least two pins;
 //! - `backup`: at least one of them is in no chain the domain serves now

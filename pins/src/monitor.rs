@@ -1,4 +1,4 @@
-//! The pure parts of the proxy's pin monitor (DESIGN §11): when to check
+//! The pure parts of the proxy's pin monitor: when to check
 //! next (the interval with jitter, so a fleet does not probe in step), and
 //! which results changed since the last round (one warning per change, not
 //! one per check). The checking is [`crate::check::check_domains`]; the

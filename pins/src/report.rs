@@ -1,5 +1,5 @@
 //! Pin-failure reports, parsed strictly and classified — the pure half of
-//! the proxy's `report_path` (DESIGN §11): TrustKit's report and HPKP's
+//! the proxy's `report_path`: TrustKit's report and HPKP's
 //! (RFC 7469 §3). The HTTP side (POST, size cap, rate limit, counting) is
 //! the proxy's; nothing here logs or keeps a client's data.
 //!
@@ -17,7 +17,7 @@ use serde::Deserialize;
 use crate::fetch::{ChainCert, Roots};
 use crate::spki::{self, Pin};
 
-/// Largest report body accepted (DESIGN §11).
+/// Largest report body accepted.
 pub const MAX_REPORT_BYTES: usize = 16 * 1024;
 /// Most certificates read from a reported chain.
 pub const MAX_REPORT_CHAIN: usize = 16;

@@ -1,4 +1,4 @@
-//! The signed pin config (DESIGN §11): a compact JWS with header
+//! The signed pin config: a compact JWS with header
 //! `{"alg": "ES256"|"EdDSA", "typ": "attestgate-pins+jwt", "kid": …}` and
 //! this payload. Unknown payload members are ignored (for later
 //! additions); a member given twice is refused.

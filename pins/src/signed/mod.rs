@@ -1,4 +1,4 @@
-//! Signed pin configs (DESIGN §11): `format` is the JWS and its payload,
+//! Signed pin configs: `format` is the JWS and its payload,
 //! `keys` the signing and embedded public keys, `sign` makes one offline,
 //! `verify` is the reference verifier, and [`Client`] keeps the state an
 //! app keeps — the last good config, the lowest `seq` it will take next,

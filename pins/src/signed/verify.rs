@@ -1,4 +1,4 @@
-//! The reference verifier: the client rules of DESIGN §11, in order —
+//! The reference verifier: the client rules of docs/PINNING.md (dynamic pins), in order —
 //! the JWS shape, `typ`, `alg` and `kid` against the embedded keys, the
 //! signature, then (only on authenticated bytes) the payload: `aud`, `seq`
 //! at least the minimum (rollback refused), `exp` in the future.
