@@ -5,8 +5,8 @@
 
 use attestgate::{EgressOptions, ProxySetting};
 
+use crate::checker::Checker;
 use crate::raw::RawJwks;
-use crate::validate::Checker;
 
 /// The egress options of `[token.jwks]`, every problem recorded in `c`.
 pub(crate) fn check(c: &mut Checker<'_>, j: &RawJwks) -> EgressOptions {

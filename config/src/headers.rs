@@ -4,7 +4,7 @@
 
 use attestgate::target::UnderscoreHeaders;
 
-use crate::validate::Checker;
+use crate::checker::Checker;
 
 /// `[server] underscore_headers = "drop" | "forward"` (default `"drop"`).
 pub(crate) fn underscore_headers(c: &mut Checker<'_>, value: Option<&str>) -> UnderscoreHeaders {

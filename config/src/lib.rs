@@ -18,6 +18,8 @@
 //! not echoed, and a syntax error is reported by line and column, never with
 //! the offending line's text.
 
+mod check;
+mod checker;
 mod egress;
 mod headers;
 mod limits;
@@ -27,7 +29,6 @@ mod policy;
 mod ratelimit;
 mod raw;
 mod signing;
-mod validate;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -37,6 +38,8 @@ use std::time::Duration;
 use attestgate::{JwksOptions, Policy, SecretSource, Verifier, VerifierBuilder};
 use http::HeaderName;
 
+pub use check::{DEFAULT_DRAIN_DELAY, DEFAULT_RUNTIME_DIR};
+pub use checker::parse_duration;
 pub use limits::{
     ConnLimits, DEFAULT_H2_IDLE_TIMEOUT, DEFAULT_H2_MAX_CONCURRENT_STREAMS,
     DEFAULT_H2_MAX_SEND_BUFFER, DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_REQUEST_HEADER_TIMEOUT,
@@ -45,7 +48,6 @@ pub use limits::{
 pub use pins::{
     CtWatchConfig, DEFAULT_PINS_PATH, DEFAULT_REPORT_PATH, MAX_REPORT_BYTES, PinsConfig,
 };
-pub use validate::{DEFAULT_DRAIN_DELAY, DEFAULT_RUNTIME_DIR, parse_duration};
 
 /// The whole configuration, checked.
 #[derive(Debug, Clone)]
@@ -338,8 +340,8 @@ impl Config {
             file: path.to_owned(),
             problems,
         };
-        let raw = validate::parse(text).map_err(|p| fail(vec![p]))?;
-        validate::check(raw, path).map_err(fail)
+        let raw = checker::parse(text).map_err(|p| fail(vec![p]))?;
+        check::check(raw, path).map_err(fail)
     }
 
     /// The route named `name`.

@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
+use crate::checker::Checker;
 use crate::raw::RawServer;
-use crate::validate::Checker;
 
 /// Default `request_header_timeout`: a connection's first request head
 /// (TLS handshake included), or a later one from its first byte.

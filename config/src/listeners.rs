@@ -13,7 +13,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use crate::AdminConfig;
 use crate::ServerConfig;
-use crate::validate::Checker;
+use crate::checker::Checker;
 
 /// The address the kernel binds: an IPv4-mapped IPv6 address is IPv4.
 fn canonical(a: SocketAddr) -> (IpAddr, u16) {

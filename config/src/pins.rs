@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::validate::Checker;
+use crate::checker::Checker;
 
 /// Default `path`.
 pub const DEFAULT_PINS_PATH: &str = "/.well-known/attestgate/pins";

@@ -8,7 +8,7 @@ use std::time::Duration;
 use attestgate::{Alg, AlgSet, Policy};
 use serde::Deserialize;
 
-use crate::validate::Checker;
+use crate::checker::Checker;
 
 /// The policy keys as written (`[route.policy]`, and the same keys of
 /// `[token]`).

@@ -9,7 +9,7 @@ use attestgate::ratelimit::{
 };
 use serde::Deserialize;
 
-use crate::validate::Checker;
+use crate::checker::Checker;
 
 /// One `[[route.rate_limit]]` table as written.
 #[derive(Deserialize)]

@@ -1,5 +1,5 @@
 //! The file as written: serde structs that mirror the file format one to one.
-//! Nothing here is checked beyond shape; `validate` turns it into the typed
+//! Nothing here is checked beyond shape; `check` turns it into the typed
 //! configuration and collects every problem with its key path.
 
 use std::fmt;

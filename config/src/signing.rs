@@ -7,7 +7,7 @@
 use attestgate::msgsig::{ContentDigestRule, MessageSigningPolicy, OnStoreError, ReplayMode};
 use serde::Deserialize;
 
-use crate::validate::Checker;
+use crate::checker::Checker;
 
 /// The table as written.
 #[derive(Deserialize, Default, Clone)]

@@ -1,0 +1,95 @@
+//! From the raw file to the typed configuration: [`check`] runs every
+//! section's checker in order and joins their problems; the sections that
+//! need more than a few lines have their own file here (`server`, `token`,
+//! `route`) or beside it (`limits`, `listeners`, `pins`, `policy`,
+//! `signing`, `egress`, `headers`, `ratelimit`).
+
+mod route;
+mod server;
+mod token;
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::checker::Checker;
+use crate::raw::RawConfig;
+use crate::{AdminConfig, Config, Problem, TokenRequirement};
+
+/// Default `[server] drain_delay`: long enough for Kubernetes endpoints and
+/// cloud load balancers to stop sending (they learn of a terminating pod a
+/// few seconds after it does), short enough that the defaults (5s + 20s
+/// grace) fit Kubernetes' default 30s `terminationGracePeriodSeconds`.
+pub const DEFAULT_DRAIN_DELAY: Duration = Duration::from_secs(5);
+
+/// Default `[server] runtime_dir` when `$RUNTIME_DIRECTORY` is not set.
+pub const DEFAULT_RUNTIME_DIR: &str = "/run/attestgate";
+
+pub(crate) fn check(raw: RawConfig, file: &Path) -> Result<Config, Vec<Problem>> {
+    let base = file.parent().map(Path::to_owned).unwrap_or_default();
+    let mut c = Checker {
+        base: &base,
+        problems: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let server = server::check_server(&mut c, raw.server);
+    let admin = raw.admin.and_then(|a| {
+        c.addr("admin.listen", &a.listen)
+            .map(|listen| AdminConfig { listen })
+    });
+    crate::listeners::check(&mut c, &server, admin.as_ref());
+    let token = raw.token.map(|t| token::check_token(&mut c, t));
+    let pins = raw.pins.map(|p| crate::pins::check(&mut c, p));
+    let base = token.as_ref().map(|t| t.policy.clone());
+    let mut routes = Vec::new();
+    for (i, r) in raw.routes.into_iter().enumerate() {
+        routes.push(route::check_route(
+            &mut c,
+            i,
+            r,
+            base.as_ref(),
+            server.target_rules,
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, r) in routes.iter().enumerate() {
+        if !seen.insert(r.name.clone()) {
+            c.problem(
+                format!("route[{i}].name"),
+                format!(
+                    "{:?} is used by an earlier route; names must be unique",
+                    r.name
+                ),
+            );
+        }
+    }
+    let mut matches = std::collections::HashSet::new();
+    for (i, r) in routes.iter().enumerate() {
+        if !matches.insert((r.host.clone(), r.path_prefix.clone())) {
+            c.problem(
+                format!("route[{i}].path_prefix"),
+                format!(
+                    "an earlier route already matches host {:?} and path prefix {:?}",
+                    r.host, r.path_prefix
+                ),
+            );
+        }
+    }
+    if token.is_none()
+        && let Some(i) = routes.iter().position(|r| r.token != TokenRequirement::Off)
+    {
+        c.problem(format!("route[{i}].token"), "the route requires a token but there is no [token] section; add one, or set token = \"off\"");
+    }
+    if c.problems.is_empty() {
+        Ok(Config {
+            path: file.to_owned(),
+            server,
+            admin,
+            token,
+            routes,
+            pins,
+            warnings: c.warnings,
+        })
+    } else {
+        Err(c.problems)
+    }
+}
