@@ -1,5 +1,4 @@
-//! The checker every section uses: TOML syntax and shape ([`parse`]), and
-//! [`Checker`], which collects every problem with its key path (and the
+//! The checker every section uses: [`Checker`], which collects every problem with its key path (and the
 //! warnings) while the sections read their part of the raw file. A leaf:
 //! the sections import it, and it imports none of them.
 
@@ -11,45 +10,13 @@ use attestgate::{Mode, SecretSource};
 use http::HeaderName;
 
 use crate::Problem;
-use crate::raw::{RawConfig, RawSecretRef};
+use crate::secret_ref::RawSecretRef;
 
 /// Parses a duration written as `"300ms"`, `"30s"`, `"5m"`, `"1h"` (or any
 /// combination humantime accepts, like `"1m 30s"`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text.trim()).map_err(|_| {
         format!("{text:?} is not a duration; write it like \"300ms\", \"30s\", \"5m\" or \"1h\"")
-    })
-}
-
-/// Turns a byte offset into 1-based line and column.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, col)
-}
-
-/// TOML syntax and shape. The message never quotes the file's text.
-pub(crate) fn parse(text: &str) -> Result<RawConfig, Problem> {
-    let located = |e: &toml::de::Error| match e.span() {
-        Some(span) => {
-            let (l, c) = line_col(text, span.start);
-            format!("line {l}, column {c}")
-        }
-        None => "(file)".to_owned(),
-    };
-    let de = toml::Deserializer::parse(text).map_err(|e| Problem {
-        path: located(&e),
-        message: format!("TOML syntax: {}", e.message().trim()),
-    })?;
-    serde_path_to_error::deserialize::<_, RawConfig>(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.inner();
-        let message = format!("{} ({})", inner.message().trim(), located(inner));
-        Problem {
-            path: if path == "." { "(file)".into() } else { path },
-            message,
-        }
     })
 }
 
@@ -169,13 +136,6 @@ impl Checker<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn line_col_counts_from_one() {
-        assert_eq!(line_col("a\nbc\nd", 0), (1, 1));
-        assert_eq!(line_col("a\nbc\nd", 3), (2, 2));
-        assert_eq!(line_col("a\nbc\nd", 5), (3, 1));
-    }
 
     #[test]
     fn durations() {

@@ -28,6 +28,7 @@ mod pins;
 mod policy;
 mod ratelimit;
 mod raw;
+mod secret_ref;
 mod signing;
 
 use std::fmt;
@@ -340,7 +341,7 @@ impl Config {
             file: path.to_owned(),
             problems,
         };
-        let raw = checker::parse(text).map_err(|p| fail(vec![p]))?;
+        let raw = check::parse(text).map_err(|p| fail(vec![p]))?;
         check::check(raw, path).map_err(fail)
     }
 

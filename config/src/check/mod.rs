@@ -93,3 +93,47 @@ pub(crate) fn check(raw: RawConfig, file: &Path) -> Result<Config, Vec<Problem>>
         Err(c.problems)
     }
 }
+
+/// Turns a byte offset into 1-based line and column.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// TOML syntax and shape. The message never quotes the file's text.
+pub(crate) fn parse(text: &str) -> Result<RawConfig, Problem> {
+    let located = |e: &toml::de::Error| match e.span() {
+        Some(span) => {
+            let (l, c) = line_col(text, span.start);
+            format!("line {l}, column {c}")
+        }
+        None => "(file)".to_owned(),
+    };
+    let de = toml::Deserializer::parse(text).map_err(|e| Problem {
+        path: located(&e),
+        message: format!("TOML syntax: {}", e.message().trim()),
+    })?;
+    serde_path_to_error::deserialize::<_, RawConfig>(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.inner();
+        let message = format!("{} ({})", inner.message().trim(), located(inner));
+        Problem {
+            path: if path == "." { "(file)".into() } else { path },
+            message,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_from_one() {
+        assert_eq!(line_col("a\nbc\nd", 0), (1, 1));
+        assert_eq!(line_col("a\nbc\nd", 3), (2, 2));
+        assert_eq!(line_col("a\nbc\nd", 5), (3, 1));
+    }
+}

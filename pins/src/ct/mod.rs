@@ -21,6 +21,7 @@
 //!   lines and runs hooks; [`metrics`] counts; [`watch`] runs it all, one
 //!   task per log, each with its own backoff.
 
+pub mod batch;
 pub mod entry;
 pub mod events;
 pub mod http;

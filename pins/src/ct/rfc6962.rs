@@ -7,10 +7,10 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 
+use super::batch::{Batch, HeadError, SignedHead};
 use super::http::{FetchError, Http};
 use super::key::{LogKey, tree_head_input};
 use super::merkle::{Frontier, Hash, leaf_hash};
-use super::source::{Batch, HeadError, SignedHead};
 
 /// The largest `get-sth` answer read.
 pub const MAX_STH: usize = 16 * 1024;

@@ -6,11 +6,11 @@
 
 use ring::digest::{SHA256, digest};
 
+use super::batch::{Batch, HeadError, SignedHead};
 use super::http::{FetchError, Http};
 use super::key::LogKey;
 use super::merkle::{Frontier, Hash, perfect_root};
 use super::note::{NoteError, open_checkpoint};
-use super::source::{Batch, HeadError, SignedHead};
 
 /// Entries (or hashes) per full tile.
 pub const WIDTH: u64 = 256;

@@ -24,7 +24,7 @@ mod errors;
 mod forwarded;
 pub(crate) mod inbound;
 mod log;
-pub(crate) mod ratelimit;
+mod ratelimit;
 mod signing;
 mod substitute;
 mod token;

@@ -7,6 +7,7 @@
 
 mod build;
 mod peers;
+pub(crate) mod ratelimit;
 pub(crate) mod replay;
 pub mod resolve;
 
@@ -102,7 +103,7 @@ pub(crate) struct RouteEnv<'a> {
     /// The replay stores, one per Redis URL.
     pub(crate) stores: &'a mut replay::Stores,
     /// The rate limits' metrics and Redis stores.
-    pub(crate) limits: &'a mut crate::gateway::ratelimit::LimitEnv,
+    pub(crate) limits: &'a mut ratelimit::LimitEnv,
 }
 
 /// The routes, ordered for matching: longest path prefix first, and at equal

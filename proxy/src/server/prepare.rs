@@ -117,7 +117,7 @@ fn build_routes(
     let mut routes = Vec::new();
     let mut problems = Vec::new();
     let mut stores = crate::routes::replay::Stores::new(registry);
-    let mut limits = crate::gateway::ratelimit::LimitEnv::new(registry);
+    let mut limits = crate::routes::ratelimit::LimitEnv::new(registry);
     for (i, r) in config.routes.iter().enumerate() {
         let mut env = RouteEnv {
             demo_socket,
