@@ -67,6 +67,8 @@ pub(crate) struct Checker<'a> {
     base: &'a Path,
     problems: Vec<Problem>,
     pub(crate) warnings: Vec<String>,
+    /// Secrets by env or file are not read (`Config::load_offline`).
+    pub(crate) offline: bool,
 }
 
 impl Checker<'_> {
@@ -121,8 +123,12 @@ impl Checker<'_> {
         }
     }
 
-    /// A secret reference; checks it can be read now.
+    /// A secret reference; checks its shape, and that it can be read now
+    /// (unless offline: then only inline values are read).
     pub(crate) fn secret(&mut self, path: &str, r: RawSecretRef) -> SecretSource {
+        if let Some(why) = crate::secret_shape::problem(&r) {
+            self.problem(path, why);
+        }
         let source = match r {
             RawSecretRef::Env(name) => SecretSource::Env(name),
             RawSecretRef::File(f) => SecretSource::File(self.file(&f)),
@@ -133,7 +139,9 @@ impl Checker<'_> {
                 SecretSource::Value(attestgate::Secret::new(v.as_bytes().to_vec()))
             }
         };
-        if let Err(e) = source.read() {
+        if !(self.offline && crate::secret_shape::external(&source))
+            && let Err(e) = source.read()
+        {
             self.problem(path, e.to_string());
         }
         source
@@ -177,11 +185,21 @@ impl Checker<'_> {
 }
 
 pub(crate) fn check(raw: RawConfig, file: &Path) -> Result<Config, Vec<Problem>> {
+    check_with(raw, file, false)
+}
+
+/// `offline`: secret references by env or file are checked for shape only.
+pub(crate) fn check_with(
+    raw: RawConfig,
+    file: &Path,
+    offline: bool,
+) -> Result<Config, Vec<Problem>> {
     let base = file.parent().map(Path::to_owned).unwrap_or_default();
     let mut c = Checker {
         base: &base,
         problems: Vec::new(),
         warnings: Vec::new(),
+        offline,
     };
     let server = check_server(&mut c, raw.server);
     let admin = raw.admin.and_then(|a| {
@@ -421,7 +439,8 @@ fn check_token(c: &mut Checker<'_>, mut t: raw::RawToken) -> TokenConfig {
         let path = format!("token.secret[{i}].base64");
         let source = c.secret(&path, s.base64);
         // Decode now too, so check-config reports a short or garbled secret.
-        if let Ok(text) = source.read()
+        if !(c.offline && crate::secret_shape::external(&source))
+            && let Ok(text) = source.read()
             && let Err(e) = attestgate::keys::decode_secret_base64(text.expose())
         {
             c.problem(path, e.to_string());
