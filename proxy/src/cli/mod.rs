@@ -57,8 +57,8 @@ pub enum Command {
         /// The TOML configuration.
         #[arg(long, short)]
         config: PathBuf,
-        /// Check secret references by env or file for shape only, without
-        /// reading them (CI validating a config whose secrets live elsewhere).
+        /// Read no env or file secret (check their shape only) and resolve
+        /// no upstream name: CI validating a config away from where it runs.
         #[arg(long)]
         offline: bool,
     },
