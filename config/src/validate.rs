@@ -126,8 +126,10 @@ impl Checker<'_> {
     /// A secret reference; checks its shape, and that it can be read now
     /// (unless offline: then only inline values are read).
     pub(crate) fn secret(&mut self, path: &str, r: RawSecretRef) -> SecretSource {
-        if let Some(why) = crate::secret_shape::problem(&r) {
-            self.problem(path, why);
+        // A malformed reference is not read: one problem, the name not echoed.
+        let malformed = crate::secret_shape::problem(&r);
+        if let Some(why) = &malformed {
+            self.problem(path, why.as_str());
         }
         let source = match r {
             RawSecretRef::Env(name) => SecretSource::Env(name),
@@ -139,7 +141,8 @@ impl Checker<'_> {
                 SecretSource::Value(attestgate::Secret::new(v.as_bytes().to_vec()))
             }
         };
-        if !(self.offline && crate::secret_shape::external(&source))
+        if malformed.is_none()
+            && !(self.offline && crate::secret_shape::external(&source))
             && let Err(e) = source.read()
         {
             self.problem(path, e.to_string());
