@@ -24,6 +24,8 @@ pub(crate) struct Checker<'a> {
     pub(crate) base: &'a Path,
     pub(crate) problems: Vec<Problem>,
     pub(crate) warnings: Vec<String>,
+    /// Secrets by env or file are not read (`Config::load_offline`).
+    pub(crate) offline: bool,
 }
 
 impl Checker<'_> {
@@ -78,8 +80,14 @@ impl Checker<'_> {
         }
     }
 
-    /// A secret reference; checks it can be read now.
+    /// A secret reference; checks its shape, and that it can be read now
+    /// (unless offline: then only inline values are read).
     pub(crate) fn secret(&mut self, path: &str, r: RawSecretRef) -> SecretSource {
+        // A malformed reference is not read: one problem, the name not echoed.
+        let malformed = crate::secret_shape::problem(&r);
+        if let Some(why) = &malformed {
+            self.problem(path, why.as_str());
+        }
         let source = match r {
             RawSecretRef::Env(name) => SecretSource::Env(name),
             RawSecretRef::File(f) => SecretSource::File(self.file(&f)),
@@ -90,7 +98,10 @@ impl Checker<'_> {
                 SecretSource::Value(attestgate::Secret::new(v.as_bytes().to_vec()))
             }
         };
-        if let Err(e) = source.read() {
+        if malformed.is_none()
+            && !(self.offline && crate::secret_shape::external(&source))
+            && let Err(e) = source.read()
+        {
             self.problem(path, e.to_string());
         }
         source

@@ -29,6 +29,7 @@ mod policy;
 mod ratelimit;
 mod raw;
 mod secret_ref;
+mod secret_shape;
 mod signing;
 
 use std::fmt;
@@ -332,6 +333,27 @@ impl Config {
             }],
         })?;
         Config::from_toml(&text, path)
+    }
+
+    /// As [`Config::load`], but secret references named by `env` or `file`
+    /// are checked for shape only, never read (`check-config --offline`: CI
+    /// validating a config whose secrets live elsewhere). The sources stay
+    /// unread in the result, so serve it only after a [`Config::load`].
+    pub fn load_offline(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_owned(),
+            problems: vec![Problem {
+                path: "(file)".into(),
+                message: format!("cannot read the file: {e}"),
+            }],
+        })?;
+        let fail = |problems| ConfigError {
+            file: path.to_owned(),
+            problems,
+        };
+        let raw = check::parse(&text).map_err(|p| fail(vec![p]))?;
+        check::check_with(raw, path, true).map_err(fail)
     }
 
     /// Parses and checks TOML text; `path` names it in errors and anchors

@@ -4,6 +4,9 @@
 //! tests/README.md maps each behaviour to its module.
 //!
 //! - `verbs`: `secret`, `token mint/verify/jwks`, `check-config`, `serve`.
+//! - `config_offline`: `check-config --offline` on every shipped config.
+//! - `shell_docs`: `completions bash|zsh|fish` and `man`, read by the real
+//!   shells and man/groff.
 //! - `pins`: the pinning kit's verbs (`pins fetch/check/lint/from-file/
 //!   render/sign/verify/check-cert/backup-key`, `ct-watch`), with real
 //!   OkHttp, certspotter and the platforms' parsers as oracles.
@@ -11,5 +14,7 @@
 //! Run one area with `cargo test -p attestgate-proxy --test cli -- pins::`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod config_offline;
 mod pins;
+mod shell_docs;
 mod verbs;

@@ -25,11 +25,21 @@ pub const DEFAULT_DRAIN_DELAY: Duration = Duration::from_secs(5);
 pub const DEFAULT_RUNTIME_DIR: &str = "/run/attestgate";
 
 pub(crate) fn check(raw: RawConfig, file: &Path) -> Result<Config, Vec<Problem>> {
+    check_with(raw, file, false)
+}
+
+/// `offline`: secret references by env or file are checked for shape only.
+pub(crate) fn check_with(
+    raw: RawConfig,
+    file: &Path,
+    offline: bool,
+) -> Result<Config, Vec<Problem>> {
     let base = file.parent().map(Path::to_owned).unwrap_or_default();
     let mut c = Checker {
         base: &base,
         problems: Vec::new(),
         warnings: Vec::new(),
+        offline,
     };
     let server = server::check_server(&mut c, raw.server);
     let admin = raw.admin.and_then(|a| {

@@ -2,6 +2,8 @@
 //! `serve` itself is in `main.rs` and [`crate::server`]; the `token` verbs
 //! are in [`token`], `health` in [`health`], the pinning kit's in [`pins`].
 
+mod check;
+mod docs;
 mod health;
 pub mod pins;
 mod token;
@@ -10,9 +12,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use attestgate::mint;
-use attestgate_config::Config;
 use clap::{Parser, Subcommand};
 
+pub use docs::Shell;
 pub use token::{MintArgs, TokenCommand, explain, mint_tokens};
 
 /// attestgate: checks the Approov token of every API request.
@@ -55,6 +57,10 @@ pub enum Command {
         /// The TOML configuration.
         #[arg(long, short)]
         config: PathBuf,
+        /// Read no env or file secret (check their shape only) and resolve
+        /// no upstream name: CI validating a config away from where it runs.
+        #[arg(long)]
+        offline: bool,
     },
     /// Mint and verify tokens (for tests and trials).
     #[command(subcommand)]
@@ -76,6 +82,19 @@ pub enum Command {
     /// configs, lint, live check, pre-rotation gate.
     #[command(subcommand)]
     Pins(pins::PinsCommand),
+    /// Print a shell completion script (bash, zsh or fish) to stdout.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: docs::Shell,
+    },
+    /// Print the man page (roff) to stdout, or write one page per verb
+    /// into a folder.
+    Man {
+        /// Write attestgate.1 and attestgate-VERB.1 pages here instead.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 /// `attestgate secret ...`
@@ -92,7 +111,9 @@ pub const EXIT_CONFIG: u8 = 2;
 pub fn run_command(command: Command) -> ExitCode {
     match command {
         Command::Serve { .. } => ExitCode::FAILURE,
-        Command::CheckConfig { config } => check_config(&config),
+        Command::CheckConfig { config, offline } => check::check_config(&config, offline),
+        Command::Completions { shell } => docs::completions(shell),
+        Command::Man { out } => docs::man(out.as_deref()),
         Command::Health { url, timeout } => match health::check(&url, timeout) {
             Ok(Ok(200)) => ExitCode::SUCCESS,
             Ok(Ok(status)) => {
@@ -120,43 +141,5 @@ pub fn run_command(command: Command) -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-    }
-}
-
-fn check_config(path: &PathBuf) -> ExitCode {
-    match Config::load(path) {
-        Ok(config) => {
-            // Everything serve checks before it listens, all at once.
-            let problems = crate::server::check_serve(&config);
-            if !problems.is_empty() {
-                for p in problems {
-                    eprintln!("{}: {p}", path.display());
-                }
-                return ExitCode::from(EXIT_CONFIG);
-            }
-            for w in &config.warnings {
-                eprintln!("warning: {}: {w}", path.display());
-            }
-            println!(
-                "{}: ok ({} route{}, {})",
-                path.display(),
-                config.routes.len(),
-                if config.routes.len() == 1 { "" } else { "s" },
-                match &config.token {
-                    Some(t) => format!(
-                        "{} secret{}{}",
-                        t.secrets.len(),
-                        if t.secrets.len() == 1 { "" } else { "s" },
-                        if t.jwks.is_some() { " and a JWKS" } else { "" }
-                    ),
-                    None => "no token checks".to_owned(),
-                }
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            ExitCode::from(EXIT_CONFIG)
-        }
     }
 }
