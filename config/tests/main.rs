@@ -8,5 +8,6 @@
 mod egress;
 mod limits;
 mod load;
+mod messages;
 mod server;
 mod signing;

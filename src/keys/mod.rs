@@ -11,6 +11,7 @@
 
 pub mod egress;
 pub(crate) mod fetch;
+mod hygiene;
 mod jwk;
 pub mod pem;
 pub mod refresh;
@@ -25,6 +26,7 @@ use crate::jose::alg::{Alg, AlgSet, Family};
 use crate::jose::b64;
 use crate::secrets::secret::Secret;
 
+pub use hygiene::secret_warnings;
 pub use jwk::parse_jwks;
 
 /// Shortest HS256 secret we accept: RFC 7518 §3.2 requires a key at least as
@@ -104,6 +106,7 @@ pub enum SecretError {
 /// Decodes an account secret written in base64 (either alphabet, padding
 /// optional) into its raw bytes, refusing one shorter than 32 bytes.
 pub fn decode_secret_base64(text: &[u8]) -> Result<Secret, SecretError> {
+    let text = text.strip_prefix(hygiene::BOM).unwrap_or(text);
     let text = std::str::from_utf8(text).map_err(|_| SecretError::NotBase64)?;
     let text = secret_line(text)?;
     let bytes = b64::decode_lenient(text).map_err(|e| match e {
@@ -123,6 +126,7 @@ pub fn decode_secret_base64(text: &[u8]) -> Result<Secret, SecretError> {
 /// before the secret); base64 never holds a space or a `:`, so lines that
 /// do are the CLI's, and are skipped. One line must remain.
 fn secret_line(text: &str) -> Result<&str, SecretError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut lines = text
         .lines()
         .map(str::trim)

@@ -52,6 +52,15 @@ pub(crate) fn key_in(
         std::fs::read(path)
             .map_err(|e| err(setting, format!("cannot read {}: {e}", path.display())))?,
     );
+    if is_encrypted(&bytes) {
+        return Err(err(
+            setting,
+            format!(
+                "{} holds an encrypted private key; encrypted keys are not supported: write a decrypted copy readable only by attestgate (openssl pkey -in KEY -out KEY.plain)",
+                path.display()
+            ),
+        ));
+    }
     PrivateKeyDer::from_pem_slice(&bytes).map_err(|_| {
         err(
             setting,
@@ -73,13 +82,26 @@ pub fn server_identity(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, Fil
     CertifiedKey::from_der(chain, der, &provider)
         .map(Arc::new)
         .map_err(|e| {
+            let why = match e {
+                rustls::Error::InconsistentKeys(_) => {
+                    "the private key is not the certificate's (their public keys differ); give the key the certificate was issued for".to_owned()
+                }
+                other => other.to_string(),
+            };
             err(
                 "key",
                 format!(
-                    "{} does not fit the certificate in {}: {e}",
+                    "{} does not fit the certificate in {}: {why}",
                     key.display(),
                     cert.display()
                 ),
             )
         })
+}
+
+/// An encrypted PEM key: PKCS#8 `ENCRYPTED PRIVATE KEY`, or OpenSSL's
+/// legacy `Proc-Type: 4,ENCRYPTED` header.
+fn is_encrypted(pem: &[u8]) -> bool {
+    let has = |needle: &[u8]| pem.windows(needle.len()).any(|w| w == needle);
+    has(b"-----BEGIN ENCRYPTED PRIVATE KEY-----") || has(b"Proc-Type: 4,ENCRYPTED")
 }

@@ -332,6 +332,16 @@ fn a_tls_listener_whose_files_do_not_hold_a_fitting_chain_and_key_is_refused() {
     let cut_key = write("cut.key", &key_text.as_bytes()[..key_text.len() / 2]);
     let missing = dir.join("missing.pem");
     let (cert, key) = (tls("localhost.pem"), tls("localhost.key"));
+    // The same key, encrypted by openssl as people do (PKCS#8, AES-256).
+    let encrypted = dir.join("encrypted.key");
+    let made = Command::new("openssl")
+        .args(["pkey", "-aes256", "-passout", "pass:secret", "-in"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&encrypted)
+        .status()
+        .expect("openssl (scripts/ensure-tools installs it)");
+    assert!(made.success());
     // (cert, key, the key path expected, a word of the reason)
     let cases = [
         (&garbage, &key, "server.tls[0].cert", "CERTIFICATE"),
@@ -348,7 +358,18 @@ fn a_tls_listener_whose_files_do_not_hold_a_fitting_chain_and_key_is_refused() {
             "server.tls[0].key",
             "does not fit",
         ),
-        (&tls("other.pem"), &key, "server.tls[0].key", "does not fit"),
+        (
+            &tls("other.pem"),
+            &key,
+            "server.tls[0].key",
+            "not the certificate's",
+        ),
+        (
+            &cert,
+            &encrypted,
+            "server.tls[0].key",
+            "encrypted keys are not supported",
+        ),
     ];
     for (i, (c, k, setting, reason)) in cases.iter().enumerate() {
         let path = dir.join(format!("tls-{i}.toml"));
@@ -370,6 +391,7 @@ fn a_tls_listener_whose_files_do_not_hold_a_fitting_chain_and_key_is_refused() {
             assert_eq!(out.status.code(), Some(2), "{case}");
             assert!(err.contains(setting) && err.contains(reason), "{case}");
             assert!(!err.contains("panicked"), "{case}");
+            assert!(!err.contains("KeyMismatch"), "{case}");
             assert!(!err.contains(&key_body), "{case}");
         }
     }

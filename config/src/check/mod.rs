@@ -78,8 +78,11 @@ pub(crate) fn check_with(
             c.problem(
                 format!("route[{i}].path_prefix"),
                 format!(
-                    "an earlier route already matches host {:?} and path prefix {:?}",
-                    r.host, r.path_prefix
+                    "an earlier route already matches {} and path prefix {:?}; give this route another host or path_prefix, or remove one",
+                    r.host
+                        .as_deref()
+                        .map_or_else(|| "any host".to_owned(), |h| format!("host {h:?}")),
+                    r.path_prefix
                 ),
             );
         }
@@ -128,12 +131,49 @@ pub(crate) fn parse(text: &str) -> Result<RawConfig, Problem> {
     serde_path_to_error::deserialize::<_, RawConfig>(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.inner();
-        let message = format!("{} ({})", inner.message().trim(), located(inner));
+        let message = format!(
+            "{}{} ({})",
+            in_user_words(inner.message().trim()),
+            hint(inner.message()),
+            located(inner)
+        );
         Problem {
             path: if path == "." { "(file)".into() } else { path },
             message,
         }
     })
+}
+
+/// serde's type names in the words a user of the file knows.
+fn in_user_words(message: &str) -> String {
+    let mut m = message.to_owned();
+    for (rust, user) in [
+        ("expected i64", "expected a whole number"),
+        ("expected u64", "expected a whole number"),
+        ("expected u32", "expected a whole number"),
+        ("expected u16", "expected a whole number"),
+        ("expected usize", "expected a whole number"),
+        ("expected f64", "expected a number"),
+        ("expected a sequence", "expected a list"),
+        ("expected a map", "expected a table"),
+        ("expected struct", "expected a table"),
+    ] {
+        m = m.replace(rust, user);
+    }
+    m
+}
+
+/// How to write what was meant, for the mistakes people make: a duration
+/// as a bare number, one address where a list is wanted.
+fn hint(message: &str) -> &'static str {
+    if message.starts_with("invalid type: integer") && message.contains("expected a string") {
+        "; if this is a duration, write it as a string with a unit, like \"30s\" or \"500ms\""
+    } else if message.starts_with("invalid type: string") && message.contains("expected a sequence")
+    {
+        "; write a list, like [\"127.0.0.1:8080\"]"
+    } else {
+        ""
+    }
 }
 
 #[cfg(test)]
