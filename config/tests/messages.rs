@@ -68,9 +68,9 @@ fn a_bare_number_where_a_duration_goes_says_to_write_30s() {
             "{p:?}"
         );
     }
-    let p = problems(&format!(
-        "[[route]]\nname = \"a\"\nupstream = \"http://127.0.0.1:9\"\ntoken = \"off\"\nread_timeout = 30\n"
-    ));
+    let p = problems(
+        "[[route]]\nname = \"a\"\nupstream = \"http://127.0.0.1:9\"\ntoken = \"off\"\nread_timeout = 30\n",
+    );
     assert!(
         p[0].contains("route[0].read_timeout") && p[0].contains("like \"30s\""),
         "{p:?}"
