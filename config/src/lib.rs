@@ -324,15 +324,7 @@ impl Config {
     /// Reads, parses and checks a file. Secret references are resolved to
     /// check they are readable (and, for HS256 secrets, decodable).
     pub fn load(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
-        let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            file: path.to_owned(),
-            problems: vec![Problem {
-                path: "(file)".into(),
-                message: format!("cannot read the file: {e}"),
-            }],
-        })?;
-        Config::from_toml(&text, path)
+        Config::load_with(path.as_ref(), false)
     }
 
     /// As [`Config::load`], but secret references named by `env` or `file`
@@ -340,7 +332,10 @@ impl Config {
     /// validating a config whose secrets live elsewhere). The sources stay
     /// unread in the result, so serve it only after a [`Config::load`].
     pub fn load_offline(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
-        let path = path.as_ref();
+        Config::load_with(path.as_ref(), true)
+    }
+
+    fn load_with(path: &Path, offline: bool) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             file: path.to_owned(),
             problems: vec![Problem {
@@ -348,23 +343,22 @@ impl Config {
                 message: format!("cannot read the file: {e}"),
             }],
         })?;
-        let fail = |problems| ConfigError {
-            file: path.to_owned(),
-            problems,
-        };
-        let raw = check::parse(&text).map_err(|p| fail(vec![p]))?;
-        check::check_with(raw, path, true).map_err(fail)
+        Config::check_text(&text, path, offline)
     }
 
     /// Parses and checks TOML text; `path` names it in errors and anchors
     /// relative file paths (they are relative to the file's directory).
     pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        Config::check_text(text, path, false)
+    }
+
+    fn check_text(text: &str, path: &Path, offline: bool) -> Result<Config, ConfigError> {
         let fail = |problems| ConfigError {
             file: path.to_owned(),
             problems,
         };
         let raw = check::parse(text).map_err(|p| fail(vec![p]))?;
-        check::check(raw, path).map_err(fail)
+        check::check_with(raw, path, offline).map_err(fail)
     }
 
     /// The route named `name`.

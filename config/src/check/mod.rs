@@ -1,4 +1,4 @@
-//! From the raw file to the typed configuration: [`check`] runs every
+//! From the raw file to the typed configuration: [`check_with`] runs every
 //! section's checker in order and joins their problems; the sections that
 //! need more than a few lines have their own file here (`server`, `token`,
 //! `route`) or beside it (`limits`, `listeners`, `pins`, `policy`,
@@ -23,10 +23,6 @@ pub const DEFAULT_DRAIN_DELAY: Duration = Duration::from_secs(5);
 
 /// Default `[server] runtime_dir` when `$RUNTIME_DIRECTORY` is not set.
 pub const DEFAULT_RUNTIME_DIR: &str = "/run/attestgate";
-
-pub(crate) fn check(raw: RawConfig, file: &Path) -> Result<Config, Vec<Problem>> {
-    check_with(raw, file, false)
-}
 
 /// `offline`: secret references by env or file are checked for shape only.
 pub(crate) fn check_with(
