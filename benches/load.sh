@@ -76,7 +76,7 @@ source benches/load/lib.sh
 
 source benches/load/peers.sh
 
-GRPC_UP=$(port); UP=$(port); PROXY=$(port); ADMIN=$(port); AXUM_PLAIN=$(port); AXUM_HS=$(port); AXUM_ES=$(port)
+REDIS=$(port); GRPC_UP=$(port); UP=$(port); PROXY=$(port); ADMIN=$(port); AXUM_PLAIN=$(port); AXUM_HS=$(port); AXUM_ES=$(port)
 
 # ---------------------------------------------------------------- keys and tokens
 # 64 random letters and digits (~381 bits): no NUL byte, nothing to escape
@@ -100,7 +100,10 @@ $SIGN "127.0.0.1:$PROXY" /signed/x "$SIGNED_COUNT" > "$WORK/signed.txt"
 # ---------------------------------------------------------------- servers
 $BIN/fast-upstream "127.0.0.1:$UP" 2>/dev/null & UP_PID=$!; PIDS+=($UP_PID)
 $BIN/grpc-upstream "127.0.0.1:$GRPC_UP" 2>/dev/null & GRPC_UP_PID=$!; PIDS+=($GRPC_UP_PID)
-wait_port "$UP"; wait_port "$GRPC_UP"
+# The rate limit's fleet store (one budget for every instance): a local
+# redis-server, nothing saved.
+redis-server --port "$REDIS" --bind 127.0.0.1 --save '' --appendonly no >/dev/null 2>&1 & PIDS+=($!)
+wait_port "$UP"; wait_port "$GRPC_UP"; wait_port "$REDIS"
 peers_start         # nginx, HAProxy, Envoy, the echo server: benches/load/peers.sh
 
 cat > "$WORK/proxy.toml" <<EOF
@@ -142,6 +145,11 @@ required = false                     # token-only requests pass as unsigned: the
 max_age = "1h"
 # A per-device limit that never refuses (one device, ~30k req/s under a
 # budget of a million a second): the cost of the check itself.
+# Its baseline: the same route without the limit (a path of the same length).
+[[route]]
+name = "unlimit"
+path_prefix = "/unlimit/"
+upstream = "http://127.0.0.1:$UP"
 [[route]]
 name = "limited"
 path_prefix = "/limited/"
@@ -151,6 +159,18 @@ name = "per-device"
 key = "claim:did"
 rate = "1000000/s"
 burst = 1000000
+# The same limit in Redis: one round trip per request.
+[[route]]
+name = "limredis"
+path_prefix = "/limredis/"
+upstream = "http://127.0.0.1:$UP"
+[[route.rate_limit]]
+name = "per-device"
+key = "claim:did"
+rate = "1000000/s"
+burst = 1000000
+store = "redis"
+redis_url = "redis://127.0.0.1:$REDIS"
 [[route]]
 name = "checked"
 path_prefix = "/"
@@ -240,7 +260,9 @@ POINTS=(
   "proxy HS256 repeated|proxy|http://127.0.0.1:$PROXY/x|Approov-Token: $TOKEN_HS|proxy route off, token sent"
   "proxy route off, fresh tokens sent|proxy|http://127.0.0.1:$PROXY/off/|@tokens|proxy route off, token sent"
   "proxy HS256 fresh per request|proxy|http://127.0.0.1:$PROXY/x|@tokens|proxy route off, fresh tokens sent"
-  "HS256 + per-device limit (memory)|proxy|http://127.0.0.1:$PROXY/limited/x|Approov-Token: $TOKEN_HS|proxy HS256 repeated"
+  "HS256, the limit's route without it|proxy|http://127.0.0.1:$PROXY/unlimit/x|Approov-Token: $TOKEN_HS|proxy HS256 repeated"
+  "HS256 + per-device limit (memory)|proxy|http://127.0.0.1:$PROXY/limited/x|Approov-Token: $TOKEN_HS|HS256, the limit's route without it"
+  "HS256 + per-device limit (Redis)|proxy|http://127.0.0.1:$PROXY/limredis/x|Approov-Token: $TOKEN_HS|HS256 + per-device limit (memory)"
   "proxy ES256 repeated|proxy|http://127.0.0.1:$PROXY/x|Approov-Token: $TOKEN_ES|proxy route off, token sent"
   "proxy signing route, token only|proxy|http://127.0.0.1:$PROXY/signed/x|Approov-Token: $TOKEN_IPK|proxy HS256 repeated"
   "proxy signed (ES256 sig, replay memory)|proxy|http://127.0.0.1:$PROXY/signed/x|@signed|proxy signing route, token only"
@@ -416,7 +438,8 @@ versus "gRPC proxy HS256 / nginx + Lua" "gRPC unary proxy HS256" "gRPC nginx + L
 versus "gRPC proxy HS256 / HAProxy jwt_verify" "gRPC unary proxy HS256" "gRPC HAProxy jwt_verify HS256"
 versus "gRPC proxy HS256 / Envoy jwt_authn" "gRPC unary proxy HS256" "gRPC Envoy jwt_authn HS256"
 p_rep=$(med P99 "proxy HS256 repeated"); p_fresh=$(med P99 "proxy HS256 fresh per request"); p_script=$(med P99 "proxy route off, fresh tokens sent")
-versus "HS256 + per-device limit (memory) / HS256" "HS256 + per-device limit (memory)" "proxy HS256 repeated" "req/s >= 0.97"
+versus "HS256 + per-device limit (memory) / HS256 on the same route shape" "HS256 + per-device limit (memory)" "HS256, the limit's route without it" "req/s >= 0.97"
+versus "HS256 + per-device limit (Redis) / (memory)" "HS256 + per-device limit (Redis)" "HS256 + per-device limit (memory)" "for the record"
 [ -n "$p_fresh" ] && [ -n "$p_rep" ] && target "fresh-token p99 / repeated-token p99 (<= 1.2):" "$(awk -v a="$p_fresh" -v b="$p_rep" 'BEGIN { printf "%.2f", a/b }')"
 [ -n "$p_fresh" ] && [ -n "$p_script" ] && target "fresh-token p99 / route off with the same token script p99:" "$(awk -v a="$p_fresh" -v b="$p_script" 'BEGIN { printf "%.2f", a/b }')"
 if [ -z "${ONLY:-}" ]; then
