@@ -267,12 +267,19 @@ impl RateLimits {
         let now_us = (now * 1e6) as u64;
         let mut claims: Option<serde_json::Map<String, serde_json::Value>> = None;
         for limit in &self.limits {
-            let owned;
+            let owned: Vec<u8>;
+            let v4: [u8; 4];
+            let v6: [u8; 16];
             let key: &[u8] = match &limit.rule.key {
+                // The address's own octets: no text formatted per request.
                 LimitKey::Ip => match client {
-                    Some(ip) => {
-                        owned = ip.to_string().into_bytes();
-                        &owned
+                    Some(IpAddr::V4(ip)) => {
+                        v4 = ip.octets();
+                        &v4
+                    }
+                    Some(IpAddr::V6(ip)) => {
+                        v6 = ip.octets();
+                        &v6
                     }
                     None => &[][..],
                 },

@@ -92,6 +92,14 @@ pub enum SecretSourceError {
 impl SecretSource {
     /// Reads the secret now. Surrounding ASCII white space is removed.
     pub fn read(&self) -> Result<Secret, SecretSourceError> {
+        let (bytes, what) = self.read_as_written()?;
+        trimmed(&bytes, what)
+    }
+
+    /// The secret's bytes exactly as written (for warnings about how it
+    /// was written: a byte-order mark, a Windows line end), and what names
+    /// the source in errors.
+    pub fn read_as_written(&self) -> Result<(Zeroizing<Vec<u8>>, String), SecretSourceError> {
         let (bytes, what) = match self {
             SecretSource::Env(name) => {
                 let value = std::env::var(name).map_err(|e| match e {
@@ -114,7 +122,7 @@ impl SecretSource {
                 "inline value".to_owned(),
             ),
         };
-        trimmed(&bytes, what)
+        Ok((bytes, what))
     }
 
     /// The file this source watches, if it is a file.

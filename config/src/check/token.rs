@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use attestgate::{JwksOptions, Policy, SecretSource};
+use attestgate::{JwksOptions, Policy};
 
 use crate::checker::Checker;
 use crate::raw;
@@ -23,16 +23,12 @@ pub(super) fn check_token(c: &mut Checker<'_>, mut t: raw::RawToken) -> TokenCon
         let source = c.secret(&path, s.base64);
         // Decode now too, so check-config reports a short or garbled secret.
         if !(c.offline && crate::secret_shape::external(&source))
-            && let Ok(text) = source.read()
+            && let Ok((written, _)) = source.read_as_written()
         {
-            match attestgate::keys::decode_secret_base64(text.expose()) {
+            match attestgate::keys::decode_secret_base64(&written) {
                 Err(e) => c.problem(path, e.to_string()),
                 Ok(_) => {
-                    // As written: reading trims the white space a Windows
-                    // line end leaves, the warning still names it.
-                    let raw = as_written(&source);
-                    let raw = raw.as_deref().map_or(text.expose(), |r| r.as_slice());
-                    for w in attestgate::keys::secret_warnings(raw) {
+                    for w in attestgate::keys::secret_warnings(&written) {
                         c.warnings.push(format!("{path}: {w}"));
                     }
                 }
@@ -142,17 +138,5 @@ pub(super) fn check_jwks(c: &mut Checker<'_>, j: raw::RawJwks) -> JwksOptions {
         ) as usize,
         watch_interval,
         allow_insecure_http,
-    }
-}
-
-/// A secret's bytes as written, before the source trims them (for the
-/// warnings only; `None` when it cannot be read again).
-fn as_written(source: &SecretSource) -> Option<zeroize::Zeroizing<Vec<u8>>> {
-    match source {
-        SecretSource::File(path) => std::fs::read(path).ok().map(zeroize::Zeroizing::new),
-        SecretSource::Env(name) => std::env::var(name)
-            .ok()
-            .map(|v| zeroize::Zeroizing::new(v.into_bytes())),
-        _ => None,
     }
 }
