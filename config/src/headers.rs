@@ -24,6 +24,23 @@ pub(crate) fn underscore_headers(c: &mut Checker<'_>, value: Option<&str>) -> Un
     }
 }
 
+/// `[server] http1_path = "lean" | "proxy"` (default `"lean"`): whether
+/// HTTP/1 requests for HTTP/1 upstreams are served by the lean path or
+/// all by Pingora's proxy (docs/DECISIONS.md, "The lean HTTP/1 path").
+pub(crate) fn http1_path(c: &mut Checker<'_>, value: Option<&str>) -> bool {
+    match value {
+        None | Some("lean") => true,
+        Some("proxy") => false,
+        Some(other) => {
+            c.problem(
+                "server.http1_path",
+                format!("{other:?}: use \"lean\" (default) or \"proxy\" (Pingora's proxy for every request)"),
+            );
+            true
+        }
+    }
+}
+
 /// `[token.jwks] url`: `http://` or `https://` with a host, no userinfo,
 /// and plain `http://` only to a loopback host unless
 /// `allow_insecure_http = true` (then with a warning). A message never

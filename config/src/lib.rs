@@ -124,6 +124,10 @@ pub struct ServerConfig {
     /// (`[server] underscore_headers`, default `"drop"`); look-alikes of
     /// protected names are removed either way.
     pub underscore_headers: attestgate::target::UnderscoreHeaders,
+    /// HTTP/1 requests for HTTP/1 upstreams take the lean path
+    /// (`[server] http1_path = "lean"`, the default); `false`: every
+    /// request goes through Pingora's proxy (`"proxy"`).
+    pub lean_http1: bool,
     /// How long a client may take over each part of a connection, and how
     /// many connections may be open (`request_header_timeout`,
     /// `keepalive_timeout`, `h2_idle_timeout`, `send_timeout`,

@@ -42,6 +42,8 @@ pub(crate) struct RawServer {
     pub(crate) hosts_file: Option<String>,
     // Header names as upstreams read them (config/src/headers.rs).
     pub(crate) underscore_headers: Option<String>,
+    // Which code serves HTTP/1 requests (config/src/headers.rs).
+    pub(crate) http1_path: Option<String>,
     // Connection limits: checked in `limits.rs`.
     pub(crate) request_header_timeout: Option<String>,
     pub(crate) keepalive_timeout: Option<String>,

@@ -13,6 +13,7 @@ pub mod cli;
 mod clock;
 mod conns;
 mod gateway;
+mod lean;
 pub mod logs;
 mod pins;
 mod respond;

@@ -113,8 +113,10 @@ pub(super) fn check_server(c: &mut Checker<'_>, s: raw::RawServer) -> ServerConf
         );
     }
     let underscore_headers = crate::headers::underscore_headers(c, s.underscore_headers.as_deref());
+    let lean_http1 = crate::headers::http1_path(c, s.http1_path.as_deref());
     ServerConfig {
         underscore_headers,
+        lean_http1,
         limits,
         hosts_file,
         target_rules,

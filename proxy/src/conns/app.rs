@@ -20,6 +20,7 @@ use pingora_error::{Error, ErrorType};
 use super::Pool;
 use super::ctl::{self, Ctl, Phase};
 use super::stream::{ConnStream, H2_PREFACE};
+use crate::lean::Lean;
 
 /// Keeps a connection in its pool's table for as long as its socket lives:
 /// Pingora calls `on_disconnected` from the socket's drop, before the
@@ -115,11 +116,25 @@ pub(crate) struct Guarded<A> {
     app: Arc<A>,
     pool: Arc<Pool>,
     worker: usize,
+    /// The proxy's lean HTTP/1 path, which serves an HTTP/1 connection
+    /// first (`app` serves what it hands over, and HTTP/2).
+    lean: Option<Lean>,
 }
 
 impl<A> Guarded<A> {
     pub(crate) fn new(app: Arc<A>, pool: Arc<Pool>, worker: usize) -> Guarded<A> {
-        Guarded { app, pool, worker }
+        Guarded {
+            app,
+            pool,
+            worker,
+            lean: None,
+        }
+    }
+
+    /// HTTP/1 connections go to `lean` first.
+    pub(crate) fn with_lean(mut self, lean: Lean) -> Guarded<A> {
+        self.lean = Some(lean);
+        self
     }
 
     /// The connection's entry: TLS ones were registered before their
@@ -193,7 +208,19 @@ impl<A: HttpServerApp + Send + Sync + 'static> Guarded<A> {
     /// Pingora's HTTP/1 keep-alive loop (as in its `ServerApp` for HTTP
     /// apps), with the connection marked idle after each request.
     async fn http1(&self, stream: Stream, ctl: &Ctl, shutdown: &ShutdownWatch) {
+        let (stream, read) = match &self.lean {
+            Some(lean) => match lean.serve(stream, ctl, shutdown).await {
+                Some(h) => (h.stream, h.read),
+                None => return,
+            },
+            None => (stream, Vec::new()),
+        };
         let mut session = ServerSession::new_http1(stream);
+        if !read.is_empty() {
+            // What the lean path read of the request it handed over: read
+            // again, by Pingora's parser.
+            session.set_pipelined_prefix(bytes::BytesMut::from(&read[..]));
+        }
         // Pingora's idle limit; ours (`keepalive_timeout`) is the sweeper's.
         session.set_keepalive(if *shutdown.borrow() { None } else { Some(60) });
         session.set_keepalive_reuses_remaining(

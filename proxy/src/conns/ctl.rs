@@ -68,6 +68,10 @@ pub(crate) struct Ctl {
     /// The connection's own shutdown signal: Pingora answers it with a
     /// GOAWAY (HTTP/2) or `Connection: close` on the next request (HTTP/1).
     graceful: watch::Sender<bool>,
+    /// The lean HTTP/1 path's recording of a request head as read (odd:
+    /// recording; each start is a new generation). See
+    /// [`super::stream::ConnStream::take_recorded`].
+    recording: AtomicU32,
 }
 
 impl std::fmt::Debug for Ctl {
@@ -118,6 +122,7 @@ impl Ctl {
             served: AtomicU32::new(0),
             streams: AtomicU32::new(0),
             write_blocked: AtomicU64::new(0),
+            recording: AtomicU32::new(0),
             closing_deadline: AtomicU64::new(0),
             killed: AtomicBool::new(false),
             counted: AtomicBool::new(false),
@@ -211,6 +216,25 @@ impl Ctl {
     }
 
     /// The signal Pingora watches for this connection.
+    /// Starts recording what the client sends (a new generation): the
+    /// lean path may hand the request, as read, to Pingora's proxy.
+    pub(crate) fn start_recording(&self) {
+        let r = self.recording.load(Relaxed);
+        self.recording.store((r | 1).wrapping_add(2), Relaxed);
+    }
+
+    /// Stops recording (the lean path keeps the request).
+    pub(crate) fn stop_recording(&self) {
+        let r = self.recording.load(Relaxed);
+        self.recording.store(r & !1, Relaxed);
+    }
+
+    /// The recording's generation, if one is running.
+    pub(crate) fn recording(&self) -> Option<u32> {
+        let r = self.recording.load(Relaxed);
+        (r & 1 == 1).then_some(r)
+    }
+
     pub(crate) fn subscribe(&self) -> watch::Receiver<bool> {
         self.graceful.subscribe()
     }

@@ -33,12 +33,12 @@
 //! Why not Pingora's own options: docs/DECISIONS.md, "Bounded connections".
 
 pub(crate) mod app;
-mod ctl;
+pub(crate) mod ctl;
 pub(crate) mod listening;
 mod metrics;
 pub(crate) mod rlimit;
 pub(crate) mod service;
-mod stream;
+pub(crate) mod stream;
 mod sweep;
 mod verdict;
 

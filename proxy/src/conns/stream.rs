@@ -40,6 +40,10 @@ pub(crate) struct ConnStream {
     /// Bytes of the HTTP/2 preface seen so far at the start of the
     /// connection, or [`NOT_H2`].
     preface: usize,
+    /// What was read while the connection's recording ran
+    /// ([`Ctl::start_recording`]), and that recording's generation.
+    recorded: Vec<u8>,
+    recorded_gen: u32,
 }
 
 impl ConnStream {
@@ -48,7 +52,33 @@ impl ConnStream {
             inner,
             ctl,
             preface: 0,
+            recorded: Vec::new(),
+            recorded_gen: 0,
         }
+    }
+
+    /// What the client sent since the connection's recording started (the
+    /// lean path hands a request it does not serve to Pingora's proxy as
+    /// these bytes). Empty if no recording ran.
+    pub(crate) fn take_recorded(&mut self) -> Vec<u8> {
+        self.recorded_gen = 0;
+        std::mem::take(&mut self.recorded)
+    }
+
+    fn record(&mut self, bytes: &[u8]) {
+        let Some(generation) = self.ctl.recording() else {
+            return;
+        };
+        if generation != self.recorded_gen {
+            // A head of any size may have been recorded before: keep at
+            // most a common head's room between requests.
+            if self.recorded.capacity() > 16 * 1024 {
+                self.recorded = Vec::new();
+            }
+            self.recorded.clear();
+            self.recorded_gen = generation;
+        }
+        self.recorded.extend_from_slice(bytes);
     }
 
     fn saw(&mut self, bytes: &[u8]) {
@@ -111,6 +141,7 @@ impl AsyncRead for ConnStream {
         let r = Pin::new(&mut this.inner).poll_read(cx, buf);
         if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
             this.saw(&buf.filled()[before..]);
+            this.record(&buf.filled()[before..]);
         }
         r
     }

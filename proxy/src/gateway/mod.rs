@@ -91,6 +91,14 @@ pub(crate) struct Ctx {
     view: Option<attestgate::target::RequestView>,
 }
 
+impl Ctx {
+    /// The body read whole for its message signature, to forward in place
+    /// of the client's stream.
+    pub(crate) fn take_signed_body(&mut self) -> Option<bytes::Bytes> {
+        self.signed_body.take()
+    }
+}
+
 impl Drop for Ctx {
     fn drop(&mut self) {
         IN_FLIGHT.fetch_sub(1, Ordering::Relaxed);
@@ -116,6 +124,54 @@ impl Gateway {
     /// The route `request_filter` selected.
     fn route(&self, ctx: &Ctx) -> Option<&Route> {
         ctx.route.and_then(|i| self.routes.get(i))
+    }
+
+    /// `request_filter`'s first half: limits and the canonical request,
+    /// the served pins, the route. `true`: answered (nothing else runs).
+    pub(crate) async fn front(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        if let Err(status) = self.admit(session, ctx) {
+            return self.refuse(session, status).await;
+        }
+        if let Some(p) = &self.pins
+            && p.handle(session).await?
+        {
+            return Ok(true);
+        }
+        if self.select_route(ctx).is_none() {
+            return self.refuse(session, StatusCode::NOT_FOUND).await;
+        }
+        Ok(false)
+    }
+
+    /// `request_filter`'s second half, on the route `front` selected: the
+    /// core's decision. `true`: answered (refused).
+    pub(crate) async fn check(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        let Some(route) = self.route(ctx) else {
+            return Error::e_explain(ErrorType::InternalError, "no route selected");
+        };
+        let Some(verifier) = &route.verifier else {
+            // No [token] section: every route is token = "off".
+            ctx.outcome = Some(Outcome::Allowed);
+            route.metrics.outcome(Outcome::Allowed);
+            return Ok(false);
+        };
+        self.check_token(session, ctx, route, verifier).await
+    }
+
+    /// Whether the lean HTTP/1 path can forward this request (after
+    /// `front` selected its route): no upgrade, and the route's peer for it
+    /// speaks HTTP/1 only. Otherwise Pingora's proxy serves it.
+    pub(crate) fn fits_lean(&self, session: &Session, ctx: &Ctx) -> bool {
+        let req = session.req_header();
+        if req.version != http::Version::HTTP_11 && req.version != http::Version::HTTP_10 {
+            return false;
+        }
+        if req.headers.contains_key(http::header::UPGRADE) {
+            return false;
+        }
+        self.route(ctx).is_some_and(|r| {
+            r.peers.for_request(req).options.alpn == pingora_core::protocols::ALPN::H1
+        })
     }
 }
 
@@ -143,24 +199,10 @@ impl ProxyHttp for Gateway {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
-        if let Err(status) = self.admit(session, ctx) {
-            return self.refuse(session, status).await;
-        }
-        if let Some(p) = &self.pins
-            && p.handle(session).await?
-        {
+        if self.front(session, ctx).await? {
             return Ok(true);
         }
-        let Some(route) = self.select_route(ctx) else {
-            return self.refuse(session, StatusCode::NOT_FOUND).await;
-        };
-        let Some(verifier) = &route.verifier else {
-            // No [token] section: every route is token = "off".
-            ctx.outcome = Some(Outcome::Allowed);
-            route.metrics.outcome(Outcome::Allowed);
-            return Ok(false);
-        };
-        self.check_token(session, ctx, route, verifier).await
+        self.check(session, ctx).await
     }
 
     async fn upstream_peer(&self, session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {

@@ -25,6 +25,8 @@ use crate::conns::app::{Admission, Guarded, TlsRegister};
 use crate::conns::listening::Listening;
 use crate::conns::service::{Guard, Socket};
 use crate::gateway::Gateway;
+use crate::lean::Lean;
+use pingora_core::connectors::ConnectorOptions;
 
 /// One single-threaded proxy service per worker thread, each with its own
 /// sockets and upstream pool.
@@ -39,7 +41,11 @@ pub(super) fn add_proxy_workers(
     let s = &config.server;
     for worker in 0..s.threads {
         let proxy = proxy_app(server, config, gateway);
-        let app = Guarded::new(Arc::new(proxy), pool.clone(), worker);
+        let mut app = Guarded::new(Arc::new(proxy), pool.clone(), worker);
+        if s.lean_http1 {
+            let connect = ConnectorOptions::from_server_conf(&server.configuration);
+            app = app.with_lean(Lean::new(gateway.clone(), connect));
+        }
         let mut svc = Service::new("attestgate proxy".to_owned(), app);
         add_listeners(&mut svc, config, identities, worker)?;
         svc.set_connection_filter(Arc::new(Admission { pool: pool.clone() }));

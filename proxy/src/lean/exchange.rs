@@ -1,0 +1,242 @@
+//! One request on the lean path, once the gateway let it through: the
+//! route's peer, a connection to it (the held one, an idle one, or a new
+//! one), the request head and body, the response head and body. Each
+//! phase of the gateway runs as on Pingora's proxy; errors say which side
+//! failed, for the same 502/504 and the same counts.
+
+use std::future::Future;
+use std::time::Duration;
+
+use http::{Method, Version, header};
+use pingora_core::connectors::TransportConnector;
+use pingora_core::protocols::http::HttpTask;
+use pingora_core::protocols::http::v1::client::HttpSession as Upstream;
+use pingora_error::{Error, ErrorType, Result};
+use pingora_http::{RequestHeader, ResponseHeader};
+use pingora_proxy::{ProxyHttp, Session};
+
+use super::hop;
+use super::upstreams::{Held, Idle};
+use crate::gateway::{Ctx, Gateway};
+
+/// How long an idle upstream connection is kept when its peer says not.
+const DEFAULT_IDLE: Duration = Duration::from_secs(60);
+
+/// What the client sent failed (read, or refused as sent).
+fn down(e: Box<Error>) -> Box<Error> {
+    e.into_down()
+}
+
+/// What the upstream did failed.
+fn up(e: Box<Error>) -> Box<Error> {
+    e.into_up()
+}
+
+/// Forwards the request and relays the answer; the upstream connection is
+/// held for the next request if both sides finished cleanly.
+pub(super) async fn exchange(
+    gw: &Gateway,
+    connector: &TransportConnector,
+    idle: &Idle,
+    held: &mut Held,
+    session: &mut Session,
+    ctx: &mut Ctx,
+) -> Result<()> {
+    let peer = gw.upstream_peer(session, ctx).await?;
+    let key = pingora_core::upstreams::peer::Peer::reuse_hash(&*peer);
+    let stream = match held.take(key, idle).or_else(|| idle.take(key)) {
+        Some(s) => s,
+        None => match connector.new_stream(&*peer).await {
+            Ok(s) => s,
+            Err(e) => return Err(gw.fail_to_connect(session, &peer, ctx, e)),
+        },
+    };
+    let mut upstream = Up {
+        session: Upstream::new_with_options(stream, &*peer),
+        read: peer.options.read_timeout,
+        write: peer.options.write_timeout,
+    };
+    let body = send_head(gw, session, ctx, &mut upstream).await?;
+    let request_done = relay(session, ctx, gw, &mut upstream, body).await?;
+    let mut upstream = upstream.session;
+    if !request_done {
+        // The upstream answered before the request's body ended: the rest
+        // of it is not read; neither connection is reused.
+        session.set_keepalive(None);
+        return Ok(());
+    }
+    upstream.respect_keepalive();
+    if let Some(s) = upstream.reuse().await {
+        let idle_for = peer.options.idle_timeout.unwrap_or(DEFAULT_IDLE);
+        held.put(key, s, idle_for);
+    }
+    Ok(())
+}
+
+/// The upstream's HTTP/1 session, each read and write bounded by the
+/// route's timeouts. Tokio's timer, not Pingora's: it is only armed when
+/// the socket is not ready, and costs no allocation.
+struct Up {
+    session: Upstream,
+    read: Option<Duration>,
+    write: Option<Duration>,
+}
+
+/// `io` within `limit`, or a timeout error of kind `kind` (504).
+async fn bounded<T>(
+    limit: Option<Duration>,
+    kind: ErrorType,
+    io: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    let r = match limit {
+        Some(limit) => match tokio::time::timeout(limit, io).await {
+            Ok(r) => r,
+            Err(_) => Error::e_explain(kind, format!("upstream idle for {limit:?}")),
+        },
+        None => io.await,
+    };
+    r.map_err(up)
+}
+
+impl Up {
+    async fn write_head(&mut self, req: RequestHeader) -> Result<()> {
+        let w = self.session.write_request_header(Box::new(req));
+        bounded(self.write, ErrorType::WriteTimedout, w).await?;
+        Ok(())
+    }
+
+    async fn write_body(&mut self, chunk: &[u8]) -> Result<()> {
+        let w = self.session.write_body(chunk);
+        bounded(self.write, ErrorType::WriteTimedout, w).await?;
+        Ok(())
+    }
+
+    async fn finish_body(&mut self) -> Result<()> {
+        let w = self.session.finish_body();
+        bounded(self.write, ErrorType::WriteTimedout, w).await?;
+        Ok(())
+    }
+
+    async fn read_task(&mut self) -> Result<HttpTask> {
+        let r = self.session.read_response_task();
+        bounded(self.read, ErrorType::ReadTimedout, r).await
+    }
+}
+
+/// Where the request's body comes from.
+enum Body {
+    /// No body, or it was sent whole already.
+    Sent,
+    /// Streamed from the client while the response is awaited.
+    Streamed,
+}
+
+/// Sends the request head (and a body read whole for its signature).
+async fn send_head(
+    gw: &Gateway,
+    session: &mut Session,
+    ctx: &mut Ctx,
+    upstream: &mut Up,
+) -> Result<Body> {
+    let has_body = !session.is_body_empty();
+    let mut req = hop::for_upstream(session.req_header()).map_err(down)?;
+    gw.upstream_request_filter(session, &mut req, ctx).await?;
+    hop::frame_body(&mut req, has_body)?;
+    upstream.write_head(req).await?;
+    if let Some(whole) = ctx.take_signed_body() {
+        // Read whole for its signature, checked: sent as it was read.
+        upstream.write_body(&whole).await?;
+    } else if has_body {
+        return Ok(Body::Streamed);
+    }
+    upstream.finish_body().await?;
+    Ok(Body::Sent)
+}
+
+/// Streams the request body up and the response down, at once: an
+/// upstream may answer (a `100`, or its final answer) before the body
+/// ends. Returns whether the request's body was all sent.
+async fn relay(
+    session: &mut Session,
+    ctx: &mut Ctx,
+    gw: &Gateway,
+    upstream: &mut Up,
+    body: Body,
+) -> Result<bool> {
+    let mut request_done = matches!(body, Body::Sent);
+    loop {
+        tokio::select! {
+            biased;
+            task = upstream.read_task() => {
+                let task = task?;
+                if relay_task(gw, session, ctx, task).await? {
+                    return Ok(request_done);
+                }
+            }
+            chunk = session.downstream_session.read_request_body(), if !request_done => {
+                match chunk.map_err(down)? {
+                    Some(chunk) => {
+                        upstream.write_body(&chunk).await?;
+                    }
+                    None => {
+                        upstream.finish_body().await?;
+                        request_done = true;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Relays one part of the response; `true`: it was the last.
+async fn relay_task(
+    gw: &Gateway,
+    session: &mut Session,
+    ctx: &mut Ctx,
+    task: HttpTask,
+) -> Result<bool> {
+    match task {
+        HttpTask::Header(mut head, end) => {
+            if head.status == http::StatusCode::SWITCHING_PROTOCOLS {
+                // Only upgrades go to Pingora's proxy; this request asked for none.
+                return Error::e_explain(
+                    ErrorType::InvalidHTTPHeader,
+                    "101 to a request without upgrade",
+                )
+                .map_err(up);
+            }
+            gw.upstream_response_filter(session, &mut head, ctx).await?;
+            frame_response(session.req_header().method == Method::HEAD, &mut head, end)?;
+            session
+                .write_response_header(head, end)
+                .await
+                .map_err(down)?;
+            Ok(end)
+        }
+        HttpTask::Body(data, end) => {
+            session.write_response_body(data, end).await.map_err(down)?;
+            Ok(end)
+        }
+        HttpTask::Done => Ok(true),
+        HttpTask::Failed(e) => Err(up(e)),
+        // Pingora's HTTP/1 client reads no trailers and no upgraded body here.
+        HttpTask::Trailer(_) | HttpTask::UpgradedBody(..) => Ok(false),
+    }
+}
+
+/// A final response without framing (an HTTP/1.0 upstream's, ended by its
+/// close) goes to the client chunked, so its connection can stay open
+/// (as Pingora's proxy does).
+fn frame_response(head_request: bool, head: &mut ResponseHeader, end: bool) -> Result<()> {
+    let no_body = head_request || matches!(head.status.as_u16(), 204 | 304);
+    if !no_body
+        && !end
+        && !head.status.is_informational()
+        && !head.headers.contains_key(header::TRANSFER_ENCODING)
+        && !head.headers.contains_key(header::CONTENT_LENGTH)
+    {
+        head.set_version(Version::HTTP_11);
+        head.insert_header(header::TRANSFER_ENCODING, "chunked")?;
+    }
+    Ok(())
+}
