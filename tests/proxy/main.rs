@@ -18,6 +18,7 @@ mod egress_env;
 mod exempt;
 mod fleet;
 mod forgery;
+mod framing;
 mod grpc;
 mod http2;
 mod limits;
