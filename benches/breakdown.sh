@@ -4,6 +4,7 @@
 #
 #   benches/breakdown.sh            # all three parts below
 #   PART=cpu benches/breakdown.sh   # one of: cpu, syscalls, callgrind
+#   AG=/path/to/attestgate PART=callgrind benches/breakdown.sh   # another build
 #
 # cpu:       wrk -t1 -c64 for $DURATION s; user and system CPU time per
 #            request of the server's processes (from /proc/PID/stat), for
@@ -43,6 +44,7 @@ fi
 cargo build --release -q -p attestgate-proxy --bin attestgate
 cargo build --release -q -p attestgate-testkit --bin fast-upstream
 BIN=$ROOT/target/release
+AG=${AG:-$BIN/attestgate}     # AG=/path/to/another/build: the same parts for that build
 
 WORK=$(mktemp -d /tmp/attestgate-breakdown.XXXXXX)
 PIDS=()
@@ -96,7 +98,7 @@ HZ=$(getconf CLK_TCK)
 start_servers() {
   AGP=$(port); NGP=$(port)
   proxy_config "$AGP" "$THREADS" > "$WORK/proxy.toml"
-  RUST_LOG=warn $BIN/attestgate serve --config "$WORK/proxy.toml" 2>>"$WORK/proxy.log" & AG_PID=$!; PIDS+=($AG_PID)
+  RUST_LOG=warn $AG serve --config "$WORK/proxy.toml" 2>>"$WORK/proxy.log" & AG_PID=$!; PIDS+=($AG_PID)
   nginx_config "$NGP" "$THREADS" on > "$WORK/nginx.conf"
   nginx -c "$WORK/nginx.conf" -p "$WORK" 2>>"$WORK/nginx-error.log" & NG_PID=$!; PIDS+=($NG_PID)
   wait_port "$AGP"; wait_port "$NGP"
@@ -148,7 +150,7 @@ callgrind_part() {
   echo "== instructions per request (callgrind; one worker; wrk -t1 -c16, ${CG_DURATION}s)"
   local p
   p=$(port); proxy_config "$p" 1 > "$WORK/cg-proxy.toml"
-  RUST_LOG=warn profile attestgate "$p" /off/x INT $BIN/attestgate serve --config "$WORK/cg-proxy.toml"
+  RUST_LOG=warn profile attestgate "$p" /off/x INT $AG serve --config "$WORK/cg-proxy.toml"
   p=$(port); nginx_config "$p" 1 off > "$WORK/cg-nginx.conf"
   profile nginx "$p" /plain/x QUIT nginx -c "$WORK/cg-nginx.conf" -p "$WORK"
 }
@@ -164,6 +166,8 @@ profile() { # name port path stop-signal command...: callgrind the command under
   callgrind_control -d $vg >/dev/null
   kill -"$sig" $vg; wait $vg 2>/dev/null || true
   report "$name" "$(ls "$WORK/cg-$name.out".* | head -1)" "$n"
+  # CG_KEEP=DIR: keep the profile (callgrind_annotate, kcachegrind)
+  if [ -n "${CG_KEEP:-}" ]; then cp "$(ls "$WORK/cg-$name.out".* | head -1)" "$CG_KEEP/cg-$name.out"; fi
 }
 
 report() { # name file requests
