@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use http::{Method, Version, header};
 use pingora_core::connectors::TransportConnector;
+use pingora_core::protocols::Stream;
 use pingora_core::protocols::http::HttpTask;
 use pingora_core::protocols::http::v1::client::HttpSession as Upstream;
 use pingora_error::{Error, ErrorType, Result};
@@ -44,33 +45,122 @@ pub(super) async fn exchange(
 ) -> Result<()> {
     let peer = gw.upstream_peer(session, ctx).await?;
     let key = pingora_core::upstreams::peer::Peer::reuse_hash(&*peer);
-    let stream = match held.take(key, idle).or_else(|| idle.take(key)) {
-        Some(s) => s,
-        None => match connector.new_stream(&*peer).await {
-            Ok(s) => s,
-            Err(e) => return Err(gw.fail_to_connect(session, &peer, ctx, e)),
-        },
+    let reused = held.take(key, idle).or_else(|| idle.take(key));
+    let (req, body) = request_for(gw, session, ctx).await?;
+    let (req, body) = match reused {
+        Some(stream) => {
+            // A kept connection the upstream closed as it was taken: an
+            // idempotent request that nothing was streamed for and nothing
+            // answered goes once more, on a new connection (RFC 9110
+            // §9.2.2), as Pingora's proxy retries.
+            let again = (is_idempotent(&req.method) && !matches!(body, Body::Streamed))
+                .then(|| (req.clone(), body.clone()));
+            let r = attempt(gw, session, ctx, stream, &peer, req, body).await;
+            match (r, again) {
+                (Err(e), Some(again)) if stale(&e) && session.response_written().is_none() => again,
+                (r, _) => return keep(r, held, key, &peer),
+            }
+        }
+        None => (req, body),
     };
+    let stream = match connector.new_stream(&*peer).await {
+        Ok(s) => s,
+        Err(e) => return Err(gw.fail_to_connect(session, &peer, ctx, e)),
+    };
+    let r = attempt(gw, session, ctx, stream, &peer, req, body).await;
+    keep(r, held, key, &peer)
+}
+
+/// Methods a proxy may send twice (RFC 9110 §9.2.2).
+fn is_idempotent(m: &Method) -> bool {
+    matches!(
+        *m,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+    )
+}
+
+/// A failure of a kept connection that says it was closed under us (not a
+/// timeout, not a malformed answer).
+fn stale(e: &Error) -> bool {
+    e.esource() == &pingora_error::ErrorSource::Upstream
+        && matches!(
+            e.etype(),
+            ErrorType::ConnectionClosed | ErrorType::ReadError | ErrorType::WriteError
+        )
+}
+
+/// The upstream connection, if both sides finished cleanly, held for the
+/// client connection's next request.
+fn keep(
+    r: Result<Option<Stream>>,
+    held: &mut Held,
+    key: u64,
+    peer: &pingora_core::upstreams::peer::HttpPeer,
+) -> Result<()> {
+    if let Some(s) = r? {
+        held.put(key, s, peer.options.idle_timeout.unwrap_or(DEFAULT_IDLE));
+    }
+    Ok(())
+}
+
+/// The request head for the upstream (the gateway's filters applied) and
+/// where its body comes from.
+async fn request_for(
+    gw: &Gateway,
+    session: &mut Session,
+    ctx: &mut Ctx,
+) -> Result<(RequestHeader, Body)> {
+    let has_body = !session.is_body_empty();
+    let mut req = hop::for_upstream(session.req_header()).map_err(down)?;
+    gw.upstream_request_filter(session, &mut req, ctx).await?;
+    hop::frame_body(&mut req, has_body)?;
+    let body = match ctx.take_signed_body() {
+        // Read whole for its signature, checked: sent as it was read.
+        Some(whole) => Body::Whole(whole),
+        None if has_body => Body::Streamed,
+        None => Body::Empty,
+    };
+    Ok((req, body))
+}
+
+/// One try on one connection: the request, and the answer relayed. The
+/// connection back if it can carry another request.
+async fn attempt(
+    gw: &Gateway,
+    session: &mut Session,
+    ctx: &mut Ctx,
+    stream: Stream,
+    peer: &pingora_core::upstreams::peer::HttpPeer,
+    req: RequestHeader,
+    body: Body,
+) -> Result<Option<Stream>> {
     let mut upstream = Up {
-        session: Upstream::new_with_options(stream, &*peer),
+        session: Upstream::new_with_options(stream, peer),
         read: peer.options.read_timeout,
         write: peer.options.write_timeout,
     };
-    let body = send_head(gw, session, ctx, &mut upstream).await?;
-    let request_done = relay(session, ctx, gw, &mut upstream, body).await?;
-    let mut upstream = upstream.session;
+    upstream.write_head(req).await?;
+    let streamed = match body {
+        Body::Whole(whole) => {
+            upstream.write_body(&whole).await?;
+            false
+        }
+        Body::Streamed => true,
+        Body::Empty => false,
+    };
+    if !streamed {
+        upstream.finish_body().await?;
+    }
+    let request_done = relay(session, ctx, gw, &mut upstream, !streamed).await?;
     if !request_done {
         // The upstream answered before the request's body ended: the rest
         // of it is not read; neither connection is reused.
         session.set_keepalive(None);
-        return Ok(());
+        return Ok(None);
     }
+    let mut upstream = upstream.session;
     upstream.respect_keepalive();
-    if let Some(s) = upstream.reuse().await {
-        let idle_for = peer.options.idle_timeout.unwrap_or(DEFAULT_IDLE);
-        held.put(key, s, idle_for);
-    }
-    Ok(())
+    Ok(upstream.reuse().await)
 }
 
 /// The upstream's HTTP/1 session, each read and write bounded by the
@@ -124,33 +214,13 @@ impl Up {
 }
 
 /// Where the request's body comes from.
+#[derive(Clone)]
 enum Body {
-    /// No body, or it was sent whole already.
-    Sent,
+    Empty,
+    /// Read whole for its message signature.
+    Whole(bytes::Bytes),
     /// Streamed from the client while the response is awaited.
     Streamed,
-}
-
-/// Sends the request head (and a body read whole for its signature).
-async fn send_head(
-    gw: &Gateway,
-    session: &mut Session,
-    ctx: &mut Ctx,
-    upstream: &mut Up,
-) -> Result<Body> {
-    let has_body = !session.is_body_empty();
-    let mut req = hop::for_upstream(session.req_header()).map_err(down)?;
-    gw.upstream_request_filter(session, &mut req, ctx).await?;
-    hop::frame_body(&mut req, has_body)?;
-    upstream.write_head(req).await?;
-    if let Some(whole) = ctx.take_signed_body() {
-        // Read whole for its signature, checked: sent as it was read.
-        upstream.write_body(&whole).await?;
-    } else if has_body {
-        return Ok(Body::Streamed);
-    }
-    upstream.finish_body().await?;
-    Ok(Body::Sent)
 }
 
 /// Streams the request body up and the response down, at once: an
@@ -161,9 +231,9 @@ async fn relay(
     ctx: &mut Ctx,
     gw: &Gateway,
     upstream: &mut Up,
-    body: Body,
+    sent: bool,
 ) -> Result<bool> {
-    let mut request_done = matches!(body, Body::Sent);
+    let mut request_done = sent;
     loop {
         tokio::select! {
             biased;
