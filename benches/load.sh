@@ -8,6 +8,11 @@
 #                                        # another build on the same config, side by side:
 #                                        # route off, HS256 repeated and garbage tokens,
 #                                        # "proxy ..., vs baseline" against "baseline: proxy ..."
+#   AXUM_BASELINE=/path/to/old/load_server ONLY=axum benches/load.sh
+#                                        # another build of the axum load server
+#                                        # (tower-layer/examples/load_server.rs) beside this
+#                                        # one: "baseline: axum + layer HS256" and
+#                                        # "axum + layer HS256, vs baseline"
 #
 # Starts on loopback: a minimal hyper upstream (fast-upstream), the attestgate
 # proxy (routes: token "off", HS256, ES256), an axum service plain / with the
@@ -77,6 +82,7 @@ source benches/load/lib.sh
 source benches/load/peers.sh
 
 REDIS=$(port); GRPC_UP=$(port); UP=$(port); PROXY=$(port); ADMIN=$(port); AXUM_PLAIN=$(port); AXUM_HS=$(port); AXUM_ES=$(port)
+AXUM_OUTER=$(port); AXUM_BASE=$(port)
 
 # ---------------------------------------------------------------- keys and tokens
 # 64 random letters and digits (~381 bits): no NUL byte, nothing to escape
@@ -197,7 +203,13 @@ fi
 $BIN/examples/load_server "127.0.0.1:$AXUM_PLAIN" plain 2>/dev/null & AXUM_PLAIN_PID=$!; PIDS+=($AXUM_PLAIN_PID)
 $BIN/examples/load_server "127.0.0.1:$AXUM_HS" hs256 "$SECRET" 2>/dev/null & AXUM_HS_PID=$!; PIDS+=($AXUM_HS_PID)
 $BIN/examples/load_server "127.0.0.1:$AXUM_ES" es256 "$WORK/jwks.json" 2>/dev/null & AXUM_ES_PID=$!; PIDS+=($AXUM_ES_PID)
-wait_port "$AXUM_PLAIN"; wait_port "$AXUM_HS"; wait_port "$AXUM_ES"
+$BIN/examples/load_server "127.0.0.1:$AXUM_OUTER" hs256-outer "$SECRET" 2>/dev/null & AXUM_OUTER_PID=$!; PIDS+=($AXUM_OUTER_PID)
+wait_port "$AXUM_PLAIN"; wait_port "$AXUM_HS"; wait_port "$AXUM_ES"; wait_port "$AXUM_OUTER"
+AXUM_BASE_PID=""
+if [ -n "${AXUM_BASELINE:-}" ]; then
+  "$AXUM_BASELINE" "127.0.0.1:$AXUM_BASE" hs256 "$SECRET" 2>/dev/null & AXUM_BASE_PID=$!; PIDS+=($AXUM_BASE_PID)
+  wait_port "$AXUM_BASE"
+fi
 
 # sanity: every point answers as it should before we measure it
 check() { # url expected-status [header]
@@ -216,6 +228,12 @@ check "http://127.0.0.1:$AXUM_PLAIN/" 200
 check "http://127.0.0.1:$AXUM_HS/" 200 "Approov-Token: $TOKEN_HS"
 check "http://127.0.0.1:$AXUM_HS/" 401
 check "http://127.0.0.1:$AXUM_ES/" 200 "Approov-Token: $TOKEN_ES"
+check "http://127.0.0.1:$AXUM_OUTER/" 200 "Approov-Token: $TOKEN_HS"
+check "http://127.0.0.1:$AXUM_OUTER/" 401
+if [ -n "$AXUM_BASE_PID" ]; then
+  check "http://127.0.0.1:$AXUM_BASE/" 200 "Approov-Token: $TOKEN_HS"
+  check "http://127.0.0.1:$AXUM_BASE/" 401
+fi
 # gRPC: one Hello{name:"load"} frame; the status is in the trailers
 printf '\x00\x00\x00\x00\x06\x0a\x04load' > "$WORK/hello.grpc"
 grpc_status() { # url [header] [body file] -> the grpc-status of one call, or "none"
@@ -274,10 +292,17 @@ POINTS=(
   "axum plain, token sent|axum_plain|http://127.0.0.1:$AXUM_PLAIN/|Approov-Token: $TOKEN_HS|axum plain"
   "axum + layer HS256|axum_hs|http://127.0.0.1:$AXUM_HS/|Approov-Token: $TOKEN_HS|axum plain, token sent"
   "axum + layer ES256|axum_es|http://127.0.0.1:$AXUM_ES/|Approov-Token: $TOKEN_ES|axum plain, token sent"
+  "axum + layer HS256 around the Router|axum_outer|http://127.0.0.1:$AXUM_OUTER/|Approov-Token: $TOKEN_HS|axum plain, token sent"
   "gRPC unary direct|grpc_up|http://127.0.0.1:$GRPC_UP/attestgate.demo.Demo/Hello|@grpc Approov-Token: $TOKEN_HS|"
   "gRPC unary proxy HS256|proxy|http://127.0.0.1:$PROXY/attestgate.demo.Demo/Hello|@grpc Approov-Token: $TOKEN_HS|gRPC unary direct"
 )
 peers_points
+if [ -n "$AXUM_BASE_PID" ]; then
+  POINTS+=(
+    "baseline: axum + layer HS256|axum_base|http://127.0.0.1:$AXUM_BASE/|Approov-Token: $TOKEN_HS|axum plain, token sent"
+    "axum + layer HS256, vs baseline|axum_hs|http://127.0.0.1:$AXUM_HS/|Approov-Token: $TOKEN_HS|baseline: axum + layer HS256"
+  )
+fi
 if [ -n "$BASE_PID" ]; then
   POINTS+=(
     "baseline: proxy route off|baseline|http://127.0.0.1:$BPROXY/off/||"
@@ -303,6 +328,8 @@ pids_of() { # server -> its processes (nginx: the workers)
     axum_plain) echo "$AXUM_PLAIN_PID" ;;
     axum_hs) echo "$AXUM_HS_PID" ;;
     axum_es) echo "$AXUM_ES_PID" ;;
+    axum_outer) echo "$AXUM_OUTER_PID" ;;
+    axum_base) echo "$AXUM_BASE_PID" ;;
     baseline) echo "$BASE_PID" ;;
   esac
 }
@@ -434,6 +461,9 @@ versus "proxy HS256 repeated / Envoy jwt_authn" "proxy HS256 repeated" "Envoy jw
 versus "proxy route off / nginx plain" "proxy route off" "nginx plain" "CPU/req <= 1.2"
 versus "proxy route off / HAProxy plain" "proxy route off" "HAProxy plain"
 versus "proxy garbage tokens / proxy HS256 repeated" "proxy garbage tokens" "proxy HS256 repeated" "req/s >= 2, keep-alive"
+versus "axum + layer HS256 / axum plain, token sent" "axum + layer HS256" "axum plain, token sent" "req/s >= 0.97"
+versus "axum + layer around the Router / plain, token sent" "axum + layer HS256 around the Router" "axum plain, token sent"
+versus "axum + layer HS256 / baseline build" "axum + layer HS256" "baseline: axum + layer HS256"
 versus "gRPC proxy HS256 / nginx + Lua" "gRPC unary proxy HS256" "gRPC nginx + Lua HS256"
 versus "gRPC proxy HS256 / HAProxy jwt_verify" "gRPC unary proxy HS256" "gRPC HAProxy jwt_verify HS256"
 versus "gRPC proxy HS256 / Envoy jwt_authn" "gRPC unary proxy HS256" "gRPC Envoy jwt_authn HS256"

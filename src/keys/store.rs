@@ -25,6 +25,13 @@ pub(crate) struct KeyStore {
     /// The series these handles came from, for the per-policy ones.
     pub(crate) registry: OnceLock<Metrics>,
     next_generation: AtomicU64,
+    /// The generation of the set in `keys`, published after each swap: a
+    /// cache hit compares its entry's generation with this, without loading
+    /// the set (an `ArcSwap` load cost ~110 instructions and two atomic
+    /// operations a request; docs/PERFORMANCE.md). Read just before a swap
+    /// is published, it is the old set's, exactly as a load of `keys` just
+    /// before the swap would be. 0: no set yet (no entry has generation 0).
+    in_service: AtomicU64,
 }
 
 impl KeyStore {
@@ -36,12 +43,14 @@ impl KeyStore {
         } else {
             (KeySet::new(1, keys), 2)
         };
+        let in_service = initial.generation();
         KeyStore {
             keys: ArcSwap::from_pointee(initial),
             cache,
             metrics: OnceLock::new(),
             registry: OnceLock::new(),
             next_generation: AtomicU64::new(next),
+            in_service: AtomicU64::new(in_service),
         }
     }
 
@@ -54,6 +63,7 @@ impl KeyStore {
         let generation = self.next_generation.fetch_add(1, Ordering::AcqRel);
         let count = keys.len();
         self.keys.store(Arc::new(KeySet::new(generation, keys)));
+        self.in_service.store(generation, Ordering::Release);
         // Entries of older generations are already ignored; clearing frees
         // their memory.
         if let Some(cache) = &self.cache {
@@ -63,6 +73,11 @@ impl KeyStore {
             m.keys_loaded(count, clock::now());
         }
         true
+    }
+
+    /// The generation of the key set in service (0: none yet).
+    pub(crate) fn generation(&self) -> u64 {
+        self.in_service.load(Ordering::Acquire)
     }
 
     /// A success that changed nothing still proves the keys current (resets

@@ -101,8 +101,8 @@ impl TokenCache {
     /// hold the signature (random to anyone without the key), so hashing
     /// stays cheap however long the claims are. Lookups still compare the
     /// whole token.
-    pub(crate) fn hash(&self, token: &str) -> u64 {
-        let b = token.as_bytes();
+    pub(crate) fn hash(&self, token: &[u8]) -> u64 {
+        let b = token;
         self.hasher.hash_one(&b[b.len().saturating_sub(64)..])
     }
 
@@ -113,10 +113,10 @@ impl TokenCache {
     }
 
     /// The cached verification of exactly `token`, if any.
-    pub(crate) fn get(&self, hash: u64, token: &str) -> Option<Arc<Inner>> {
+    pub(crate) fn get(&self, hash: u64, token: &[u8]) -> Option<Arc<Inner>> {
         read(self.shard(hash))
             .table
-            .find(hash, |e| *e.token == *token)
+            .find(hash, |e| e.token.as_bytes() == token)
             .cloned()
     }
 
@@ -127,7 +127,7 @@ impl TokenCache {
         if now >= entry.exp + self.leeway {
             return;
         }
-        let hash = self.hash(&entry.token);
+        let hash = self.hash(entry.token.as_bytes());
         let mut guard = write(self.shard(hash));
         let shard = &mut *guard;
         if let Some(slot) = shard.table.find_mut(hash, |e| e.token == entry.token) {
@@ -149,7 +149,7 @@ impl TokenCache {
             }
             if self.len.load(Ordering::Relaxed) >= self.capacity {
                 while let Some(oldest) = shard.order.pop_front() {
-                    let oldest_hash = self.hash(&oldest.token);
+                    let oldest_hash = self.hash(oldest.token.as_bytes());
                     if let Ok(found) = shard
                         .table
                         .find_entry(oldest_hash, |e| Arc::ptr_eq(e, &oldest))
@@ -168,7 +168,7 @@ impl TokenCache {
         }
         shard
             .table
-            .insert_unique(hash, entry.clone(), |e| self.hash(&e.token));
+            .insert_unique(hash, entry.clone(), |e| self.hash(e.token.as_bytes()));
         shard.order.push_back(entry);
         self.len.fetch_add(1, Ordering::Relaxed);
     }

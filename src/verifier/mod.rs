@@ -119,12 +119,16 @@ impl Verifier {
     /// Verifies a token given directly (no header, no binding): signature,
     /// algorithm, claims, expiry. Uses and fills the cache.
     pub fn verify_token(&self, token: &str) -> Result<VerifiedToken, Reason> {
-        self.verify_at_inner(token, clock::now(), self.shared.store.metrics.get())
+        self.verify_at_inner(
+            token.as_bytes(),
+            clock::now(),
+            self.shared.store.metrics.get(),
+        )
     }
 
     /// [`Verifier::verify_token`] at a given time.
     pub fn verify_token_at(&self, token: &str, now: f64) -> Result<VerifiedToken, Reason> {
-        self.verify_at_inner(token, now, self.shared.store.metrics.get())
+        self.verify_at_inner(token.as_bytes(), now, self.shared.store.metrics.get())
     }
 
     /// Checks a verified token's binding against values given directly, in
@@ -137,24 +141,24 @@ impl Verifier {
         self.policy.binding.check_values(values, token.inner())
     }
 
+    /// `token` is bytes: the extractor has checked them (visible ASCII), and
+    /// a cache hit needs no `str`; only a token verified here is read as
+    /// one.
     fn verify_at_inner(
         &self,
-        token: &str,
+        token: &[u8],
         now: f64,
         m: Option<&VerifierMetrics>,
     ) -> Result<VerifiedToken, Reason> {
-        let keys = self.shared.store.keys.load();
-        if keys.is_empty() {
-            // Nothing loaded yet (a URL that has not answered): ask for an
-            // early fetch, as for an unknown `kid`.
-            self.want_refetch();
-            return Err(Reason::NoKeys);
-        }
-        let cache = self.shared.store.cache.as_ref();
+        let store = &self.shared.store;
+        let cache = store.cache.as_ref();
         let hash = cache.map_or(0, |c| c.hash(token));
         if let Some(cache) = cache {
+            // An entry was verified under a non-empty set of its generation;
+            // the same generation in service means that set still is (no
+            // set has generation 0, the empty one).
             if let Some(hit) = cache.get(hash, token)
-                && hit.generation == keys.generation() as u32
+                && hit.generation == store.generation() as u32
                 && hit.rules == self.policy.rules_id
             {
                 if let Some(m) = m {
@@ -163,10 +167,18 @@ impl Verifier {
                 self.check_time(&hit, now)?;
                 return Ok(VerifiedToken::new(hit));
             }
-            if let Some(m) = m {
-                m.cache_miss.inc();
-            }
         }
+        let keys = store.keys.load();
+        if keys.is_empty() {
+            // Nothing loaded yet (a URL that has not answered): ask for an
+            // early fetch, as for an unknown `kid`.
+            self.want_refetch();
+            return Err(Reason::NoKeys);
+        }
+        if let (Some(_), Some(m)) = (cache, m) {
+            m.cache_miss.inc();
+        }
+        let token = std::str::from_utf8(token).map_err(|_| Reason::Malformed)?;
         let inner = match self.verify_uncached(token, &keys, now) {
             Ok(inner) => Arc::new(inner),
             Err(Reason::UnknownKey) => {
@@ -459,5 +471,56 @@ impl Verifier {
     /// error lists each failed source.
     pub async fn refresh_once(&self) -> Result<(), RefreshError> {
         refresh::refresh_once(&self.shared.store, &self.shared.keeper).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{Key, decode_secret_base64};
+    use crate::mint::{self, SigningKey};
+
+    /// A hit is served only under the key set its entry was verified
+    /// under. A swap clears the cache too; this leaves an old entry in on
+    /// purpose (as a request racing the swap could) and checks that the
+    /// generation alone turns it away.
+    #[test]
+    fn an_entry_of_an_older_key_set_is_never_a_hit() {
+        let old = mint::new_secret_base64().unwrap();
+        let v = Verifier::builder()
+            .secret_base64(&old)
+            .unwrap()
+            .build()
+            .unwrap();
+        let token = mint::mint(
+            &SigningKey::hs256_base64(&old).unwrap(),
+            None,
+            &serde_json::json!({"exp": clock::now() + 300.0}),
+        )
+        .unwrap();
+        assert!(v.verify_token(&token).is_ok());
+        let store = &v.shared.store;
+        let cache = store.cache.as_ref().unwrap();
+        let entry = cache
+            .get(cache.hash(token.as_bytes()), token.as_bytes())
+            .unwrap();
+        let generation = store.generation();
+        assert_eq!(u64::from(entry.generation), generation);
+
+        let new = mint::new_secret_base64().unwrap();
+        let key = Key::hmac(&decode_secret_base64(new.as_bytes()).unwrap(), None, 0).unwrap();
+        assert!(store.install(vec![key]));
+        assert_eq!(store.generation(), generation + 1);
+        assert_eq!(store.generation(), store.keys.load().generation());
+        cache.insert(entry);
+        assert_eq!(v.cached_tokens(), 1);
+        assert_eq!(v.verify_token(&token).unwrap_err(), Reason::BadSignature);
+    }
+
+    #[test]
+    fn no_key_set_yet_is_generation_zero() {
+        let store = crate::keys::store::KeyStore::new(Vec::new(), None);
+        assert_eq!(store.generation(), 0);
+        assert_eq!(store.keys.load().generation(), 0);
     }
 }
