@@ -158,7 +158,14 @@ struct Setup {
     token: String,
 }
 
-fn start_proxy(rt: &tokio::runtime::Runtime, api: &str, open: &str, keys: &TestKeys) -> Proxy {
+/// The proxy on its HTTP/1 path `http1_path` (`lean`, `proxy`).
+fn start_proxy(
+    rt: &tokio::runtime::Runtime,
+    api: &str,
+    open: &str,
+    keys: &TestKeys,
+    http1_path: &str,
+) -> Proxy {
     let config = format!(
         "[token]\n[[token.secret]]\nbase64 = {{ value = \"{}\" }}\n\n[[route]]\nname = \"api\"\npath_prefix = \"/api/\"\nupstream = \"{api}\"\n\n[[route]]\nname = \"open\"\npath_prefix = \"/\"\ntoken = \"off\"\nupstream = \"{open}\"\n",
         keys.secret_b64
@@ -167,15 +174,16 @@ fn start_proxy(rt: &tokio::runtime::Runtime, api: &str, open: &str, keys: &TestK
         bin(),
         Start {
             config: &config,
+            server_extra: &format!("http1_path = \"{http1_path}\"\n"),
             ..Start::default()
         },
     ))
 }
 
-fn setup(rt: &tokio::runtime::Runtime) -> Setup {
+fn setup(rt: &tokio::runtime::Runtime, http1_path: &str) -> Setup {
     let keys = TestKeys::new();
     let nginx = Nginx::start(ORACLE, 2);
-    let proxy = start_proxy(rt, &nginx.url(0), &nginx.url(1), &keys);
+    let proxy = start_proxy(rt, &nginx.url(0), &nginx.url(1), &keys, http1_path);
     let token = keys.hs256(600, json!({}));
     Setup {
         _nginx: nginx,
@@ -250,8 +258,19 @@ fn check_target(s: &Setup, target: &[u8]) -> Result<(), String> {
 
 #[test]
 fn hostile_targets_are_refused_or_routed_as_nginx_routes_them() {
+    hostile_targets_on("lean");
+}
+
+/// The same oracle through Pingora's proxy (`http1_path = "proxy"`): the
+/// two request loops route alike.
+#[test]
+fn hostile_targets_are_routed_alike_through_pingoras_proxy() {
+    hostile_targets_on("proxy");
+}
+
+fn hostile_targets_on(http1_path: &str) {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let s = setup(&rt);
+    let s = setup(&rt, http1_path);
     let targets = hostile_targets();
     assert!(targets.len() >= 100, "{}", targets.len());
     let failures: Vec<String> = targets
@@ -289,7 +308,7 @@ fn random_target() -> impl Strategy<Value = String> {
 #[test]
 fn random_targets_are_refused_or_routed_as_nginx_routes_them() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let s = setup(&rt);
+    let s = setup(&rt, "lean");
     let cases = if std::env::var_os("CI").is_some() {
         300
     } else {
@@ -322,7 +341,7 @@ fn hostile_targets_never_reach_a_protected_file_on_python_http_server() {
     let (status, body) = raw_http(&direct, &request(b"/%2fapi/secret", None));
     assert_eq!(status, 200);
     assert!(String::from_utf8_lossy(&body).contains("PROTECTED"));
-    let proxy = start_proxy(&rt, &py.url(), &py.url(), &keys);
+    let proxy = start_proxy(&rt, &py.url(), &py.url(), &keys, "lean");
     let addr = proxy.addr.to_string();
     let mut leaked = Vec::new();
     for t in hostile_targets() {

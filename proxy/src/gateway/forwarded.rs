@@ -32,17 +32,71 @@ pub(super) fn set(
     if let Some(ip) = session
         .client_addr()
         .and_then(|a| a.as_inet())
-        .map(|a| a.ip().to_string())
+        .map(|a| a.ip())
     {
-        let xff = match upstream
+        let prev = upstream
             .headers
             .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-        {
-            Some(prev) => format!("{prev}, {ip}"),
-            None => ip,
-        };
+            .and_then(|v| v.to_str().ok());
+        let mut xff = String::with_capacity(prev.map_or(0, |p| p.len() + 2) + 39);
+        if let Some(prev) = prev {
+            xff.push_str(prev);
+            xff.push_str(", ");
+        }
+        push_ip(&mut xff, ip);
         upstream.insert_header("x-forwarded-for", xff)?;
     }
     Ok(())
+}
+
+/// The address as `Display` writes it; IPv4 (the common case) without the
+/// formatting machinery, which cost more than the rest of this file.
+fn push_ip(out: &mut String, ip: std::net::IpAddr) {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                if octet >= 100 {
+                    out.push(char::from(b'0' + octet / 100));
+                }
+                if octet >= 10 {
+                    out.push(char::from(b'0' + octet / 10 % 10));
+                }
+                out.push(char::from(b'0' + octet % 10));
+            }
+        }
+        std::net::IpAddr::V6(_) => {
+            use std::fmt::Write;
+            let _ = write!(out, "{ip}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_written_as_display_writes_them() {
+        let mut cases: Vec<std::net::IpAddr> = [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.20.30.40",
+            "255.255.255.255",
+            "1.10.100.199",
+            "::1",
+            "2001:db8::7",
+        ]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+        cases.extend((0..=255u8).map(|o| std::net::IpAddr::from([o, 0, 9, o])));
+        for ip in cases {
+            let mut s = String::new();
+            push_ip(&mut s, ip);
+            assert_eq!(s, ip.to_string());
+        }
+    }
 }
