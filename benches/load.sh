@@ -6,7 +6,7 @@
 #   ONLY='route off' benches/load.sh     # only the points whose name matches (a bash regex), with their baselines
 #   AG_BASELINE=/path/to/old/attestgate ONLY='baseline' benches/load.sh
 #                                        # another build on the same config, side by side:
-#                                        # route off, HS256 repeated and garbage tokens,
+#                                        # route off, HS256 repeated and fresh, garbage tokens,
 #                                        # "proxy ..., vs baseline" against "baseline: proxy ..."
 #   AXUM_BASELINE=/path/to/old/load_server ONLY=axum benches/load.sh
 #                                        # another build of the axum load server
@@ -311,6 +311,8 @@ if [ -n "$BASE_PID" ]; then
     "proxy HS256 repeated, vs baseline|proxy|http://127.0.0.1:$PROXY/x|Approov-Token: $TOKEN_HS|baseline: proxy HS256 repeated"
     "baseline: proxy garbage tokens|baseline|http://127.0.0.1:$BPROXY/x|Approov-Token: garbage.garbage.garbage|"
     "proxy garbage tokens, vs baseline|proxy|http://127.0.0.1:$PROXY/x|Approov-Token: garbage.garbage.garbage|baseline: proxy garbage tokens"
+    "baseline: proxy HS256 fresh per request|baseline|http://127.0.0.1:$BPROXY/x|@tokens|"
+    "proxy HS256 fresh per request, vs baseline|proxy|http://127.0.0.1:$PROXY/x|@tokens|baseline: proxy HS256 fresh per request"
   )
 fi
 

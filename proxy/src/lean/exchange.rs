@@ -4,7 +4,6 @@
 //! phase of the gateway runs as on Pingora's proxy; errors say which side
 //! failed, for the same 502/504 and the same counts.
 
-use std::future::Future;
 use std::time::Duration;
 
 use http::{Method, Version, header};
@@ -12,6 +11,7 @@ use pingora_core::connectors::TransportConnector;
 use pingora_core::protocols::Stream;
 use pingora_core::protocols::http::HttpTask;
 use pingora_core::protocols::http::v1::client::HttpSession as Upstream;
+use pingora_core::upstreams::peer::HttpPeer;
 use pingora_error::{Error, ErrorType, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{ProxyHttp, Session};
@@ -48,13 +48,16 @@ pub(super) async fn exchange(
     let reused = held.take(key, idle).or_else(|| idle.take(key));
     let (req, body) = request_for(gw, session, ctx).await?;
     let (req, body) = match reused {
-        Some(stream) => {
-            // A kept connection the upstream closed as it was taken: an
-            // idempotent request that nothing was streamed for and nothing
-            // answered goes once more, on a new connection (RFC 9110
-            // §9.2.2), as Pingora's proxy retries.
-            let again = (is_idempotent(&req.method) && !matches!(body, Body::Streamed))
-                .then(|| (req.clone(), body.clone()));
+        Some((stream, idle_for)) => {
+            // A kept connection the upstream closed as it was taken (its
+            // keep-alive ran out: seconds, never less than one; an upstream
+            // that closes sooner says `Connection: close`): an idempotent
+            // request that nothing was streamed for and nothing answered
+            // goes once more, on a new connection (RFC 9110 §9.2.2).
+            let again = (idle_for >= RETRY_AFTER_IDLE
+                && is_idempotent(&req.method)
+                && !matches!(body, Body::Streamed))
+            .then(|| (req.clone(), body.clone()));
             let r = attempt(gw, session, ctx, stream, &peer, req, body).await;
             match (r, again) {
                 (Err(e), Some(again)) if stale(&e) && session.response_written().is_none() => again,
@@ -70,6 +73,10 @@ pub(super) async fn exchange(
     let r = attempt(gw, session, ctx, stream, &peer, req, body).await;
     keep(r, held, key, &peer)
 }
+
+/// A kept connection idle this long may have been closed by its upstream's
+/// keep-alive timer: a request on it keeps a copy for one retry.
+const RETRY_AFTER_IDLE: Duration = Duration::from_secs(1);
 
 /// Methods a proxy may send twice (RFC 9110 §9.2.2).
 fn is_idempotent(m: &Method) -> bool {
@@ -91,12 +98,7 @@ fn stale(e: &Error) -> bool {
 
 /// The upstream connection, if both sides finished cleanly, held for the
 /// client connection's next request.
-fn keep(
-    r: Result<Option<Stream>>,
-    held: &mut Held,
-    key: u64,
-    peer: &pingora_core::upstreams::peer::HttpPeer,
-) -> Result<()> {
+fn keep(r: Result<Option<Stream>>, held: &mut Held, key: u64, peer: &HttpPeer) -> Result<()> {
     if let Some(s) = r? {
         held.put(key, s, peer.options.idle_timeout.unwrap_or(DEFAULT_IDLE));
     }
@@ -130,15 +132,11 @@ async fn attempt(
     session: &mut Session,
     ctx: &mut Ctx,
     stream: Stream,
-    peer: &pingora_core::upstreams::peer::HttpPeer,
+    peer: &HttpPeer,
     req: RequestHeader,
     body: Body,
 ) -> Result<Option<Stream>> {
-    let mut upstream = Up {
-        session: Upstream::new_with_options(stream, peer),
-        read: peer.options.read_timeout,
-        write: peer.options.write_timeout,
-    };
+    let mut upstream = Up::new(stream, peer);
     upstream.write_head(req).await?;
     let streamed = match body {
         Body::Whole(whole) => {
@@ -163,53 +161,40 @@ async fn attempt(
     Ok(upstream.reuse().await)
 }
 
-/// The upstream's HTTP/1 session, each read and write bounded by the
-/// route's timeouts. Tokio's timer, not Pingora's: it is only armed when
-/// the socket is not ready, and costs no allocation.
+/// The upstream's HTTP/1 session; each read and write is bounded by the
+/// route's timeouts (Pingora's own, set on the session).
 struct Up {
     session: Upstream,
-    read: Option<Duration>,
-    write: Option<Duration>,
-}
-
-/// `io` within `limit`, or a timeout error of kind `kind` (504).
-async fn bounded<T>(
-    limit: Option<Duration>,
-    kind: ErrorType,
-    io: impl Future<Output = Result<T>>,
-) -> Result<T> {
-    let r = match limit {
-        Some(limit) => match tokio::time::timeout(limit, io).await {
-            Ok(r) => r,
-            Err(_) => Error::e_explain(kind, format!("upstream idle for {limit:?}")),
-        },
-        None => io.await,
-    };
-    r.map_err(up)
 }
 
 impl Up {
+    fn new(stream: Stream, peer: &HttpPeer) -> Up {
+        let mut session = Upstream::new_with_options(stream, peer);
+        session.read_timeout = peer.options.read_timeout;
+        session.write_timeout = peer.options.write_timeout;
+        Up { session }
+    }
+
     async fn write_head(&mut self, req: RequestHeader) -> Result<()> {
-        let w = self.session.write_request_header(Box::new(req));
-        bounded(self.write, ErrorType::WriteTimedout, w).await?;
+        self.session
+            .write_request_header(Box::new(req))
+            .await
+            .map_err(up)?;
         Ok(())
     }
 
     async fn write_body(&mut self, chunk: &[u8]) -> Result<()> {
-        let w = self.session.write_body(chunk);
-        bounded(self.write, ErrorType::WriteTimedout, w).await?;
+        self.session.write_body(chunk).await.map_err(up)?;
         Ok(())
     }
 
     async fn finish_body(&mut self) -> Result<()> {
-        let w = self.session.finish_body();
-        bounded(self.write, ErrorType::WriteTimedout, w).await?;
+        self.session.finish_body().await.map_err(up)?;
         Ok(())
     }
 
     async fn read_task(&mut self) -> Result<HttpTask> {
-        let r = self.session.read_response_task();
-        bounded(self.read, ErrorType::ReadTimedout, r).await
+        self.session.read_response_task().await.map_err(up)
     }
 }
 

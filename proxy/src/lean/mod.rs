@@ -155,7 +155,11 @@ impl Lean {
         held: &mut Held,
         ctl: &Ctl,
     ) -> Step {
-        match self.gateway.front(session, ctx).await {
+        let front = self.gateway.front(session, ctx).await;
+        // Nothing read from here on is recorded (a body, drained or
+        // forwarded, may be large); a hand-over takes what was.
+        ctl.stop_recording();
+        match front {
             Err(e) => return Step::Done(Some(e)),
             Ok(true) => return Step::Done(None),
             Ok(false) => {}
@@ -163,7 +167,6 @@ impl Lean {
         if !self.gateway.fits_lean(session, ctx) {
             return Step::HandOver;
         }
-        ctl.stop_recording();
         match self.gateway.check(session, ctx).await {
             Err(e) => return Step::Done(Some(e)),
             Ok(true) => return Step::Done(None),

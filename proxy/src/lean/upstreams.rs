@@ -48,9 +48,10 @@ fn alive(stream: &mut Stream) -> bool {
 pub(super) struct Held(Option<Parked>);
 
 impl Held {
-    /// The held connection if it is for `key`, fresh and alive; a held
-    /// connection for another peer goes to `idle`.
-    pub(super) fn take(&mut self, key: u64, idle: &Idle) -> Option<Stream> {
+    /// The held connection if it is for `key`, fresh and alive (and how
+    /// long it was idle); a held connection for another peer goes to
+    /// `idle`.
+    pub(super) fn take(&mut self, key: u64, idle: &Idle) -> Option<(Stream, Duration)> {
         let p = self.0.take()?;
         if p.key != key {
             idle.put(p);
@@ -85,12 +86,14 @@ pub(super) struct Idle {
 }
 
 impl Idle {
-    fn usable(&self, mut p: Parked) -> Option<Stream> {
-        (p.fresh() && alive(&mut p.stream)).then_some(p.stream)
+    fn usable(&self, mut p: Parked) -> Option<(Stream, Duration)> {
+        let idle_for = p.since.elapsed();
+        (idle_for < p.idle_for && alive(&mut p.stream)).then_some((p.stream, idle_for))
     }
 
-    /// The newest usable idle connection for `key`.
-    pub(super) fn take(&self, key: u64) -> Option<Stream> {
+    /// The newest usable idle connection for `key`, and how long it was
+    /// idle.
+    pub(super) fn take(&self, key: u64) -> Option<(Stream, Duration)> {
         loop {
             let p = {
                 let mut parked = self.parked.lock().ok()?;
