@@ -171,9 +171,9 @@ mod tests {
         ] {
             assert!(for_upstream(&req(&[("connection", bad)])).is_err(), "{bad}");
         }
-        let many = vec!["x"; MAX_NOMINATIONS].join(",");
+        let many = ["x"; MAX_NOMINATIONS].join(",");
         assert!(for_upstream(&req(&[("connection", &many)])).is_err());
-        let fine = vec!["x"; MAX_NOMINATIONS - 1].join(",");
+        let fine = ["x"; MAX_NOMINATIONS - 1].join(",");
         assert!(for_upstream(&req(&[("connection", &fine)])).is_ok());
     }
 }
