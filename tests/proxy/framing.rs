@@ -175,6 +175,32 @@ fn echo_path(
     }
 }
 
+/// An upstream script that answers each request head it reads with
+/// `answer` (the first only, if `once`: then it closes).
+fn answering(
+    answer: &'static [u8],
+    once: bool,
+) -> impl Fn(TcpStream, Arc<Mutex<Vec<String>>>) -> futures_util::future::BoxFuture<'static, ()> {
+    move |mut s, heads| {
+        Box::pin(async move {
+            while read_head(&mut s, &heads).await.is_some() {
+                if s.write_all(answer).await.is_err() || once {
+                    return;
+                }
+            }
+        })
+    }
+}
+
+/// `n` requests on one client connection, each answered 200 with `body`.
+async fn kept_connection_answers(proxy: &Proxy, path: &str, n: usize, body: &[u8]) {
+    let mut c = Client::connect(proxy).await;
+    for i in 0..n {
+        let (status, _, got) = c.send(get(&format!("/open/{i}"))).await.unwrap();
+        assert_eq!((status, &got[..]), (200, body), "{path} request {i}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn pipelined_requests_never_reach_the_upstream_unchecked() {
     let keys = TestKeys::new();
@@ -302,22 +328,15 @@ async fn an_upstream_that_closes_mid_response_closes_the_client_connection() {
 async fn connection_close_either_way() {
     let keys = TestKeys::new();
     // The upstream closes after each answer, saying so.
-    let up = Scripted::start(|mut s, heads| async move {
-        if read_head(&mut s, &heads).await.is_some() {
-            let _ = s
-                .write_all(b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok")
-                .await;
-        }
-    })
+    let up = Scripted::start(answering(
+        b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok",
+        true,
+    ))
     .await;
     for path in PATHS {
         let proxy = proxy(path, &keys, &up.url).await;
         // The upstream's close is its own: the client's connection stays.
-        let mut c = Client::connect(&proxy).await;
-        for i in 0..3 {
-            let (status, _, body) = c.send(get(&format!("/open/{i}"))).await.unwrap();
-            assert_eq!((status, &body[..]), (200, &b"ok"[..]), "{path} request {i}");
-        }
+        kept_connection_answers(&proxy, path, 3, b"ok").await;
         // The client's close: answered, said, and closed.
         let mut s = TcpStream::connect(proxy.addr).await.unwrap();
         s.write_all(b"GET /open/c HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
@@ -335,25 +354,14 @@ async fn connection_close_either_way() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_interim_answer_then_the_final_one() {
     let keys = TestKeys::new();
-    let up = Scripted::start(|mut s, heads| async move {
-        while read_head(&mut s, &heads).await.is_some() {
-            let _ = s
-                .write_all(b"HTTP/1.1 103 Early Hints\r\nlink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfinal")
-                .await;
-        }
-    })
+    let up = Scripted::start(answering(
+        b"HTTP/1.1 103 Early Hints\r\nlink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfinal",
+        false,
+    ))
     .await;
     for path in PATHS {
         let proxy = proxy(path, &keys, &up.url).await;
-        let mut c = Client::connect(&proxy).await;
-        for i in 0..2 {
-            let (status, _, body) = c.send(get(&format!("/open/{i}"))).await.unwrap();
-            assert_eq!(
-                (status, &body[..]),
-                (200, &b"final"[..]),
-                "{path} request {i}"
-            );
-        }
+        kept_connection_answers(&proxy, path, 2, b"final").await;
     }
 }
 
@@ -420,25 +428,14 @@ async fn head_and_bodiless_statuses_keep_the_connection_in_step() {
 #[tokio::test(flavor = "multi_thread")]
 async fn chunked_answers_with_trailers_stay_framed() {
     let keys = TestKeys::new();
-    let up = Scripted::start(|mut s, heads| async move {
-        while read_head(&mut s, &heads).await.is_some() {
-            let _ = s
-                .write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ntrailer: x-sum\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\nx-sum: 42\r\n\r\n")
-                .await;
-        }
-    })
+    let up = Scripted::start(answering(
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ntrailer: x-sum\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\nx-sum: 42\r\n\r\n",
+        false,
+    ))
     .await;
     for path in PATHS {
         let proxy = proxy(path, &keys, &up.url).await;
-        let mut c = Client::connect(&proxy).await;
-        for i in 0..3 {
-            let (status, _, body) = c.send(get(&format!("/open/{i}"))).await.unwrap();
-            assert_eq!(
-                (status, &body[..]),
-                (200, &b"hello world"[..]),
-                "{path} request {i}"
-            );
-        }
+        kept_connection_answers(&proxy, path, 3, b"hello world").await;
         // A chunked request with trailers: its body arrives whole, and the
         // next request on the connection is its own.
         let up2 = Scripted::start(|mut s, heads| async move {
