@@ -931,6 +931,17 @@ async fn a_cold_start_without_keys_recovers_when_the_jwks_endpoint_comes_back() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn https_upstreams_are_verified_and_https_listeners_serve() {
+    https_upstreams_verified("auto").await;
+}
+
+/// The same over the lean HTTP/1 path: an `http1` route's TLS upstream is
+/// reached by the lean loop's own connector, verified alike.
+#[tokio::test(flavor = "multi_thread")]
+async fn https_upstreams_are_verified_on_the_lean_path() {
+    https_upstreams_verified("http1").await;
+}
+
+async fn https_upstreams_verified(protocol: &str) {
     use attestgate_testkit::tls::{self, https_get, start_https};
     let keys = TestKeys::new();
     let echo: attestgate_testkit::http::Handler = std::sync::Arc::new(|req| {
@@ -952,7 +963,7 @@ async fn https_upstreams_are_verified_and_https_listeners_serve() {
         tls::path("localhost.key").display()
     );
     let config = format!(
-        "[token]\n{}\n[[route]]\nname = \"good\"\npath_prefix = \"/good/\"\nupstream = \"https://localhost:{}\"\n\n[[route]]\nname = \"wrong-name\"\npath_prefix = \"/bad/\"\nupstream = \"https://localhost:{}\"\n",
+        "[token]\n{}\n[[route]]\nname = \"good\"\npath_prefix = \"/good/\"\nupstream = \"https://localhost:{}\"\nprotocol = \"{protocol}\"\n\n[[route]]\nname = \"wrong-name\"\npath_prefix = \"/bad/\"\nupstream = \"https://localhost:{}\"\nprotocol = \"{protocol}\"\n",
         secret_line(&keys),
         good.port(),
         wrong_name.port()

@@ -68,7 +68,7 @@ pub(super) async fn exchange(
     };
     let stream = match connector.new_stream(&*peer).await {
         Ok(s) => s,
-        Err(e) => return Err(gw.fail_to_connect(session, &peer, ctx, e)),
+        Err(e) => return Err(gw.fail_to_connect(session, &peer, ctx, up(e))),
     };
     let r = attempt(gw, session, ctx, stream, &peer, req, body).await;
     keep(r, held, key, &peer)
