@@ -170,6 +170,12 @@ pub fn reads_as(name: &HeaderName, protected: &str) -> bool {
     name.as_str() == protected || folded(name.as_str()).is_some_and(|f| f == protected)
 }
 
+/// A `tchar`: a byte a field name or another HTTP token may hold (RFC 9110
+/// §5.6.2). Structured fields' tokens and `Connection` options read it.
+pub fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

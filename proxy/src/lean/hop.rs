@@ -7,6 +7,7 @@
 //! The route's own rules (token header, claims, forwarded headers,
 //! substitution) run after this, in the gateway, for both paths.
 
+use attestgate::target::headers::is_tchar;
 use http::{HeaderName, Version, header};
 use pingora_error::{Error, ErrorType, Result};
 use pingora_http::RequestHeader;
@@ -42,10 +43,6 @@ const PROTECTED: [&str; 4] = [
 
 fn refuse(why: &'static str) -> Result<()> {
     Error::e_explain(ErrorType::InvalidHTTPHeader, why)
-}
-
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// The fields the `Connection` header names, or why the request is refused.

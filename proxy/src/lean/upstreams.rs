@@ -13,11 +13,11 @@ use pingora_core::protocols::Stream;
 use tokio::io::{AsyncRead, ReadBuf};
 
 /// Idle connections kept per worker, all upstreams together.
-pub(super) const IDLE_PER_WORKER: usize = 128;
+const IDLE_PER_WORKER: usize = 128;
 
 /// An upstream connection not in use, for the peer whose reuse hash is
 /// `key`.
-pub(super) struct Parked {
+struct Parked {
     key: u64,
     stream: Stream,
     since: Instant,

@@ -8,6 +8,7 @@
 //! verifier takes the first, another the last); refusing it is the only
 //! reading every verifier shares. Errors carry a position, never the input.
 
+use crate::canonical::headers::is_tchar;
 use base64::Engine;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
@@ -315,10 +316,6 @@ fn parse_bare(input: &mut Input<'_>) -> Result<BareItem, SfError> {
         None => input.err("expected a value, found the end"),
         Some(_) => input.err("not the start of any value"),
     }
-}
-
-fn is_tchar(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
 }
 
 fn parse_number(input: &mut Input<'_>) -> Result<BareItem, SfError> {
